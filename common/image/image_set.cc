@@ -75,14 +75,15 @@ Status ImageWriter::close() {
 
 ImageSet::~ImageSet() = default;
 
-Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where, bool overwrite) {
+Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where, bool overwrite,
+                                                       int stream_fd) {
   std::unique_ptr<ImageSet> s(new ImageSet());
   s->where_ = where;
   s->writing_ = true;
   if (where == "-") {
     s->stream_ = true;
-    s->out_fd_ = 1;
-    if (isatty(1))
+    s->out_fd_ = stream_fd;
+    if (isatty(stream_fd))
       return make_error("refusing to write an image stream to a terminal; redirect stdout or use -D DIR");
     return s;
   }
@@ -117,7 +118,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where,
   return s;
 }
 
-Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where) {
+Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where, int in) {
   std::unique_ptr<ImageSet> s(new ImageSet());
   s->where_ = where;
   if (where != "-") {
@@ -128,13 +129,13 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where) 
   }
   // Stream: spool every member into an unnamed temporary file.
   s->stream_ = true;
-  if (isatty(0)) return make_error("refusing to read an image stream from a terminal; use -D DIR");
+  if (isatty(in)) return make_error("refusing to read an image stream from a terminal; use -D DIR");
   uint64_t off = 0;
   char block[512];
   std::vector<char> buf(1 << 20);
   bool ended = false;
   while (true) {
-    auto n = TRY(read_full(0, block, sizeof block));
+    auto n = TRY(read_full(in, block, sizeof block));
     if (n == 0 && off == 0) return make_error("stream: empty input, no image set");
     if (n != sizeof block)
       return make_error("stream: offset %llu: truncated (no end-of-archive marker)",
@@ -153,7 +154,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where) 
     uint64_t woff = 0;
     while (left) {
       size_t chunk = std::min<uint64_t>(left, buf.size());
-      auto r = TRY(read_full(0, buf.data(), chunk));
+      auto r = TRY(read_full(in, buf.data(), chunk));
       if (r != chunk)
         return make_error("stream: offset %llu: truncated inside %s", (unsigned long long)(off + r),
                           ent.name.c_str());
@@ -165,7 +166,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where) 
     }
     uint64_t pad = (512 - ent.size % 512) % 512;
     if (pad) {
-      auto r = TRY(read_full(0, block, pad));
+      auto r = TRY(read_full(in, block, pad));
       if (r != pad)
         return make_error("stream: offset %llu: truncated padding after %s", (unsigned long long)(off + r),
                           ent.name.c_str());

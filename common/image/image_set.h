@@ -73,10 +73,11 @@ class ImageFile {
 class ImageSet {
  public:
   ~ImageSet();
-  // where: a directory path, or "-" for a tar stream on stdout.
-  static Result<std::unique_ptr<ImageSet>> open_write(const std::string& where, bool overwrite);
-  // where: a directory path, or "-" for a tar stream on stdin.
-  static Result<std::unique_ptr<ImageSet>> open_read(const std::string& where);
+  // where: a directory path, or "-" for a tar stream on stream_fd (stdout).
+  static Result<std::unique_ptr<ImageSet>> open_write(const std::string& where, bool overwrite,
+                                                      int stream_fd = 1);
+  // where: a directory path, or "-" for a tar stream on stream_fd (stdin).
+  static Result<std::unique_ptr<ImageSet>> open_read(const std::string& where, int stream_fd = 0);
   // Open a single file as a one-file set (cr-show -f); "-" reads stdin.
   static Result<std::unique_ptr<ImageSet>> open_single(const std::string& path);
 
