@@ -109,14 +109,13 @@ integration: $(BINS) $(INTEG_BIN) $(WORKLOAD_BIN)
 
 test: deps
 	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) man-lint
-	$(MAKE) integration
+	./test/run-all $(O)
 
+# The same suites with ASan+UBSan builds of every host binary.
 check: deps
 	$(MAKE) O=build-san SAN=1 all
-	$(MAKE) O=build-san SAN=1 unit
-	$(MAKE) O=build-san SAN=1 integration
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  SKIP_MAN=1 ./test/run-all build-san
 
 demo: deps
 	$(MAKE) all
