@@ -63,6 +63,81 @@ $(O)/gen/syscall_table.inc: scripts/gen-syscall-table $(UNISTD_H)
 	@mkdir -p $(@D)
 	./scripts/gen-syscall-table $(UNISTD_H) > $@.tmp && mv $@.tmp $@
 
+# ---------------------------------------------------------------- blobs
+# The parasite and the restorer: freestanding position-independent C++ blobs
+# (parasite/). They get their own flags (never $(OPT): no sanitizers), a
+# relocatable link with parasite/blob.lds, and parasite/gen-blob turns each
+# into $(O)/gen/<blob>_blob.inc (bytes, sizes, exported symbols, absolute
+# relocations), which common/blob/blobs.cc embeds. The link fails on orphan
+# sections, constructors or a missing __blob_entry; gen-blob fails on any
+# relocation, undefined or COMMON symbol the loader cannot honour.
+# test/unit/blob_bad/ holds deliberately bad objects proving both.
+LD            ?= ld
+BLOB_CPPFLAGS := -I. -U_FORTIFY_SOURCE
+BLOB_CXXFLAGS := -std=gnu++20 -O2 -fpie -ffreestanding -fno-exceptions -fno-rtti \
+                 -fno-asynchronous-unwind-tables -fno-unwind-tables -fno-threadsafe-statics \
+                 -fno-stack-protector -fcf-protection=none -fvisibility=hidden -nostdlib \
+                 -mgeneral-regs-only $(WARN) -MMD -MP
+BLOB_LDFLAGS  := -r -z noexecstack --force-group-allocation --orphan-handling=error \
+                 -T parasite/blob.lds
+GEN_BLOB      := $(O)/tools/gen-blob
+
+BLOBS             := parasite restorer
+BLOB_RT           := blob_rt
+parasite_SRC      := parasite $(BLOB_RT)
+parasite_EXPORTS  := parasite_trap_entry parasite_service parasite_args parasite_stack_top
+restorer_SRC      := restorer $(BLOB_RT)
+restorer_EXPORTS  := restorer_entry restorer_main restorer_args restorer_stack_top
+
+GEN += $(foreach b,$(BLOBS),$(O)/gen/$(b)_blob.inc)
+
+$(GEN_BLOB): parasite/gen-blob.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CXXSTD) -O1 -g $(WARN) -MMD -MP -o $@ $<
+
+$(O)/blob/obj/%.o: parasite/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(BLOB_CPPFLAGS) $(BLOB_CXXFLAGS) -c $< -o $@
+
+define blob_rule
+$(O)/blob/$(1).o: $$(patsubst %,$(O)/blob/obj/%.o,$$($(1)_SRC)) parasite/blob.lds
+	$$(LD) $$(BLOB_LDFLAGS) -o $$@ $$(filter %.o,$$^) || { echo "blob $(1): link failed (see parasite/blob.lds)" >&2; rm -f $$@; exit 1; }
+$(O)/gen/$(1)_blob.inc: $(O)/blob/$(1).o $(GEN_BLOB)
+	@mkdir -p $$(@D)
+	$(GEN_BLOB) --name $(1) $$(addprefix --export ,$$($(1)_EXPORTS)) -o $$@ $$<
+endef
+$(foreach b,$(BLOBS),$(eval $(call blob_rule,$(b))))
+
+# Rejection tests. The bad objects are built here; the unit test
+# "gen-blob rejects ..." runs gen-blob on them. The linker script's own
+# checks are proven at build time: each case must fail to link with the
+# expected message, or the build stops.
+BLOB_BAD_SRC := $(sort $(wildcard test/unit/blob_bad/*.S test/unit/blob_bad/*.cc))
+BLOB_BAD_OBJ := $(patsubst test/unit/blob_bad/%,$(O)/test/blob/%.o,$(BLOB_BAD_SRC))
+BLOB_LD_REJECT := ctor.cc.o:constructor noentry.S.o:__blob_entry tls.S.o:orphan
+BLOB_TEST_DEPS := $(GEN_BLOB) $(BLOB_BAD_OBJ) $(O)/test/blob/good.o $(O)/test/blob/ld-reject.stamp
+
+$(O)/test/blob/%.S.o: test/unit/blob_bad/%.S
+	@mkdir -p $(@D)
+	$(CXX) -c $< -o $@
+$(O)/test/blob/%.cc.o: test/unit/blob_bad/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(BLOB_CPPFLAGS) $(filter-out -MMD -MP,$(BLOB_CXXFLAGS)) -c $< -o $@
+$(O)/test/blob/good.o: $(O)/test/blob/good.S.o parasite/blob.lds
+	$(LD) $(BLOB_LDFLAGS) -o $@ $<
+$(O)/test/blob/ld-reject.stamp: $(BLOB_BAD_OBJ) parasite/blob.lds
+	@for c in $(BLOB_LD_REJECT); do \
+	  o=$(@D)/$${c%%:*}; want=$${c#*:}; \
+	  if $(LD) $(BLOB_LDFLAGS) -o $(@D)/ld-reject.out $$o 2>$(@D)/ld-reject.err; then \
+	    echo "parasite/blob.lds accepted the bad blob $$o (expected an error about $$want)" >&2; exit 1; \
+	  fi; \
+	  grep -q -- "$$want" $(@D)/ld-reject.err || { \
+	    echo "parasite/blob.lds rejected $$o, but not for $$want:" >&2; cat $(@D)/ld-reject.err >&2; exit 1; }; \
+	done; echo "blob.lds rejects: $(BLOB_LD_REJECT)"; touch $@
+$(UNIT_BIN): $(BLOB_TEST_DEPS)
+
+-include $(wildcard $(O)/blob/obj/*.d $(O)/tools/*.d)
+
 # ---------------------------------------------------------------- objects
 $(O)/obj/%.o: %.cc | $(GEN)
 	@mkdir -p $(@D)
