@@ -36,6 +36,9 @@ static_assert(offsetof(BlobResult, has_arg) == 4);
 static_assert(offsetof(BlobResult, arg) == 8);
 static_assert(offsetof(BlobResult, what) == 16);
 
+// BlobResult.arg is shown in decimal below this, in hex from it (addresses).
+inline constexpr uint64_t kBlobHexFrom = 0x10000;
+
 // Checks every *_abi.h type goes through.
 #define CR_BLOB_ABI_TYPE(T)                                                      \
   static_assert(__is_standard_layout(T), #T " must be standard-layout");        \

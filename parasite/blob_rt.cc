@@ -107,7 +107,10 @@ static long record(cr::BlobResult* r, int log_fd, const char* blob_name, const c
     put_str(log_fd, what);
     if (has_arg) {
       put_str(log_fd, " ");
-      put_dec(log_fd, static_cast<int64_t>(arg));
+      if (arg < cr::kBlobHexFrom)
+        put_dec(log_fd, static_cast<int64_t>(arg));
+      else
+        put_hex(log_fd, arg);
     }
     put_str(log_fd, ": errno ");
     put_dec(log_fd, -err);

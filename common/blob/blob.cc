@@ -69,16 +69,23 @@ Status blob_relocate_into(const BlobDesc& d, void* dst, size_t dst_size, uint64_
   return ok_status();
 }
 
-Error blob_error(const BlobDesc& d, const BlobResult& r, pid_t pid) {
+Error blob_error(const BlobDesc& d, const BlobResult& r, pid_t pid, const char* context) {
   char what[sizeof r.what + 1];
   memcpy(what, r.what, sizeof r.what);
   what[sizeof r.what] = 0;
-  if (r.ret == 0) return make_pid_error(pid, 0, "%s: failed without saying why", d.name);
-  if (!what[0]) return make_pid_error(pid, -r.ret, "%s: command failed", d.name);
-  if (r.has_arg)
-    return make_pid_error(pid, -r.ret, "%s: %s %lu", d.name, what,
+  std::string who = d.name;
+  if (context && *context) who = who + " " + context;
+  if (r.ret == 0) return make_pid_error(pid, 0, "%s: failed without saying why", who.c_str());
+  if (!what[0]) return make_pid_error(pid, -r.ret, "%s: failed", who.c_str());
+  // Small numbers (signals, commands) in decimal, addresses in hex, as the
+  // blob's own log line does.
+  if (r.has_arg && r.arg < kBlobHexFrom)
+    return make_pid_error(pid, -r.ret, "%s: %s %lu", who.c_str(), what,
                           static_cast<unsigned long>(r.arg));
-  return make_pid_error(pid, -r.ret, "%s: %s", d.name, what);
+  if (r.has_arg)
+    return make_pid_error(pid, -r.ret, "%s: %s 0x%lx", who.c_str(), what,
+                          static_cast<unsigned long>(r.arg));
+  return make_pid_error(pid, -r.ret, "%s: %s", who.c_str(), what);
 }
 
 Result<LocalBlob> LocalBlob::map(const BlobDesc& d, size_t extra) {

@@ -65,8 +65,9 @@ struct BlobDesc {
 Status blob_relocate_into(const BlobDesc& d, void* dst, size_t dst_size, uint64_t base);
 
 // A blob's failure report as an Error: "parasite: rt_sigaction 33: ..." with
-// the errno, or an error for a return value without a report.
-Error blob_error(const BlobDesc& d, const BlobResult& r, pid_t pid = 0);
+// the errno ("parasite get-itimers: getitimer 0: ..." with a context).
+Error blob_error(const BlobDesc& d, const BlobResult& r, pid_t pid = 0,
+                 const char* context = nullptr);
 
 // A blob mapped into this process at its own address, relocated, with
 // [0, exec_size) R-X and the rest (plus `extra` bytes after map_size()) R/W.

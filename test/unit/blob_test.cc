@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/blob/blob.h"
+#include "common/blob/parasite.h"
 #include "parasite/parasite_abi.h"
 #include "parasite/restorer_abi.h"
 #include "parasite_blob.inc"
@@ -77,10 +78,7 @@ RunResult run(const std::vector<std::string>& argv) {
 
 void init_args(ParasiteArgs* a, ParasiteCmd cmd) {
   memset(a, 0x5a, sizeof *a);  // the parasite must not rely on zeroed args
-  a->magic = kParasiteArgsMagic;
-  a->abi_version = kParasiteAbiVersion;
-  a->cmd = static_cast<uint32_t>(cmd);
-  a->log_fd = -1;
+  parasite_args_init(a, cmd);
 }
 
 void init_args(RestorerArgs* a, RestorerCmd cmd) {
@@ -224,6 +222,12 @@ TEST_CASE("blob: parasite ping and the self-check of relocations") {
   CHECK(fn(args) == -ENOEXEC);
   CHECK(what(args->result) == "relocations not applied at base");
   CHECK(args->result.arg == reinterpret_cast<uint64_t>(m));
+  char want[128];
+  snprintf(want, sizeof want, "parasite ping: relocations not applied at base 0x%lx: %s",
+           reinterpret_cast<unsigned long>(m), strerror(ENOEXEC));
+  Status st = parasite_check(*args, -ENOEXEC);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().str() == want);
   munmap(m, d.map_size());
 }
 
@@ -258,6 +262,18 @@ TEST_CASE("blob: parasite reports bad args and unknown commands") {
   CHECK(e.err == EINVAL);
   CHECK(e.pid == 1234);
   CHECK(e.str() == "pid 1234: parasite: unknown command 99: Invalid argument");
+
+  // parasite_check: success, and a bare return value without a report.
+  init_args(p.args, ParasiteCmd::kPing);
+  CHECK(p.service(p.args) == 0);
+  CHECK(parasite_check(*p.args, 0).ok());
+  Status st = parasite_check(*p.args, -EFAULT, 7);
+  REQUIRE_FALSE(st.ok());
+  CHECK(st.error().str() == "pid 7: parasite ping: failed: Bad address");
+  auto l = parasite_layout();
+  REQUIRE_MESSAGE(l.ok(), l.error().str());
+  CHECK(l->map_size == parasite_blob().map_size());
+  CHECK(l->args == parasite_blob().symbol("parasite_args")->offset);
 }
 
 namespace {
@@ -425,9 +441,11 @@ TEST_CASE("blob: parasite trap entry stops on int3 with the result in rax") {
     if (!args) _exit(101);
     init_args(*args, ParasiteCmd::kPing);
     (*args)->u.ping.in = 77;
-    const BlobDesc& d = parasite_blob();
-    uint64_t entry = b->base() + d.symbol("parasite_trap_entry")->offset;
-    uint64_t top = b->base() + d.symbol("parasite_stack_top")->offset;
+    auto layout = parasite_layout();
+    if (!layout) _exit(104);
+    uint64_t entry = layout->rip(b->base());
+    uint64_t top = layout->rsp(b->base());
+    if (layout->rdi(b->base()) != reinterpret_cast<uint64_t>(*args)) _exit(105);
     g_trap_args = *args;
     g_trap_lo = top - kParasiteStackSize;
     g_trap_hi = top;
