@@ -188,7 +188,7 @@ Result<Options> parse_options(const CommandSpec& cmd, int argc, char** argv) {
     if (c == '?' || c == ':') {
       // Work out what the user typed, to name it in the message.
       std::string what;
-      if (optopt) what = std::string("-") + (char)optopt;
+      if (optopt > 0 && optopt < 256) what = std::string("-") + (char)optopt;  // long options have val >= 1000
       else if (optind > 0 && optind <= argc) what = argv[optind - 1];
       std::string bare = what;
       size_t eq = bare.find('=');
