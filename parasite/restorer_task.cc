@@ -206,16 +206,19 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_GS, blob::arg(a->gs_base));
   if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_GS", a->gs_base, ret);
   if (a->log_fd >= 0) blob::syscall1(__NR_close, a->log_fd);
-  // Stop for cr-restore (it traces us: it will step through rt_sigreturn and
-  // then unmap the hole), then return into the dumped registers.
+  // Stop for cr-restore (it traces us: it reads the hole from rdi/rsi, steps
+  // us through rt_sigreturn and then unmaps the hole), then return into the
+  // dumped registers.
+  register uint64_t hole_start asm("rdi") = a->hole_start;
+  register uint64_t hole_end asm("rsi") = a->hole_end;
   asm volatile(
       "movq %0, %%rsp\n\t"
       "int3\n\t"
-      "movl %1, %%eax\n\t"
+      "movl %3, %%eax\n\t"
       "syscall\n\t"
       "ud2"
       :
-      : "r"(a->sigframe_sp), "i"(__NR_rt_sigreturn)
+      : "r"(a->sigframe_sp), "r"(hole_start), "r"(hole_end), "i"(__NR_rt_sigreturn)
       : "memory");
   __builtin_unreachable();
 }
