@@ -1,0 +1,203 @@
+// RemoteSession: run system calls (and, for the parasite, code) inside a
+// seized task, and put the task back exactly as it was.
+//
+//   auto task = TRY(SeizedTask::seize(tid));
+//   {
+//     auto rs = TRY(RemoteSession::start(task));
+//     RemotePtr<char> path = TRY(rs.push_string("/foo/bar"));
+//     long fd = TRY(rs.syscall_raw(SYS_open, path, O_RDWR));   // -errno on failure
+//   }   // registers, FPU state, signal mask, code bytes, scratch memory restored
+//
+// What start() does to the task, and what restore() undoes (also on every
+// error path, and from the destructor):
+//  * Settles it: a task stopped inside a system call (read, nanosleep,
+//    ppoll, sigsuspend, epoll_wait, ...) is let through the kernel's own
+//    restart path up to the entry of the re-issued call, which is skipped.
+//    The kernel thereby puts back a temporary signal mask (ppoll,
+//    pselect, epoll_pwait, sigsuspend) and prepares restart_syscall for a
+//    sleep with a deadline. On restore, rip is set back onto the syscall
+//    instruction, so the call runs again as if never interrupted and a
+//    sleeper wakes at its original deadline.
+//  * Saves the general registers, the XSAVE state and the signal mask, and
+//    blocks every signal while it works (SIGKILL and SIGSTOP cannot be:
+//    a SIGSTOP arriving meanwhile is delivered, the task stays stopped).
+//  * Finds a `syscall` instruction to borrow, without writing anything:
+//    in the vDSO first, else in any executable mapping. Only if none exists
+//    are the two bytes at the task's rip overwritten (saved first, put back
+//    on restore, whatever fails in between).
+//  * Each syscall_raw() sets the argument registers, points rip at that
+//    instruction and runs the task from syscall-entry to syscall-exit stop
+//    (PTRACE_SYSCALL): no code runs after the instruction, nothing depends
+//    on what follows it, and no breakpoint trap (SIGTRAP) is involved.
+//  * Scratch memory (alloc_scratch, push_string) is a private anonymous
+//    mapping, unmapped on restore.
+//
+// The session borrows the SeizedTask, which must outlive it. It may be used
+// on a task seized by SeizedTask::seize() or adopted with adopt_stopped().
+#pragma once
+
+#include <sys/user.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "common/error.h"
+#include "common/ptrace/restart.h"
+#include "common/ptrace/seized_task.h"
+#include "common/remote/remote_ptr.h"
+
+namespace cr {
+
+template <class T>
+struct is_remote_ptr : std::false_type {};
+template <class T>
+struct is_remote_ptr<RemotePtr<T>> : std::true_type {};
+// What a system call argument may be: an integer, an enum or a RemotePtr.
+template <class T>
+concept RemoteArg = std::is_integral_v<T> || std::is_enum_v<T> || is_remote_ptr<T>::value;
+
+enum class SyscallSite {
+  Auto,        // vDSO, then any executable mapping, then patch at rip
+  Vdso,        // only the vDSO
+  PatchAtRip,  // always write `syscall` over the bytes at rip (tests)
+};
+
+struct RemoteSessionOptions {
+  SyscallSite site = SyscallSite::Auto;
+};
+
+class RemoteSession {
+ public:
+  static Result<RemoteSession> start(SeizedTask& task, const RemoteSessionOptions& opts = {});
+
+  RemoteSession(RemoteSession&& o) noexcept;
+  RemoteSession& operator=(RemoteSession&&) = delete;
+  RemoteSession(const RemoteSession&) = delete;
+  RemoteSession& operator=(const RemoteSession&) = delete;
+  // restore_or_log().
+  ~RemoteSession();
+
+  SeizedTask& task() { return *task_; }
+  pid_t tid() const { return task_->tid(); }
+  bool active() const { return active_; }
+
+  // The registers the task resumes with (after settling; rip on the syscall
+  // instruction if an interrupted call is to be re-issued).
+  const user_regs_struct& resume_regs() const { return resume_regs_; }
+  // The call that was interrupted and will be re-issued, if any.
+  PendingRestart pending_restart_kind() const { return restart_; }
+  uint64_t saved_sigmask() const { return saved_sigmask_; }
+  const XState& saved_xstate() const { return saved_xstate_; }
+  // The borrowed `syscall` instruction, and whether it had to be written.
+  RemotePtr<void> syscall_site() const { return site_; }
+  bool site_patched() const { return site_patched_; }
+
+  // Run system call `nr` with up to six arguments in the task. The value is
+  // the raw kernel return (negative: -errno); the Error is for a call that
+  // could not be run (the task died, ptrace failed, ...). A task that exits
+  // in the call (exit, exit_group) gives an Error with err == ESRCH and
+  // task().exited() true. A successful execve/execveat ends the session:
+  // only the signal mask is put back (nothing else of the old program exists).
+  Result<long> syscall_raw(long nr, std::span<const uint64_t> args);
+  template <class... A>
+    requires(RemoteArg<A> && ...)
+  Result<long> syscall_raw(long nr, A... args) {
+    static_assert(sizeof...(A) <= 6, "a system call takes at most six arguments");
+    const uint64_t v[] = {0, to_arg(args)...};
+    return syscall_raw(nr, std::span<const uint64_t>(v + 1, sizeof...(A)));
+  }
+  // The same, but a negative return is an Error naming the call and errno.
+  template <class... A>
+    requires(RemoteArg<A> && ...)
+  Result<uint64_t> syscall_checked(long nr, A... args) {
+    long r = TRY(syscall_raw(nr, args...));
+    return check_return(nr, r);
+  }
+
+  // Memory. alloc_scratch maps `size` bytes (rounded up to pages) in the
+  // task; every scratch mapping is unmapped on restore.
+  Result<RemotePtr<void>> alloc_scratch(size_t size, int prot = 3 /* PROT_READ|PROT_WRITE */);
+  // Copy bytes / a NUL-terminated string into scratch memory.
+  Result<RemotePtr<void>> push_bytes(const void* data, size_t len);
+  Result<RemotePtr<char>> push_string(std::string_view s);
+
+  Status write_bytes(RemotePtr<void> dst, const void* src, size_t len) { return task_->write_mem(dst, src, len); }
+  Status read_bytes(RemotePtr<void> src, void* dst, size_t len) { return task_->read_mem(src, dst, len); }
+  template <class T>
+  Status write(RemotePtr<T> dst, const T& v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    return write_bytes(dst, &v, sizeof v);
+  }
+  template <class T>
+  Result<T> read(RemotePtr<T> src) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    T v;
+    TRY_STATUS(read_bytes(src, &v, sizeof v));
+    return v;
+  }
+
+  // Overwrite task memory that must be put back on restore (code of a
+  // blob's trampoline, ...). The old bytes are saved before anything is
+  // written, so a write failing halfway is undone too.
+  Status write_restored_on_exit(RemotePtr<void> dst, const void* src, size_t len);
+
+  // Run code in the task from `regs` (set rip and rsp there) until it
+  // executes int3; returns the registers at the trap. SIGTRAP is unblocked
+  // while the code runs (a blocked SIGTRAP from int3 would reset the task's
+  // SIGTRAP handler); every other signal stays blocked. A fault in the code
+  // is an Error naming the signal and address.
+  Result<user_regs_struct> run_until_int3(const user_regs_struct& regs);
+
+  // Put everything back now; the session is over afterwards. Returns the
+  // first error; every step is tried regardless.
+  Status restore();
+  void restore_or_log();
+
+ private:
+  explicit RemoteSession(SeizedTask& t) : task_(&t) {}
+  Status settle();
+  Status find_syscall_site(SyscallSite how);
+  Result<Stop> run_to_stop(int request, bool want_exit);
+  Result<uint64_t> check_return(long nr, long r);
+
+  template <class T, std::enable_if_t<std::is_integral_v<T> || std::is_enum_v<T>, int> = 0>
+  static uint64_t to_arg(T v) {
+    return static_cast<uint64_t>(static_cast<int64_t>(v));
+  }
+  template <class T>
+  static uint64_t to_arg(RemotePtr<T> p) {
+    return p.addr();
+  }
+
+  struct Patch {
+    RemotePtr<void> at;
+    std::vector<uint8_t> old;
+  };
+  struct Scratch {
+    RemotePtr<void> base;
+    size_t size = 0;
+    size_t used = 0;  // bump allocation for push_*
+  };
+
+  SeizedTask* task_;
+  bool active_ = false;
+  bool restoring_ = false;  // restore() runs munmap through syscall_raw
+  bool exec_done_ = false;
+  bool mask_saved_ = false;
+  bool xstate_saved_ = false;
+  user_regs_struct resume_regs_{};
+  PendingRestart restart_ = PendingRestart::None;
+  XState saved_xstate_;
+  uint64_t saved_sigmask_ = 0;
+  RemotePtr<void> site_;
+  bool site_patched_ = false;
+  std::vector<Patch> patches_;
+  std::vector<Scratch> scratch_;
+  std::vector<siginfo_t> deferred_signals_;
+};
+
+}  // namespace cr
