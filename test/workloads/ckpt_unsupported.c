@@ -1,0 +1,206 @@
+/* ckpt_unsupported: holds one kind of state that issue 5's dump does not
+ * support, so the dump must fail with an error naming pid, fd (or tid/pid)
+ * and kind -- and leave this process running untouched. The test then sends
+ * SIGTERM and expects PASS.
+ *
+ *   --kind socket        a unix socketpair at fds 42/43, "ping" queued in it
+ *   --kind eventfd       an eventfd at fd 42 with count 5
+ *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
+ *   --kind epoll         an epoll instance at fd 42
+ *   --kind deleted-file  fd 42: a file with a pattern, unlinked
+ *   --kind thread        a second thread (blocked in a futex-based wait)
+ *   --kind child         a child process (all signals blocked, in pause())
+ * The READY line says what it holds: "kind=socket fd=42" ("tid=N",
+ * "child=N" for the last two).
+ * Verifies: the fds are still there with the same link and inode, the
+ * queued data/count/contents still there; the thread/child still alive.
+ *
+ * --selftest-corrupt: after READY consume the data (socket, pipe, eventfd),
+ * replace fd 42 (epoll), overwrite the contents (deleted-file), stop the
+ * thread or kill the child.
+ */
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "ckpt_common.h"
+
+static char link_before[2][256];
+static ino_t ino_before[2];
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int thread_started, thread_stop;
+static pid_t thread_tid;
+
+static void *thread_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_mutex_lock(&mu);
+  thread_tid = (pid_t)syscall(SYS_gettid);
+  thread_started = 1;
+  pthread_cond_broadcast(&cv);
+  while (!thread_stop) pthread_cond_wait(&cv, &mu);
+  pthread_mutex_unlock(&mu);
+  return NULL;
+}
+
+static void take(int fd, char *link, ino_t *ino) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  ssize_t l = readlink(p, link, 255);
+  link[l > 0 ? l : 0] = 0;
+  struct stat st;
+  *ino = fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+static void place(int fd, int want) {
+  if (fd < 0) die("create the resource");
+  if (fd != want) {
+    if (dup2(fd, want) != want) die("dup2");
+    close(fd);
+  }
+}
+
+int main(int argc, char **argv) {
+  ckpt_init(argc, argv);
+  const char *kind = ckpt_arg(argc, argv, "--kind");
+  if (!kind) die("--kind socket|eventfd|pipe|epoll|deleted-file|thread|child");
+  int nfd = 0;
+  pthread_t th;
+  pid_t child = -1;
+  static unsigned char pat[4096];
+
+  if (!strcmp(kind, "socket")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+    place(sv[0], 42);
+    place(sv[1], 43);
+    if (write(43, "ping", 4) != 4) die("write socket");
+    nfd = 2;
+  } else if (!strcmp(kind, "eventfd")) {
+    place(eventfd(5, EFD_NONBLOCK), 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "pipe")) {
+    int p[2];
+    if (pipe2(p, O_NONBLOCK)) die("pipe");
+    /* Move both ends out of the way first: pipe2 may have returned 42/43. */
+    int r = fcntl(p[0], F_DUPFD, 200), w = fcntl(p[1], F_DUPFD, 200);
+    close(p[0]);
+    close(p[1]);
+    place(r, 42);
+    place(w, 43);
+    if (write(43, "hello", 5) != 5) die("write pipe");
+    nfd = 2;
+  } else if (!strcmp(kind, "epoll")) {
+    place(epoll_create1(0), 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "deleted-file")) {
+    int fd = open("deleted.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    ckpt_fill(pat, sizeof pat, 77, 0);
+    if (fd < 0 || write(fd, pat, sizeof pat) != (ssize_t)sizeof pat) die("deleted.dat");
+    place(fd, 42);
+    if (unlink("deleted.dat")) die("unlink");
+    nfd = 1;
+  } else if (!strcmp(kind, "thread")) {
+    if (pthread_create(&th, NULL, thread_main, NULL)) die("pthread_create");
+    pthread_mutex_lock(&mu);
+    while (!thread_started) pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+  } else if (!strcmp(kind, "child")) {
+    child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+      close(3);
+      /* Never outlive the workload (it may be killed without a verdict). */
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(0);
+      sigset_t all;
+      sigfillset(&all);
+      sigprocmask(SIG_BLOCK, &all, NULL);
+      for (;;) pause();
+    }
+  } else
+    die("unknown --kind %s", kind);
+  for (int i = 0; i < nfd; i++) take(42 + i, link_before[i], &ino_before[i]);
+
+  if (nfd == 2) ready("kind=%s fd=42 fd2=43", kind);
+  else if (nfd == 1) ready("kind=%s fd=42", kind);
+  else if (child > 0) ready("kind=%s child=%d", kind, (int)child);
+  else ready("kind=%s tid=%d", kind, (int)thread_tid);
+
+  if (ckpt_corrupt) {
+    char b[16];
+    if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
+      if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
+    } else if (!strcmp(kind, "epoll"))
+      dup2(1, 42);
+    else if (!strcmp(kind, "deleted-file")) {
+      if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
+    }
+    else if (!strcmp(kind, "thread")) {
+      pthread_mutex_lock(&mu);
+      thread_stop = 1;
+      pthread_cond_broadcast(&cv);
+      pthread_mutex_unlock(&mu);
+      pthread_join(th, NULL);
+    } else if (child > 0) {
+      kill(child, SIGKILL);
+      waitpid(child, NULL, 0);
+    }
+  }
+  wait_for_term();
+
+  for (int i = 0; i < nfd; i++) {
+    char l[256];
+    ino_t ino;
+    take(42 + i, l, &ino);
+    if (strcmp(l, link_before[i]) || ino != ino_before[i])
+      fail("fd %d is '%s' (inode %lu), was '%s' (inode %lu)", 42 + i, l, (unsigned long)ino, link_before[i],
+           (unsigned long)ino_before[i]);
+  }
+  if (!failed()) {
+    char b[16] = "";
+    if (!strcmp(kind, "socket")) {
+      ssize_t r = recv(42, b, sizeof b, MSG_DONTWAIT);
+      if (r != 4 || memcmp(b, "ping", 4)) fail("socket: queued \"ping\" not there (read %zd)", r);
+    } else if (!strcmp(kind, "pipe")) {
+      ssize_t r = read(42, b, sizeof b);
+      if (r != 5 || memcmp(b, "hello", 5)) fail("pipe: queued \"hello\" not there (read %zd)", r);
+    } else if (!strcmp(kind, "eventfd")) {
+      uint64_t v = 0;
+      if (read(42, &v, 8) != 8 || v != 5) fail("eventfd: count %llu, expected 5", (unsigned long long)v);
+    } else if (!strcmp(kind, "epoll")) {
+      struct epoll_event ev;
+      if (epoll_wait(42, &ev, 1, 0) != 0) fail("epoll_wait on fd 42: %s", strerror(errno));
+    } else if (!strcmp(kind, "deleted-file")) {
+      static unsigned char back[4096];
+      struct stat st;
+      if (fstat(42, &st) || st.st_nlink != 0) fail("deleted file has links again");
+      if (pread(42, back, sizeof back, 0) != (ssize_t)sizeof back || memcmp(back, pat, sizeof pat))
+        fail("deleted file contents changed");
+    }
+  }
+  if (!strcmp(kind, "thread")) {
+    char p[64];
+    snprintf(p, sizeof p, "/proc/self/task/%d", (int)thread_tid);
+    if (thread_stop || access(p, F_OK)) fail("thread %d is gone", (int)thread_tid);
+  }
+  if (child > 0) {
+    int st;
+    pid_t r = waitpid(child, &st, WNOHANG);
+    if (r != 0) fail("child %d is gone (waitpid %d)", (int)child, (int)r);
+    else {
+      kill(child, SIGKILL);
+      if (waitpid(child, &st, 0) != child || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL)
+        fail("child %d did not end by our SIGKILL", (int)child);
+    }
+  }
+  verdict();
+}
