@@ -24,7 +24,10 @@ namespace cr::proc {
 
 struct FdInfo {
   int64_t pos = 0;
-  uint32_t flags = 0;  // O_* as in f_flags (octal in the file)
+  // The kernel's f_flags (octal in the file). Regular files show the
+  // kernel's O_LARGEFILE, 0100000, which glibc defines as 0 on x86-64;
+  // O_CLOEXEC is shown for close-on-exec descriptors.
+  uint32_t flags = 0;
   int mnt_id = 0;
   uint64_t ino = 0;
   std::vector<std::pair<std::string, std::string>> extra;

@@ -1,5 +1,8 @@
 #include "common/proc/limits.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "common/proc/parse.h"
 
 namespace cr::proc {
@@ -62,7 +65,8 @@ Result<ProcLimits> parse_limits(std::string_view text, std::string_view source) 
   std::string_view line;
   if (!lr.next(line)) return parse_error(source, 0, "empty file");
   auto hdr = split_blank(line);
-  if (hdr.size() != 6 || hdr[0] != "Limit" || hdr[1] != "Soft" || hdr[3] != "Hard" || hdr[5] != "Units")
+  static const std::string_view kHeader[] = {"Limit", "Soft", "Limit", "Hard", "Limit", "Units"};
+  if (!std::equal(hdr.begin(), hdr.end(), std::begin(kHeader), std::end(kHeader)))
     return lr.error("bad header %s", quote(line).c_str());
   while (lr.next(line)) {
     int r = -1;
