@@ -6,6 +6,7 @@
 // works); 1 a required feature (or the one asked about) is absent; 2 misuse,
 // including an unknown feature name in --feature or CRTOOLS_FEATURES_ABSENT.
 #include <nlohmann/json.hpp>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -98,6 +99,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cr-check: %s\n", init.error().str().c_str());
     return 2;
   }
+  if (geteuid() != 0 && !o.json)
+    fprintf(stderr, "cr-check: not running as root: most probes need CAP_SYS_ADMIN and CAP_SYS_PTRACE and will "
+                    "report their feature absent\n");
   if (o.has(Opt::Feature)) return check_one(o.feature, o.json);
 
   const auto& table = feature_table();

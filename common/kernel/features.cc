@@ -323,14 +323,16 @@ Status require_feature(Feature f) {
   std::lock_guard<std::recursive_mutex> lock(s.mu);
   const FeatureStatus& st = status_locked(s, f);
   if (s.init_failed) {
-    Error e = make_error("%s", s.init_error.c_str());
+    Error e;
+    e.message = s.init_error;
     e.remedy = "known features: " + feature_names(", ");
     return e;
   }
   if (st.available) return ok_status();
   const FeatureInfo& info = feature_info(f);
-  Error e = make_error("kernel feature '%s' is absent (%s); without it %s", info.name, st.detail.c_str(),
-                       info.breaks);
+  Error e;
+  e.message = std::string("kernel feature '") + info.name + "' is absent (" + st.detail + "); without it " +
+              info.breaks;
   if (st.forced_absent)
     e.remedy = std::string("remove it from ") + kFeaturesAbsentEnv + " to use it";
   else
