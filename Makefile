@@ -86,7 +86,7 @@ BLOBS             := parasite restorer
 BLOB_RT           := blob_rt
 parasite_SRC      := parasite $(BLOB_RT)
 parasite_EXPORTS  := parasite_trap_entry parasite_service parasite_args parasite_stack_top
-restorer_SRC      := restorer $(BLOB_RT)
+restorer_SRC      := restorer restorer_task $(BLOB_RT)
 restorer_EXPORTS  := restorer_entry restorer_main restorer_args restorer_stack_top
 
 GEN += $(foreach b,$(BLOBS),$(O)/gen/$(b)_blob.inc)

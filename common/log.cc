@@ -13,6 +13,7 @@ namespace cr {
 namespace {
 LogConfig g_cfg;
 int g_fd = -1;  // log file, -1: stderr only
+bool g_silent = false;
 }  // namespace
 
 Status log_init(const LogConfig& cfg) {
@@ -35,9 +36,11 @@ void log_close() {
   g_fd = -1;
 }
 
+void log_set_silent(bool silent) { g_silent = silent; }
+
 int log_verbosity() { return g_cfg.verbosity; }
 const std::string& log_command() { return g_cfg.command; }
-bool log_enabled(LogLevel l) { return static_cast<int>(l) <= g_cfg.verbosity; }
+bool log_enabled(LogLevel l) { return !g_silent && static_cast<int>(l) <= g_cfg.verbosity; }
 
 static void write_all(int fd, const char* p, size_t n) {
   while (n) {

@@ -23,6 +23,8 @@ struct LogConfig {
 // it cannot be opened.
 Status log_init(const LogConfig& cfg);
 void log_close();
+// Silence every log line (a child whose fds 0-2 are no longer ours).
+void log_set_silent(bool silent);
 int log_verbosity();
 const std::string& log_command();
 bool log_enabled(LogLevel l);

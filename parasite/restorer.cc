@@ -9,6 +9,7 @@
 #include "parasite/blob_rt.h"
 
 #include "parasite/restorer_abi.h"
+#include "parasite/restorer_task_abi.h"
 
 #pragma GCC visibility push(hidden)
 
@@ -16,6 +17,7 @@ using cr::RestorerArgs;
 using cr::RestorerCmd;
 
 extern "C" long restorer_main(RestorerArgs* a);
+extern "C" long restorer_restore_task(cr::RestoreTaskArgs* a, cr::BlobResult* r);
 
 // rdi = args. Switch to the blob's own stack first: the caller's stack is
 // about to be unmapped. If restorer_main returns, exit with -ret.
@@ -64,8 +66,11 @@ long do_ping(RestorerArgs* a) {
   return 0;
 }
 
+// Returns only on failure (parasite/restorer_task.cc).
 long do_restore(RestorerArgs* a) {
-  return blob::fail(&a->result, a->log_fd, kName, "restore: not implemented yet", -ENOSYS);
+  auto* t = reinterpret_cast<cr::RestoreTaskArgs*>(a->u.restore.task_args);
+  t->log_fd = a->log_fd;
+  return restorer_restore_task(t, &a->result);
 }
 
 using Handler = long (*)(RestorerArgs*);

@@ -29,7 +29,7 @@ inline constexpr uint32_t kRestorerStackSize = CR_RESTORER_STACK_SIZE;
 
 enum class RestorerCmd : uint32_t {
   kPing = 0,     // u.ping: out = ~in, base, pid
-  kRestore = 1,  // swap the address space and sigreturn (not yet)
+  kRestore = 1,  // u.restore: swap the address space and sigreturn (restorer_task_abi.h)
   kNrCmds
 };
 
@@ -43,6 +43,11 @@ struct RestorerPing {
 static_assert(sizeof(RestorerPing) == 32);
 static_assert(offsetof(RestorerPing, pid) == 24);
 
+struct RestorerRestore {
+  uint64_t task_args;  // host: address of the RestoreTaskArgs (in the restore hole)
+};
+static_assert(sizeof(RestorerRestore) == 8);
+
 struct RestorerArgs {
   uint32_t magic;        // host: kRestorerArgsMagic
   uint32_t abi_version;  // host: kRestorerAbiVersion
@@ -51,6 +56,7 @@ struct RestorerArgs {
   BlobResult result;     // restorer: outcome
   union {
     RestorerPing ping;
+    RestorerRestore restore;
     uint8_t reserved[256];
   } u;
 };

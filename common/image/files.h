@@ -1,0 +1,49 @@
+// files.img: the open file descriptions of the tree; fdinfo-<pid>.img: one
+// task's fd table pointing at them. Dump side: cr-dump/files.cc; restore
+// side: cr-restore/files.cc.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/image/format.h"
+
+namespace cr {
+
+struct FileRec {
+  uint64_t id = 0;        // referenced by FdRec::file_id
+  std::string type;       // reg, dir, chr
+  std::string path;       // absolute
+  uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
+  uint64_t pos = 0;       // file offset
+  uint32_t mode = 0;      // st_mode
+  uint64_t dev = 0, ino = 0, rdev = 0;
+  uint64_t size = 0;      // st_size at dump (regular files)
+  int64_t mtime_ns = 0;   // st_mtim at dump (regular files)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns)
+
+struct Files {
+  static constexpr ImageKind kKind = ImageKind::Files;
+  std::vector<FileRec> files;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files)
+
+struct FdRec {
+  int32_t fd = 0;
+  bool cloexec = false;
+  uint64_t file_id = 0;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdRec, fd, cloexec, file_id)
+
+struct FdTable {
+  static constexpr ImageKind kKind = ImageKind::Fdinfo;
+  int64_t pid = 0;
+  std::vector<FdRec> fds;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdTable, pid, fds)
+
+}  // namespace cr

@@ -1,0 +1,30 @@
+// pstree.img: the process tree — who is whose parent, groups, sessions,
+// threads. Dump side: cr-dump/pstree.cc; restore side: cr-restore/pstree.cc.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <vector>
+
+#include "common/image/format.h"
+
+namespace cr {
+
+struct PstreeEntry {
+  int64_t pid = 0;
+  int64_t ppid = 0;  // 0 for the root (its parent is outside the tree)
+  int64_t pgid = 0;
+  int64_t sid = 0;
+  std::vector<int64_t> threads;  // tids, the leader first
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads)
+
+struct Pstree {
+  static constexpr ImageKind kKind = ImageKind::Pstree;
+  int64_t root_pid = 0;
+  std::vector<PstreeEntry> tasks;  // parents before children
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pstree, root_pid, tasks)
+
+}  // namespace cr

@@ -1,0 +1,165 @@
+#include "common/image/task_images.h"
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <set>
+
+namespace cr {
+
+namespace {
+unsigned long long ull(uint64_t v) { return v; }
+
+bool known_vma_kind(const std::string& k) {
+  for (const char* n : {"anon", "file", "heap", "stack", "vdso", "vvar", "vsyscall"})
+    if (k == n) return true;
+  return false;
+}
+
+bool known_vmflag(const std::string& f) {
+  for (const char* n : {"dc", "dd", "wf", "hg", "nh", "mg", "sr", "rr"})
+    if (f == n) return true;
+  return false;
+}
+}  // namespace
+
+Status validate_core(const Core& c, const std::string& file) {
+  const char* f = file.c_str();
+  if (c.pid <= 0 || c.pid > (1 << 22)) return make_error("%s: bad pid %lld", f, (long long)c.pid);
+  if (c.threads.empty()) return make_error("%s: no threads", f);
+  if (c.threads.size() > 65536) return make_error("%s: too many threads", f);
+  if (c.threads[0].tid != c.pid) return make_error("%s: the first thread is not the leader", f);
+  for (auto& t : c.threads) {
+    if (t.xsave.size() < 576 || t.xsave.size() > 65536)
+      return make_error("%s: thread %lld: xsave area of %zu bytes", f, (long long)t.tid, t.xsave.size());
+    for (auto& p : t.pending)
+      if (p.size() != 128) return make_error("%s: thread %lld: siginfo of %zu bytes", f, (long long)t.tid, p.size());
+    if (t.pending.size() > 1 << 16) return make_error("%s: too many pending signals", f);
+    if (t.regs.rip >= kTaskSizeMax || t.regs.rsp >= kTaskSizeMax)
+      return make_error("%s: thread %lld: rip/rsp outside user space", f, (long long)t.tid);
+    if (t.comm.size() > 15) return make_error("%s: thread name too long", f);
+  }
+  if (c.comm.size() > 15) return make_error("%s: comm too long", f);
+  std::set<int> sigs;
+  for (auto& s : c.sigactions) {
+    if (s.sig < 1 || s.sig > 64 || s.sig == SIGKILL || s.sig == SIGSTOP || !sigs.insert(s.sig).second)
+      return make_error("%s: bad sigaction for signal %d", f, s.sig);
+  }
+  for (auto& t : c.itimers)
+    if (t.which < 0 || t.which > 2 || t.interval_usec < 0 || t.interval_usec >= 1000000 || t.value_usec < 0 ||
+        t.value_usec >= 1000000 || t.interval_sec < 0 || t.value_sec < 0)
+      return make_error("%s: bad itimer %d", f, t.which);
+  for (auto& r : c.rlimits)
+    if (r.resource < 0 || r.resource >= RLIM_NLIMITS || r.cur > r.max)
+      return make_error("%s: bad rlimit %d", f, r.resource);
+  for (auto& p : c.shared_pending)
+    if (p.size() != 128) return make_error("%s: siginfo of %zu bytes", f, p.size());
+  if (c.creds.uids.size() != 4 || c.creds.gids.size() != 4) return make_error("%s: credentials need 4 uids and 4 gids", f);
+  if (c.creds.groups.size() > 65536) return make_error("%s: too many groups", f);
+  if (c.cwd.empty() || c.cwd[0] != '/' || c.root.empty() || c.root[0] != '/')
+    return make_error("%s: cwd and root must be absolute paths", f);
+  if (c.umask > 0777) return make_error("%s: bad umask", f);
+  return ok_status();
+}
+
+Status validate_mm(const Mm& mm, const std::string& file) {
+  const char* f = file.c_str();
+  uint64_t prev = 0;
+  for (size_t i = 0; i < mm.vmas.size(); i++) {
+    const auto& v = mm.vmas[i];
+    if (v.start % kPageSize || v.end % kPageSize || v.start >= v.end || v.start < prev)
+      return make_error("%s: vma %zu: bad range %#llx-%#llx", f, i, ull(v.start), ull(v.end));
+    if (!known_vma_kind(v.kind)) return make_error("%s: vma %zu: unknown kind '%s'", f, i, v.kind.c_str());
+    if (v.kind != "vsyscall" && v.end > kTaskSizeMax)
+      return make_error("%s: vma %zu: %#llx is outside user space", f, i, ull(v.start));
+    if (v.prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return make_error("%s: vma %zu: bad protection", f, i);
+    if (v.kind == "file" && (v.name.empty() || v.name[0] != '/'))
+      return make_error("%s: vma %zu: file mapping without an absolute path", f, i);
+    if (v.pgoff % kPageSize) return make_error("%s: vma %zu: unaligned file offset", f, i);
+    for (auto& fl : v.vmflags)
+      if (!known_vmflag(fl)) return make_error("%s: vma %zu: unknown VmFlag '%s'", f, i, fl.c_str());
+    if (v.kind != "vsyscall") prev = v.end;
+  }
+  if (mm.auxv.size() % 16 || mm.auxv.size() > 4096) return make_error("%s: bad auxv size %zu", f, mm.auxv.size());
+  for (uint64_t a : {mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk,
+                     mm.start_stack, mm.arg_start, mm.arg_end, mm.env_start, mm.env_end})
+    if (a >= kTaskSizeMax) return make_error("%s: mm field %#llx outside user space", f, ull(a));
+  if (mm.start_brk > mm.brk || mm.arg_start > mm.arg_end || mm.env_start > mm.env_end ||
+      mm.start_code > mm.end_code || mm.start_data > mm.end_data)
+    return make_error("%s: inconsistent mm fields", f);
+  if (mm.exe.empty() || mm.exe[0] != '/') return make_error("%s: no executable path", f);
+  return ok_status();
+}
+
+Status validate_files(const Files& files, const FdTable& t, const std::string& file) {
+  const char* f = file.c_str();
+  std::set<uint64_t> ids;
+  for (auto& fr : files.files) {
+    if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr")
+      return make_error("files.img: file %llu: unknown type '%s'", ull(fr.id), fr.type.c_str());
+    if (fr.path.empty() || fr.path[0] != '/')
+      return make_error("files.img: file %llu: path is not absolute", ull(fr.id));
+  }
+  std::set<int> fds;
+  for (auto& d : t.fds) {
+    if (d.fd < 0 || d.fd >= (1 << 20) || !fds.insert(d.fd).second) return make_error("%s: bad fd %d", f, d.fd);
+    if (!ids.count(d.file_id)) return make_error("%s: fd %d: no file %llu in files.img", f, d.fd, ull(d.file_id));
+  }
+  return ok_status();
+}
+
+Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
+  SetImages s;
+  if (!set.has(image_name(ImageKind::Inventory)))
+    return make_error("%s: no inventory.img: not a complete image set", set.where().c_str());
+  s.inventory = TRY(read_record<Inventory>(set, image_name(ImageKind::Inventory)));
+  if (s.inventory.format != kImageFormatVersion)
+    return make_error("inventory.img: image format %u is not supported", s.inventory.format);
+  s.pstree = TRY(read_record<Pstree>(set, image_name(ImageKind::Pstree)));
+  if (s.pstree.tasks.empty() || s.pstree.tasks[0].pid != s.pstree.root_pid)
+    return make_error("pstree.img: the first task is not the root");
+  if (s.pstree.root_pid != s.inventory.root_pid)
+    return make_error("pstree.img: root pid %lld differs from the inventory's %lld", (long long)s.pstree.root_pid,
+                      (long long)s.inventory.root_pid);
+  s.files = TRY(read_record<Files>(set, image_name(ImageKind::Files)));
+  std::set<int64_t> pids;
+  for (const auto& e : s.pstree.tasks) {
+    if (e.pid <= 0 || !pids.insert(e.pid).second)
+      return make_error("pstree.img: bad or duplicate pid %lld", (long long)e.pid);
+    TaskImages t;
+    t.entry = e;
+    std::string cn = image_name(ImageKind::Core, e.pid), mn = image_name(ImageKind::Mm, e.pid),
+                fn = image_name(ImageKind::Fdinfo, e.pid);
+    t.core = TRY(read_record<Core>(set, cn));
+    TRY_STATUS(validate_core(t.core, cn));
+    if (t.core.pid != e.pid) return make_error("%s: pid %lld, pstree says %lld", cn.c_str(), (long long)t.core.pid, (long long)e.pid);
+    if (t.core.threads.size() != e.threads.size())
+      return make_error("%s: %zu threads, pstree says %zu", cn.c_str(), t.core.threads.size(), e.threads.size());
+    t.mm = TRY(read_record<Mm>(set, mn));
+    TRY_STATUS(validate_mm(t.mm, mn));
+    t.fds = TRY(read_record<FdTable>(set, fn));
+    TRY_STATUS(validate_files(s.files, t.fds, fn));
+    // Every dumped page lies inside a private VMA of this task.
+    auto pr = TRY(PageReader::open(set, e.pid));
+    const auto& vmas = t.mm.vmas;
+    size_t vi = 0;
+    for (const auto& pe : pr->pagemap().entries) {
+      uint64_t a = pe.vaddr, end = pe.vaddr + pe.nr_pages * kPageSize;
+      while (a < end) {
+        while (vi < vmas.size() && vmas[vi].end <= a) vi++;
+        if (vi == vmas.size() || vmas[vi].start > a || vmas[vi].shared || vmas[vi].kind == "vdso" ||
+            vmas[vi].kind == "vvar" || vmas[vi].kind == "vsyscall")
+          return make_error("%s: pages at %#llx lie outside any private mapping",
+                            image_name(ImageKind::Pagemap, e.pid).c_str(), ull(a));
+        a = std::min(end, vmas[vi].end);
+      }
+    }
+    if (verify_pages) TRY_STATUS(pr->verify());
+    s.tasks.push_back(std::move(t));
+  }
+  return s;
+}
+
+}  // namespace cr

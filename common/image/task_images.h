@@ -1,0 +1,47 @@
+// Loading and validating everything a restore needs before any process is
+// created (DESIGN.md 4.1): every record of every task is decoded, every
+// number checked, every page frame read and checksummed.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "common/image/core.h"
+#include "common/image/files.h"
+#include "common/image/image_set.h"
+#include "common/image/memory.h"
+#include "common/image/pages.h"
+#include "common/image/pstree.h"
+#include "common/image/records.h"
+
+namespace cr {
+
+// Highest user address on x86-64 with 4-level page tables.
+constexpr uint64_t kTaskSizeMax = (1ull << 47) - 4096;
+
+struct TaskImages {
+  PstreeEntry entry;
+  Core core;
+  Mm mm;
+  FdTable fds;
+};
+
+struct SetImages {
+  Inventory inventory;
+  Pstree pstree;
+  Files files;
+  std::vector<TaskImages> tasks;  // in pstree order
+};
+
+// Read and validate the whole set. verify_pages reads every page frame and
+// checks its CRC (the restore does; cr-show does as it prints).
+Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages);
+
+// Individual validators, exposed for unit tests.
+Status validate_core(const Core& c, const std::string& file);
+Status validate_mm(const Mm& mm, const std::string& file);
+Status validate_files(const Files& f, const FdTable& t, const std::string& file);
+
+}  // namespace cr

@@ -1,0 +1,119 @@
+// Dump side of open files (records: common/image/files.h; restore side:
+// cr-restore/files.cc): each fd's target, flags, offset and close-on-exec
+// flag, from /proc/PID/fd and fdinfo. fds that share one open file
+// description (dup, 2>&1) are found with kcmp and saved as one file.
+#include <fcntl.h>
+#include <linux/kcmp.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <map>
+
+#include "common/log.h"
+#include "common/proc/fdinfo.h"
+#include "common/proc/misc.h"
+#include "cr-dump/dump.h"
+
+namespace cr {
+
+namespace {
+
+// Character devices whose state is nothing but their identity.
+bool plain_char_device(dev_t rdev) {
+  if (major(rdev) != 1) return false;  // mem devices
+  unsigned m = minor(rdev);
+  return m == 3 || m == 5 || m == 7 || m == 8 || m == 9;  // null zero full random urandom
+}
+
+// The kind of an fd we cannot dump yet, for the message.
+std::string kind_of_unsupported(const std::string& link, const struct stat& st) {
+  if (S_ISSOCK(st.st_mode)) return "socket";
+  if (S_ISFIFO(st.st_mode)) return link.rfind("pipe:", 0) == 0 ? "pipe" : "FIFO " + link;
+  if (S_ISBLK(st.st_mode)) return "block device " + link;
+  if (S_ISCHR(st.st_mode)) {
+    if (major(st.st_rdev) == 136 || major(st.st_rdev) == 5 || major(st.st_rdev) == 4)
+      return "terminal " + link;
+    return "character device " + link;
+  }
+  if (link.rfind("anon_inode:", 0) == 0) {
+    std::string k = link.substr(11);
+    if (!k.empty() && k.front() == '[') k = k.substr(1, k.size() - 2);
+    if (k == "eventpoll") k = "epoll";
+    return k + " descriptor";
+  }
+  return "file " + link;
+}
+
+long kcmp_file(pid_t pid, int a, int b) { return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b); }
+
+}  // namespace
+
+Result<FdTable> dump_files(pid_t pid, Files& files) {
+  FdTable t;
+  t.pid = pid;
+  auto fds = TRY(proc::list_fds(pid));
+  struct Seen {
+    int fd;
+    uint64_t dev, ino;
+    uint64_t id;
+  };
+  std::vector<Seen> seen;
+  for (int fd : fds) {
+    auto link = TRY(proc::read_fd_link(pid, fd));
+    auto info = TRY(proc::read_fdinfo(pid, fd));
+    std::string p = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+    struct stat st;
+    if (stat(p.c_str(), &st) < 0) {
+      // Anonymous inodes and sockets stat fine; a failure here is a race or
+      // a file we cannot reach.
+      return make_pid_error(pid, errno, "fd %d (%s): cannot stat", fd, link.path.c_str());
+    }
+    FdRec rec;
+    rec.fd = fd;
+    rec.cloexec = info.flags & O_CLOEXEC;
+    // One description at several fds: the same file id.
+    bool shared = false;
+    for (auto& s : seen) {
+      if (s.dev == st.st_dev && s.ino == st.st_ino && kcmp_file(pid, s.fd, fd) == 0) {
+        rec.file_id = s.id;
+        shared = true;
+        break;
+      }
+    }
+    if (!shared) {
+      bool anon = link.path.rfind("anon_inode:", 0) == 0;
+      FileRec f;
+      if (!anon && S_ISREG(st.st_mode)) f.type = "reg";
+      else if (!anon && S_ISDIR(st.st_mode)) f.type = "dir";
+      else if (!anon && S_ISCHR(st.st_mode) && plain_char_device(st.st_rdev)) f.type = "chr";
+      if (f.type.empty())
+        return make_pid_error(pid, 0, "fd %d: %s is not supported", fd, kind_of_unsupported(link.path, st).c_str());
+      if (link.deleted)
+        return make_pid_error(pid, 0, "fd %d: deleted file %s is not supported", fd, link.path.c_str());
+      if (link.path.empty() || link.path[0] != '/')
+        return make_pid_error(pid, 0, "fd %d: %s is not reachable by path", fd, link.path.c_str());
+      if (info.flags & O_PATH) return make_pid_error(pid, 0, "fd %d: O_PATH descriptor is not supported", fd);
+      if (link.path.rfind("/memfd:", 0) == 0) return make_pid_error(pid, 0, "fd %d: memfd is not supported", fd);
+      f.id = files.files.size() + 1;
+      f.path = link.path;
+      f.flags = info.flags & ~O_CLOEXEC;
+      f.pos = static_cast<uint64_t>(info.pos);
+      f.mode = st.st_mode;
+      f.dev = st.st_dev;
+      f.ino = st.st_ino;
+      f.rdev = st.st_rdev;
+      f.size = S_ISREG(st.st_mode) ? st.st_size : 0;
+      f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      rec.file_id = f.id;
+      files.files.push_back(f);
+      seen.push_back({fd, st.st_dev, st.st_ino, f.id});
+    }
+    t.fds.push_back(rec);
+  }
+  pr_debug(pid, "files: %zu fds", t.fds.size());
+  return t;
+}
+
+}  // namespace cr

@@ -1,0 +1,212 @@
+// Dump side of memory (records: common/image/memory.h, pages.h; restore side:
+// cr-restore/memory.cc and the restorer): the VMAs from /proc/PID/maps and
+// smaps, the mm fields from /proc/PID/stat, auxv and exe, and the pages a
+// private mapping holds (present or swapped anonymous pages, from
+// /proc/PID/pagemap), read with process_vm_readv in large batches
+// (/proc/PID/mem for unreadable mappings) and streamed into the page image.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/image/pages.h"
+#include "common/log.h"
+#include "common/proc/maps.h"
+#include "common/proc/misc.h"
+#include "common/proc/pagemap.h"
+#include "common/proc/smaps.h"
+#include "common/proc/stat.h"
+#include "cr-dump/dump.h"
+
+namespace cr {
+
+namespace {
+
+constexpr size_t kReadChunk = 8 << 20;  // bytes read from the task per call
+
+double now_us() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+unsigned long long ull(uint64_t v) { return v; }
+
+// Why a mapping cannot be dumped yet, or "" if it can.
+std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
+  using proc::VmFlag;
+  if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
+  if (v.is_shared_anon()) return "shared anonymous memory";
+  if (v.path.rfind("/memfd:", 0) == 0) return "memfd mapping " + v.path;
+  if (v.path.rfind("/SYSV", 0) == 0) return "SysV shared memory";
+  if (v.deleted) return "mapping of deleted file " + v.path;
+  if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
+  if (f.has(VmFlag::Ht)) return "hugetlbfs mapping";
+  if (f.has(VmFlag::Lo) || f.has(VmFlag::Lf)) return "mlocked memory";
+  if (f.has(VmFlag::Um) || f.has(VmFlag::Uw) || f.has(VmFlag::Ui)) return "userfaultfd-registered memory";
+  if (f.has(VmFlag::Ss)) return "shadow stack";
+  if (f.has(VmFlag::Sl)) return "sealed (mseal) memory";
+  if (v.path.rfind("[anon:", 0) == 0 || v.path.rfind("[anon_shmem:", 0) == 0)
+    return "named anonymous mapping " + v.path;
+  if (!v.path.empty() && v.path[0] == '[' && !v.is_heap() && !v.is_stack() && !v.is_special())
+    return "special mapping " + v.path;
+  return "";
+}
+
+std::string kind_of(const proc::VmaInfo& v) {
+  if (v.is_heap()) return "heap";
+  if (v.is_stack()) return "stack";
+  if (v.is_vdso()) return "vdso";
+  if (v.is_vvar()) return "vvar";
+  if (v.is_vsyscall()) return "vsyscall";
+  if (v.is_file()) return "file";
+  return "anon";
+}
+
+std::vector<std::string> madvise_flags(const proc::VmFlags& f) {
+  using proc::VmFlag;
+  static const struct {
+    VmFlag flag;
+    const char* name;
+  } kList[] = {{VmFlag::Dc, "dc"}, {VmFlag::Dd, "dd"}, {VmFlag::Wf, "wf"}, {VmFlag::Hg, "hg"},
+               {VmFlag::Nh, "nh"}, {VmFlag::Mg, "mg"}, {VmFlag::Sr, "sr"}, {VmFlag::Rr, "rr"}};
+  std::vector<std::string> out;
+  for (auto& e : kList)
+    if (f.has(e.flag)) out.push_back(e.name);
+  return out;
+}
+
+// Read [addr, addr+len) of the task into buf.
+Status read_task_memory(pid_t pid, int mem_fd, bool readable, uint64_t addr, void* buf, size_t len) {
+  if (readable) {
+    struct iovec local = {buf, len}, remote = {reinterpret_cast<void*>(addr), len};
+    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (n == static_cast<ssize_t>(len)) return ok_status();
+    // Fall through to /proc/PID/mem (e.g. a page the kernel will not give
+    // process_vm_readv).
+  }
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = pread(mem_fd, static_cast<char*>(buf) + done, len - done, static_cast<off_t>(addr + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      return make_pid_error(pid, n < 0 ? errno : EIO, "cannot read memory at %#llx", ull(addr + done));
+    done += n;
+  }
+  return ok_status();
+}
+
+}  // namespace
+
+Status check_memory_supported(pid_t pid) {
+  auto smaps = TRY(proc::read_smaps(pid));
+  for (auto& [start, e] : smaps) {
+    std::string why = unsupported(e.vma, e.flags);
+    if (!why.empty())
+      return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(e.vma.start),
+                            ull(e.vma.end));
+  }
+  auto exe = TRY(proc::read_exe(pid));
+  if (exe.deleted) return make_pid_error(pid, 0, "its executable %s was deleted; this is not supported", exe.path.c_str());
+  return ok_status();
+}
+
+Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats) {
+  double t0 = now_us();
+  Mm mm;
+  auto ps = TRY(proc::read_stat(pid));
+  mm.start_code = ps.startcode;
+  mm.end_code = ps.endcode;
+  mm.start_data = ps.start_data;
+  mm.end_data = ps.end_data;
+  mm.start_brk = ps.start_brk;
+  mm.start_stack = ps.startstack;
+  mm.arg_start = ps.arg_start;
+  mm.arg_end = ps.arg_end;
+  mm.env_start = ps.env_start;
+  mm.env_end = ps.env_end;
+  long brk = TRY(rs.syscall_raw(SYS_brk, 0));
+  if (brk < 0) return make_pid_error(pid, static_cast<int>(-brk), "brk(0)");
+  mm.brk = static_cast<uint64_t>(brk);
+  auto auxv = TRY(proc::read_auxv(pid));
+  for (auto& [k, v] : auxv) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(&k);
+    mm.auxv.data.insert(mm.auxv.data.end(), p, p + 8);
+    p = reinterpret_cast<const uint8_t*>(&v);
+    mm.auxv.data.insert(mm.auxv.data.end(), p, p + 8);
+  }
+  auto exe = TRY(proc::read_exe(pid));
+  if (exe.deleted) return make_pid_error(pid, 0, "its executable %s was deleted; this is not supported", exe.path.c_str());
+  mm.exe = exe.path;
+  struct stat est;
+  if (stat(("/proc/" + std::to_string(pid) + "/exe").c_str(), &est) < 0)
+    return make_pid_error(pid, errno, "cannot stat its executable");
+  mm.exe_dev = est.st_dev;
+  mm.exe_ino = est.st_ino;
+  mm.exe_size = est.st_size;
+
+  auto smaps = TRY(proc::read_smaps(pid));
+  auto pagemap = TRY(proc::Pagemap::open(pid));
+  std::string memp = "/proc/" + std::to_string(pid) + "/mem";
+  UniqueFd mem(open(memp.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.valid()) return make_pid_error(pid, errno, "cannot open %s", memp.c_str());
+  auto pw = TRY(PageWriter::create(set, pid, compress));
+  std::vector<char> buf(kReadChunk);
+
+  for (auto& [start, e] : smaps) {
+    const proc::VmaInfo& v = e.vma;
+    std::string why = unsupported(v, e.flags);
+    if (!why.empty())
+      return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(v.start), ull(v.end));
+    VmaRec r;
+    r.start = v.start;
+    r.end = v.end;
+    r.prot = v.prot;
+    r.shared = v.shared;
+    r.growsdown = e.flags.has(proc::VmFlag::Gd);
+    r.may_write = e.flags.has(proc::VmFlag::Mw);
+    r.kind = kind_of(v);
+    r.name = v.path;
+    r.pgoff = v.pgoff;
+    r.vmflags = madvise_flags(e.flags);
+    if (r.kind == "file") {
+      // The exact file behind the mapping, whatever its name says.
+      char mf[96];
+      snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
+      struct stat st;
+      if (stat(mf, &st) < 0) return make_pid_error(pid, errno, "cannot stat the file mapped at %#llx", ull(v.start));
+      if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+        return make_pid_error(pid, 0, "mapping of %s at %#llx is not supported (not a regular file)", v.path.c_str(),
+                              ull(v.start));
+      r.dev = st.st_dev;
+      r.ino = st.st_ino;
+      r.file_size = st.st_size;
+    }
+    mm.vmas.push_back(r);
+    if (v.shared || v.is_special()) continue;  // shared pages live in the file; vDSO comes from the kernel
+    auto runs = TRY(pagemap.dump_runs(v));
+    stats.pages_scanned += v.pages();
+    bool readable = v.prot & PROT_READ;
+    for (auto& run : runs) {
+      for (uint64_t a = run.start; a < run.end;) {
+        size_t n = std::min<uint64_t>(buf.size(), run.end - a);
+        TRY_STATUS(read_task_memory(pid, mem.get(), readable, a, buf.data(), n));
+        TRY_STATUS(pw->add(a, buf.data(), n));
+        a += n;
+      }
+      stats.pages_written += run.pages();
+    }
+  }
+  TRY_STATUS(pw->finish());
+  stats.bytes_written += pw->stored_bytes();
+  stats.memory_us += now_us() - t0;
+  pr_debug(pid, "memory: %zu VMAs, %llu pages written", mm.vmas.size(), ull(stats.pages_written));
+  return mm;
+}
+
+}  // namespace cr

@@ -1,0 +1,180 @@
+// Restore side of memory (dump side: cr-dump/memory.cc, records:
+// common/image/memory.h and pages.h). The VMAs are rebuilt by normal code in
+// a hole of the restore-time address space and filled from the page images
+// (raw frames are read straight into place); the restorer blob then only
+// moves them into place with mremap, which moves page tables, not bytes.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "common/proc/maps.h"
+#include "cr-restore/restore.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
+
+namespace cr {
+
+namespace {
+constexpr uint64_t kGuard = kPageSize;          // between premapped VMAs
+constexpr uint64_t kStackGuard = 256 * kPageSize;  // below a MAP_GROWSDOWN VMA (stack_guard_gap)
+constexpr uint64_t kLowest = 1ull << 32;        // keep the hole out of the low 4 GiB
+
+bool is_special(const VmaRec& v) { return v.kind == "vdso" || v.kind == "vvar" || v.kind == "vsyscall"; }
+
+struct Interval {
+  uint64_t start, end;
+};
+
+// Highest gap of `size` bytes in [kLowest, kTaskSizeMax) outside `busy`.
+Result<uint64_t> find_hole(std::vector<Interval> busy, uint64_t size) {
+  std::sort(busy.begin(), busy.end(), [](const Interval& a, const Interval& b) { return a.start < b.start; });
+  uint64_t top = kTaskSizeMax;
+  for (auto it = busy.rbegin(); it != busy.rend(); ++it) {
+    if (it->start >= top) {
+      continue;
+    }
+    uint64_t gap_lo = std::max(it->end, kLowest);
+    if (top > gap_lo && top - gap_lo >= size) return top - size;
+    top = std::min(top, it->start);
+    if (top <= kLowest) break;
+  }
+  if (top > kLowest && top - kLowest >= size) return top - size;
+  return make_error("no free %llu MiB of address space for the restore", (unsigned long long)(size >> 20));
+}
+
+}  // namespace
+
+uint64_t madv_bits(const std::vector<std::string>& vmflags) {
+  static const struct {
+    const char* name;
+    uint64_t bit;
+  } kMap[] = {{"dc", kMadvDontfork}, {"dd", kMadvDontdump},   {"wf", kMadvWipeonfork}, {"hg", kMadvHugepage},
+              {"nh", kMadvNohugepage}, {"mg", kMadvMergeable}, {"sr", kMadvSequential}, {"rr", kMadvRandom}};
+  uint64_t bits = 0;
+  for (auto& f : vmflags)
+    for (auto& m : kMap)
+      if (f == m.name) bits |= m.bit;
+  return bits;
+}
+
+Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const RestoreOptions& o,
+                                 uint64_t blob_size, uint64_t args_size) {
+  pid_t pid = static_cast<pid_t>(t.core.pid);
+  MemoryPlan plan;
+  auto cur = TRY(proc::read_maps(getpid()));
+  std::vector<Interval> busy;
+  for (auto& v : cur) busy.push_back({v.start, v.end});
+  for (auto& v : t.mm.vmas) busy.push_back({v.start, v.end});
+
+  // The vDSO parts: the same names and sizes as at dump time.
+  uint64_t vdso_total = 0;
+  std::vector<const proc::VmaInfo*> cur_special;
+  for (auto& v : cur)
+    if (v.is_vdso() || v.is_vvar()) cur_special.push_back(&v);
+  size_t dumped_special = 0;
+  for (auto& v : t.mm.vmas) {
+    if (v.kind != "vdso" && v.kind != "vvar") continue;
+    dumped_special++;
+    const proc::VmaInfo* match = nullptr;
+    for (auto* c : cur_special)
+      if (c->path == v.name) match = c;
+    if (!match)
+      return make_pid_error(pid, 0, "this kernel has no %s mapping, the dumped task had one", v.name.c_str());
+    if (match->size() != v.end - v.start)
+      return make_pid_error(pid, 0, "%s is %llu bytes on this kernel, %llu at dump time", v.name.c_str(),
+                            (unsigned long long)match->size(), (unsigned long long)(v.end - v.start));
+    plan.vdso.push_back({match->start, match->size(), v.start});
+    vdso_total += match->size();
+  }
+  if (dumped_special != cur_special.size())
+    return make_pid_error(pid, 0, "the vDSO layout of this kernel (%zu parts) differs from the dumped one (%zu)",
+                          cur_special.size(), dumped_special);
+
+  // Layout of the hole.
+  uint64_t size = kGuard + blob_size + args_size + vdso_total + kGuard;
+  for (auto& v : t.mm.vmas) {
+    if (is_special(v)) continue;
+    if (v.growsdown) size += kStackGuard;
+    size += (v.end - v.start) + kGuard;
+  }
+  uint64_t hole = TRY(find_hole(busy, size));
+  plan.hole_start = hole;
+  plan.hole_end = hole + size;
+  // Reserve it all, then map the pieces over the reservation.
+  void* r = mmap(reinterpret_cast<void*>(hole), size, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (r == MAP_FAILED) return make_errno(errno, "cannot reserve the restore hole at %#llx", (unsigned long long)hole);
+  uint64_t at = hole + kGuard;
+  plan.blob_at = at;
+  at += blob_size;
+  plan.args_at = at;
+  at += args_size;
+  plan.vdso_temp = at;
+  at += vdso_total + kGuard;
+
+  auto pr = TRY(PageReader::open(set, pid));
+  for (auto& v : t.mm.vmas) {
+    if (is_special(v)) continue;
+    uint64_t len = v.end - v.start;
+    if (v.growsdown) at += kStackGuard;
+    int flags = MAP_FIXED | (v.shared ? MAP_SHARED : MAP_PRIVATE);
+    int prot = PROT_READ | PROT_WRITE;
+    int fd = -1;
+    if (v.kind == "file") {
+      char buf[64];
+      snprintf(buf, sizeof buf, "mapping at %#llx", (unsigned long long)v.start);
+      TRY_STATUS(check_file_unchanged(buf, v.name, v.dev, v.ino, v.file_size, o));
+      bool rw = v.shared && v.may_write;
+      fd = open(v.name.c_str(), (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+      if (fd < 0) return make_errno(errno, "%s: cannot open %s", buf, v.name.c_str());
+      if (v.shared && !rw) prot = PROT_READ;
+    } else {
+      if (v.shared)
+        return make_pid_error(pid, 0, "shared anonymous memory at %#llx is not supported", (unsigned long long)v.start);
+      flags |= MAP_ANONYMOUS;
+      if (v.growsdown) flags |= MAP_GROWSDOWN;
+    }
+    void* m = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, fd >= 0 ? static_cast<off_t>(v.pgoff) : 0);
+    int e = errno;
+    if (fd >= 0) close(fd);
+    if (m == MAP_FAILED)
+      return make_errno(e, "cannot map %#llx-%#llx (%s)", (unsigned long long)v.start, (unsigned long long)v.end,
+                        v.name.empty() ? v.kind.c_str() : v.name.c_str());
+    plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+    at += len + kGuard;
+  }
+
+  // Fill the pages: each run of the pagemap, split by VMA.
+  const auto& vmas = t.mm.vmas;
+  size_t vi = 0;
+  for (const auto& e : pr->pagemap().entries) {
+    uint64_t a = e.vaddr, end = e.vaddr + e.nr_pages * kPageSize;
+    while (a < end) {
+      while (vi < vmas.size() && vmas[vi].end <= a) vi++;
+      // Validated by load_set_images: every page lies in a private VMA.
+      const VmaRec& v = vmas[vi];
+      size_t pi = 0;
+      for (size_t k = 0; k < plan.vmas.size(); k++)
+        if (plan.vmas[k].start == v.start) pi = k;
+      uint64_t n = std::min(end, v.end) - a;
+      char* dst = reinterpret_cast<char*>(plan.vmas[pi].premap + (a - v.start));
+      // Fault anonymous memory in bulk: the VM's page faults dominate the
+      // cost of a restore (NOTES.md section 3).
+      if (v.kind != "file") madvise(dst, n, MADV_POPULATE_WRITE);
+      TRY_STATUS(pr->read(e.off + (a - e.vaddr), dst, n));
+      plan.pages_restored += n;
+      a += n;
+    }
+  }
+  pr_debug(pid, "premapped %zu VMAs in the hole %#llx-%#llx, %llu bytes of pages", plan.vmas.size(),
+           (unsigned long long)plan.hole_start, (unsigned long long)plan.hole_end,
+           (unsigned long long)plan.pages_restored);
+  return plan;
+}
+
+}  // namespace cr

@@ -1,0 +1,127 @@
+// The work inside a task being restored, from the fork to the jump into the
+// restorer blob: session and group, files, cwd/root/umask/personality, the
+// memory plan, the restorer and its arguments.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "common/blob/blob.h"
+#include "common/log.h"
+#include "cr-restore/restore.h"
+#include "parasite/restorer_abi.h"
+
+// glibc (2.35+) registers an rseq area for every thread; the restorer
+// unmaps it, so it must be unregistered first, or the kernel's next update
+// of it would kill the task with SIGSEGV.
+extern "C" {
+extern const ptrdiff_t __rseq_offset __attribute__((weak));
+extern const unsigned int __rseq_size __attribute__((weak));
+}
+
+namespace cr {
+
+namespace {
+
+constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
+constexpr int kRseqFlagUnregister = 1;
+
+void unregister_glibc_rseq() {
+  if (&__rseq_offset == nullptr || &__rseq_size == nullptr || __rseq_size == 0) return;
+  char* area = static_cast<char*>(__builtin_thread_pointer()) + __rseq_offset;
+  // The length glibc registered: sizeof(struct rseq) (32) in 2.35-2.39,
+  // __rseq_size in later versions.
+  for (unsigned len : {32u, __rseq_size, 20u})
+    if (syscall(SYS_rseq, area, len, kRseqFlagUnregister, kRseqSig) == 0) return;
+}
+
+Status set_session(const PstreeEntry& e) {
+  pid_t pid = getpid();
+  if (e.sid == pid) {
+    if (setsid() < 0) return make_errno(errno, "setsid");
+  } else if (e.pgid == pid) {
+    if (setpgid(0, 0) < 0) return make_errno(errno, "setpgid");
+  }
+  return ok_status();
+}
+
+Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TaskImages& t, const RestoreOptions& o,
+                        int& err_fd) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_SETMASK, &all, nullptr);
+  TRY_STATUS(set_session(t.entry));
+
+  const BlobDesc& rb = restorer_blob();
+  uint64_t blob_size = rb.map_size();
+  uint64_t args_size = task_args_size(t);
+  MemoryPlan plan = TRY(premap_memory(set, t, o, blob_size, args_size));
+
+  // The restorer at plan.blob_at: an anonymous mapping (never a mapping of
+  // this binary: PR_SET_MM_MAP would refuse to change exe_file while the
+  // old one is mapped), relocated for that address.
+  void* b = mmap(reinterpret_cast<void*>(plan.blob_at), blob_size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (b == MAP_FAILED) return make_errno(errno, "cannot map the restorer");
+  TRY_STATUS(blob_relocate_into(rb, b, blob_size, plan.blob_at));
+  if (mprotect(b, rb.exec_size, PROT_READ | PROT_EXEC) < 0) return make_errno(errno, "mprotect restorer");
+  void* args = mmap(reinterpret_cast<void*>(plan.args_at), args_size, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  if (args == MAP_FAILED) return make_errno(errno, "cannot map the restorer's arguments");
+
+  // The images are read; now the fds (which closes the image set's too).
+  // From here on fds 0-2 are the restored task's: nothing may be logged.
+  log_set_silent(true);
+  std::vector<int> keep = {err_fd};
+  int service = TRY(restore_files(imgs.files, t.fds, o, keep));
+  err_fd = keep[0];
+
+  // The executable, for PR_SET_MM_MAP's exe_fd.
+  TRY_STATUS(check_file_unchanged("executable", t.mm.exe, t.mm.exe_dev, t.mm.exe_ino, t.mm.exe_size, o));
+  int exe = open(t.mm.exe.c_str(), O_RDONLY | O_CLOEXEC);
+  if (exe < 0) return make_errno(errno, "cannot open the executable %s", t.mm.exe.c_str());
+  exe = TRY(move_fd_above(exe, service));
+
+  if (chdir(t.core.cwd.c_str()) < 0) return make_errno(errno, "cannot change directory to %s", t.core.cwd.c_str());
+  if (t.core.root != "/" && chroot(t.core.root.c_str()) < 0)
+    return make_errno(errno, "cannot change root to %s", t.core.root.c_str());
+  umask(static_cast<mode_t>(t.core.umask));
+  if (personality(static_cast<unsigned long>(t.core.personality)) < 0)
+    return make_errno(errno, "cannot set personality %#llx", (unsigned long long)t.core.personality);
+
+  TRY_STATUS(fill_task_args(t, plan, exe, err_fd));
+
+  auto ra_sym = TRY(rb.object("restorer_args", sizeof(RestorerArgs)));
+  auto* ra = reinterpret_cast<RestorerArgs*>(plan.blob_at + ra_sym.offset);
+  ra->magic = kRestorerArgsMagic;
+  ra->abi_version = kRestorerAbiVersion;
+  ra->cmd = static_cast<uint32_t>(RestorerCmd::kRestore);
+  ra->log_fd = err_fd;
+  ra->u.restore.task_args = plan.args_at;
+  uint64_t entry = plan.blob_at + TRY(rb.symbol("restorer_entry")).offset;
+
+  unregister_glibc_rseq();
+  // No return: the restorer switches to its own stack, replaces this
+  // address space, and ends in the dumped registers (or exits on failure,
+  // having written why to err_fd).
+  asm volatile("movq %0, %%rdi\n\tjmp *%1" : : "r"(reinterpret_cast<uint64_t>(ra)), "r"(entry) : "rdi", "memory");
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+void restore_task_and_jump(const ImageSet& set, const SetImages& imgs, const TaskImages& t, const RestoreOptions& o,
+                           int err_fd) {
+  auto st = prepare_and_jump(set, imgs, t, o, err_fd);
+  // Only failures come back.
+  std::string msg = st.error().str() + "\n";
+  if (err_fd >= 0) (void)!write(err_fd, msg.data(), msg.size());
+  _exit(1);
+}
+
+}  // namespace cr

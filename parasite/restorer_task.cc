@@ -1,0 +1,226 @@
+// The restorer's main job (RestorerCmd::kRestore): turn the task that
+// cr-restore prepared into the dumped one, then rt_sigreturn into the dumped
+// registers. The steps and their order are described in
+// parasite/restorer_task_abi.h. Freestanding; see parasite/blob_rt.h.
+#include "parasite/blob_rt.h"
+
+#include <asm/prctl.h>
+#include <linux/mman.h>
+#include <linux/prctl.h>
+#include <linux/resource.h>
+
+#include "parasite/restorer_task_abi.h"
+
+#pragma GCC visibility push(hidden)
+
+namespace {
+
+using cr::RestoreTaskArgs;
+
+constexpr const char kName[] = "restorer";
+// Top of user space with 4-level page tables (x86-64 TASK_SIZE_MAX).
+constexpr uint64_t kUserTop = (1ull << 47) - 4096;
+
+// madvise values (asm-generic/mman-common.h).
+constexpr int kMadvRandom = 1, kMadvSequential = 2, kMadvDontfork = 10, kMadvMergeable = 12,
+              kMadvHugepage = 14, kMadvNohugepage = 15, kMadvDontdump = 16, kMadvWipeonfork = 18;
+
+template <class T>
+T* at(RestoreTaskArgs* a, uint64_t off) {
+  return reinterpret_cast<T*>(reinterpret_cast<char*>(a) + off);
+}
+
+struct Range {
+  uint64_t start, end;
+};
+
+long fail(RestoreTaskArgs* a, cr::BlobResult* r, const char* what, uint64_t arg, long err) {
+  return blob::fail_arg(r, a->log_fd, kName, what, arg, err);
+}
+
+// 1. Unmap the restore-time address space: every gap between the ranges to
+// keep (the hole and the current vDSO parts).
+long unmap_old(RestoreTaskArgs* a, cr::BlobResult* r) {
+  Range keep[8];
+  uint32_t n = 0;
+  keep[n++] = {a->hole_start, a->hole_end};
+  auto* v = at<cr::RestoreVdsoPart>(a, a->vdso_off);
+  for (uint32_t i = 0; i < a->nr_vdso && n < 8; i++) keep[n++] = {v[i].cur, v[i].cur + v[i].size};
+  // Insertion sort: a handful of ranges.
+  for (uint32_t i = 1; i < n; i++)
+    for (uint32_t j = i; j > 0 && keep[j].start < keep[j - 1].start; j--) {
+      Range t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  uint64_t from = 0;
+  for (uint32_t i = 0; i <= n; i++) {
+    uint64_t to = i < n ? keep[i].start : kUserTop;
+    if (to > from) {
+      long ret = blob::sys_munmap(reinterpret_cast<void*>(from), to - from);
+      if (blob::is_err(ret)) return fail(a, r, "munmap old mapping", from, ret);
+    }
+    if (i < n && keep[i].end > from) from = keep[i].end;
+  }
+  return 0;
+}
+
+long mremap_fixed(uint64_t from, uint64_t size, uint64_t to) {
+  return blob::syscall5(__NR_mremap, blob::arg(from), blob::arg(size), blob::arg(size),
+                        MREMAP_MAYMOVE | MREMAP_FIXED, blob::arg(to));
+}
+
+// 2. The vDSO parts go to the temp slot first, so that a part never lands on
+// another one not yet moved, then to their dumped addresses.
+long move_vdso(RestoreTaskArgs* a, cr::BlobResult* r) {
+  auto* v = at<cr::RestoreVdsoPart>(a, a->vdso_off);
+  uint64_t off = 0;
+  for (uint32_t i = 0; i < a->nr_vdso; i++) {
+    long ret = mremap_fixed(v[i].cur, v[i].size, a->vdso_temp + off);
+    if (blob::is_err(ret)) return fail(a, r, "mremap vdso to temp", v[i].cur, ret);
+    off += v[i].size;
+  }
+  off = 0;
+  for (uint32_t i = 0; i < a->nr_vdso; i++) {
+    long ret = mremap_fixed(a->vdso_temp + off, v[i].size, v[i].target);
+    if (blob::is_err(ret)) return fail(a, r, "mremap vdso to dumped address", v[i].target, ret);
+    off += v[i].size;
+  }
+  return 0;
+}
+
+// 3. Every premapped VMA to its place, its protection and advice.
+long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
+  auto* v = at<cr::RestoreVma>(a, a->vmas_off);
+  static constexpr struct {
+    uint64_t bit;
+    int advice;
+  } kAdvice[] = {{cr::kMadvDontfork, kMadvDontfork},     {cr::kMadvDontdump, kMadvDontdump},
+                 {cr::kMadvWipeonfork, kMadvWipeonfork}, {cr::kMadvHugepage, kMadvHugepage},
+                 {cr::kMadvNohugepage, kMadvNohugepage}, {cr::kMadvMergeable, kMadvMergeable},
+                 {cr::kMadvSequential, kMadvSequential}, {cr::kMadvRandom, kMadvRandom}};
+  for (uint32_t i = 0; i < a->nr_vmas; i++) {
+    uint64_t size = v[i].end - v[i].start;
+    long ret = mremap_fixed(v[i].premap, size, v[i].start);
+    if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
+    ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
+    if (blob::is_err(ret)) return fail(a, r, "mprotect vma", v[i].start, ret);
+    for (const auto& ad : kAdvice) {
+      if (!(v[i].madv & ad.bit)) continue;
+      ret = blob::syscall3(__NR_madvise, blob::arg(v[i].start), blob::arg(size), ad.advice);
+      if (blob::is_err(ret)) return fail(a, r, "madvise vma", v[i].start, ret);
+    }
+  }
+  return 0;
+}
+
+long restore_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
+  for (int sig = 1; sig <= cr::kBlobNSig; sig++) {
+    if (sig == 9 || sig == 19) continue;  // SIGKILL, SIGSTOP
+    long ret = blob::sys_rt_sigaction(sig, &a->sigactions[sig - 1], nullptr);
+    if (blob::is_err(ret)) return fail(a, r, "rt_sigaction", sig, ret);
+  }
+  auto* p = at<cr::RestoreSiginfo>(a, a->pending_off);
+  long pid = blob::sys_getpid(), tid = blob::sys_gettid();
+  for (uint32_t i = 0; i < a->nr_pending; i++) {
+    long ret = p[i].shared
+                   ? blob::syscall3(__NR_rt_sigqueueinfo, pid, p[i].sig, blob::arg(p[i].info))
+                   : blob::syscall4(__NR_rt_tgsigqueueinfo, pid, tid, p[i].sig, blob::arg(p[i].info));
+    if (blob::is_err(ret)) return fail(a, r, "queue pending signal", p[i].sig, ret);
+  }
+  if (!(a->altstack.flags & 2 /* SS_DISABLE */) || a->altstack.sp) {
+    cr::BlobStack ss = a->altstack;
+    ss.flags &= ~1;  // SS_ONSTACK is a state, not a setting
+    long ret = blob::sys_sigaltstack(&ss, nullptr);
+    if (blob::is_err(ret)) return fail(a, r, "sigaltstack", ss.sp, ret);
+  }
+  return 0;
+}
+
+long restore_task_fields(RestoreTaskArgs* a, cr::BlobResult* r) {
+  long ret;
+  if (a->rseq_ptr) {
+    ret = blob::syscall4(__NR_rseq, blob::arg(a->rseq_ptr), a->rseq_len, 0, a->rseq_sig);
+    if (blob::is_err(ret)) return fail(a, r, "rseq", a->rseq_ptr, ret);
+  }
+  ret = blob::syscall2(__NR_set_robust_list, blob::arg(a->robust_list), blob::arg(a->robust_list_len));
+  if (blob::is_err(ret)) return fail(a, r, "set_robust_list", a->robust_list, ret);
+  blob::syscall1(__NR_set_tid_address, blob::arg(a->clear_child_tid));
+  ret = blob::sys_prctl(PR_SET_NAME, blob::arg(a->comm));
+  if (blob::is_err(ret)) return fail(a, r, "PR_SET_NAME", 0, ret);
+  for (uint32_t i = 0; i < a->nr_rlimits && i < 16; i++) {
+    ret = blob::syscall4(__NR_prlimit64, 0, i, blob::arg(&a->rlimits[i]), 0);
+    if (blob::is_err(ret)) return fail(a, r, "prlimit64", i, ret);
+  }
+  return 0;
+}
+
+long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
+  if (!a->restore_creds) return 0;
+  long ret = blob::syscall2(__NR_setgroups, a->nr_groups, blob::arg(at<uint32_t>(a, a->groups_off)));
+  if (blob::is_err(ret)) return fail(a, r, "setgroups", a->nr_groups, ret);
+  ret = blob::syscall3(__NR_setresgid, a->gids[0], a->gids[1], a->gids[2]);
+  if (blob::is_err(ret)) return fail(a, r, "setresgid", a->gids[1], ret);
+  blob::syscall1(__NR_setfsgid, a->gids[3]);
+  ret = blob::sys_prctl(PR_SET_KEEPCAPS, 1);
+  if (blob::is_err(ret)) return fail(a, r, "PR_SET_KEEPCAPS", 1, ret);
+  ret = blob::syscall3(__NR_setresuid, a->uids[0], a->uids[1], a->uids[2]);
+  if (blob::is_err(ret)) return fail(a, r, "setresuid", a->uids[1], ret);
+  blob::syscall1(__NR_setfsuid, a->uids[3]);
+  blob::sys_prctl(PR_SET_KEEPCAPS, 0);
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {{uint32_t(a->cap_eff), uint32_t(a->cap_prm), uint32_t(a->cap_inh)},
+               {uint32_t(a->cap_eff >> 32), uint32_t(a->cap_prm >> 32), uint32_t(a->cap_inh >> 32)}};
+  ret = blob::syscall2(__NR_capset, blob::arg(&hdr), blob::arg(data));
+  if (blob::is_err(ret)) return fail(a, r, "capset", a->cap_eff, ret);
+  return 0;
+}
+
+}  // namespace
+
+// Called by restorer_main for RestorerCmd::kRestore. Returns only on failure.
+extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
+  if (a->magic != cr::kRestoreTaskMagic) return fail(a, r, "task args: bad magic", a->magic, -EPROTO);
+  long ret;
+  if ((ret = unmap_old(a, r))) return ret;
+  if ((ret = move_vdso(a, r))) return ret;
+  if ((ret = move_vmas(a, r))) return ret;
+  ret = blob::sys_prctl(PR_SET_MM, PR_SET_MM_MAP, blob::arg(&a->mm), sizeof(a->mm));
+  if (blob::is_err(ret)) return fail(a, r, "PR_SET_MM_MAP", a->mm.start_brk, ret);
+  if (a->mm.exe_fd != ~0u) blob::syscall1(__NR_close, a->mm.exe_fd);
+  if ((ret = restore_signals(a, r))) return ret;
+  if ((ret = restore_task_fields(a, r))) return ret;
+  if ((ret = restore_creds(a, r))) return ret;
+  // Interval timers last: ITIMER_REAL starts counting now.
+  for (int w = 0; w < 3; w++) {
+    ret = blob::syscall3(__NR_setitimer, w, blob::arg(&a->itimers[w]), 0);
+    if (blob::is_err(ret)) return fail(a, r, "setitimer", w, ret);
+  }
+  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_FS, blob::arg(a->fs_base));
+  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_FS", a->fs_base, ret);
+  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_GS, blob::arg(a->gs_base));
+  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_GS", a->gs_base, ret);
+  if (a->log_fd >= 0) blob::syscall1(__NR_close, a->log_fd);
+  // Stop for cr-restore (it traces us: it reads the hole from rdi/rsi, steps
+  // us through rt_sigreturn and then unmaps the hole), then return into the
+  // dumped registers.
+  register uint64_t hole_start asm("rdi") = a->hole_start;
+  register uint64_t hole_end asm("rsi") = a->hole_end;
+  asm volatile(
+      "movq %0, %%rsp\n\t"
+      "int3\n\t"
+      "movl %3, %%eax\n\t"
+      "syscall\n\t"
+      "ud2"
+      :
+      : "r"(a->sigframe_sp), "r"(hole_start), "r"(hole_end), "i"(__NR_rt_sigreturn)
+      : "memory");
+  __builtin_unreachable();
+}
+
+#pragma GCC visibility pop
