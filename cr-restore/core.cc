@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -30,7 +31,7 @@ uint64_t xgetbv0() {
 
 // Offsets of the pieces in the args area.
 struct Layout {
-  uint64_t vdso, vmas, pending, groups, auxv, xsave, frame, total;
+  uint64_t keep, vdso, vmas, pending, groups, auxv, xsave, frame, total;
 };
 
 Layout layout_of(const TaskImages& t) {
@@ -38,6 +39,8 @@ Layout layout_of(const TaskImages& t) {
   size_t pending = t.core.shared_pending.size() + th.pending.size();
   Layout l;
   uint64_t o = align_up(sizeof(RestoreTaskArgs), 64);
+  l.keep = o;
+  o += (t.mm.vmas.size() + kMaxVdsoParts + 1) * sizeof(RestoreRange);
   l.vdso = o;
   o += kMaxVdsoParts * sizeof(RestoreVdsoPart);
   l.vmas = o;
@@ -91,6 +94,10 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->vdso_off = l.vdso;
   a->nr_vdso = static_cast<uint32_t>(plan.vdso.size());
   memcpy(base + l.vdso, plan.vdso.data(), plan.vdso.size() * sizeof(RestoreVdsoPart));
+  if (plan.keep.size() > t.mm.vmas.size() + kMaxVdsoParts + 1) return make_error("too many keep ranges");
+  a->keep_off = l.keep;
+  a->nr_keep = static_cast<uint32_t>(plan.keep.size());
+  memcpy(base + l.keep, plan.keep.data(), plan.keep.size() * sizeof(RestoreRange));
   a->vmas_off = l.vmas;
   a->nr_vmas = static_cast<uint32_t>(plan.vmas.size());
   memcpy(base + l.vmas, plan.vmas.data(), plan.vmas.size() * sizeof(RestoreVma));
@@ -119,8 +126,20 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->mm.exe_fd = exe_fd >= 0 ? static_cast<uint32_t>(exe_fd) : ~0u;
 
   for (auto& s : c.sigactions) a->sigactions[s.sig - 1] = {s.handler, s.flags, s.restorer, s.mask};
-  for (auto& it : c.itimers)
+  for (auto& it : c.itimers) {
     a->itimers[it.which] = {it.interval_sec, it.interval_usec, it.value_sec, it.value_usec};
+    // Kernel quirk, seen on 6.18 (test/workloads/ckpt_itimer.c): a periodic
+    // ITIMER_REAL that fired while its SIGALRM waits undelivered reads as
+    // value 0 with its interval — the kernel re-arms it when the signal is
+    // dequeued, not when it fires. setitimer() with value 0 would disarm
+    // it, so arm it for one interval; the waiting SIGALRM itself comes back
+    // with the pending signals.
+    if (it.which == ITIMER_REAL && it.value_sec == 0 && it.value_usec == 0 &&
+        (it.interval_sec || it.interval_usec)) {
+      a->itimers[it.which].value_sec = it.interval_sec;
+      a->itimers[it.which].value_usec = it.interval_usec;
+    }
+  }
   a->altstack = {th.altstack_sp, th.altstack_flags, 0, th.altstack_size};
   a->nr_rlimits = 0;
   for (int i = 0; i < 16; i++) {  // current values for any limit the image lacks

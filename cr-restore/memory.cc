@@ -47,6 +47,40 @@ Result<uint64_t> find_hole(std::vector<Interval> busy, uint64_t size) {
   return make_error("no free %llu MiB of address space for the restore", (unsigned long long)(size >> 20));
 }
 
+// Map one dumped VMA at `at` (its own address or a slot in the hole),
+// read-write so that its pages can be filled.
+Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const RestoreOptions& o, int fixed) {
+  uint64_t len = v.end - v.start;
+  int flags = fixed | (v.shared ? MAP_SHARED : MAP_PRIVATE);
+  int prot = PROT_READ | PROT_WRITE;
+  int fd = -1;
+  if (v.kind == "file") {
+    char what[64];
+    snprintf(what, sizeof what, "mapping at %#llx", (unsigned long long)v.start);
+    TRY_STATUS(check_file_unchanged(what, v.name, v.dev, v.ino, v.file_size, o));
+    bool rw = v.shared && v.may_write;
+    fd = open(v.name.c_str(), (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return make_errno(errno, "%s: cannot open %s", what, v.name.c_str());
+    if (v.shared && !rw) prot = PROT_READ;
+  } else {
+    if (v.shared)
+      return make_pid_error(pid, 0, "shared anonymous memory at %#llx is not supported", (unsigned long long)v.start);
+    flags |= MAP_ANONYMOUS;
+    if (v.growsdown) flags |= MAP_GROWSDOWN;
+  }
+  void* m = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, fd >= 0 ? static_cast<off_t>(v.pgoff) : 0);
+  int e = errno;
+  if (fd >= 0) close(fd);
+  if (m == MAP_FAILED)
+    return make_errno(e, "cannot map %#llx-%#llx (%s)", (unsigned long long)v.start, (unsigned long long)v.end,
+                      v.name.empty() ? v.kind.c_str() : v.name.c_str());
+  if (reinterpret_cast<uint64_t>(m) != at) {  // an old kernel ignoring MAP_FIXED_NOREPLACE
+    munmap(m, len);
+    return make_errno(EEXIST, "cannot map %#llx in place", (unsigned long long)v.start);
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 uint64_t madv_bits(const std::vector<std::string>& vmflags) {
@@ -95,10 +129,31 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
     return make_pid_error(pid, 0, "the vDSO layout of this kernel (%zu parts) differs from the dumped one (%zu)",
                           cur_special.size(), dumped_special);
 
-  // Layout of the hole.
-  uint64_t size = kGuard + blob_size + args_size + vdso_total + kGuard;
-  for (auto& v : t.mm.vmas) {
+  // First every VMA whose place is free in this process goes straight there:
+  // nothing to move later, and an anonymous VMA keeps the page offset of its
+  // address, so the heap still merges with what brk() adds after restore.
+  std::vector<size_t> to_hole;
+  for (size_t i = 0; i < t.mm.vmas.size(); i++) {
+    const VmaRec& v = t.mm.vmas[i];
     if (is_special(v)) continue;
+    bool clash = false;
+    for (auto& c : cur) clash |= c.start < v.end && v.start < c.end;
+    if (!clash) {
+      auto m = map_vma(pid, v, v.start, o, MAP_FIXED_NOREPLACE);
+      if (m) {
+        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+        plan.keep.push_back({v.start, v.end});
+        continue;
+      }
+      if (m.error().err != EEXIST) return std::move(m).error();
+    }
+    to_hole.push_back(i);
+  }
+
+  // The hole holds the blob, the args, the vDSO temp slot and the rest.
+  uint64_t size = kGuard + blob_size + args_size + vdso_total + kGuard;
+  for (size_t i : to_hole) {
+    const VmaRec& v = t.mm.vmas[i];
     if (v.growsdown) size += kStackGuard;
     size += (v.end - v.start) + kGuard;
   }
@@ -109,6 +164,8 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   void* r = mmap(reinterpret_cast<void*>(hole), size, PROT_NONE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (r == MAP_FAILED) return make_errno(errno, "cannot reserve the restore hole at %#llx", (unsigned long long)hole);
+  plan.keep.push_back({plan.hole_start, plan.hole_end});
+  for (auto& p : plan.vdso) plan.keep.push_back({p.cur, p.cur + p.size});
   uint64_t at = hole + kGuard;
   plan.blob_at = at;
   at += blob_size;
@@ -116,39 +173,17 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   at += args_size;
   plan.vdso_temp = at;
   at += vdso_total + kGuard;
+  for (size_t i : to_hole) {
+    const VmaRec& v = t.mm.vmas[i];
+    if (v.growsdown) at += kStackGuard;
+    TRY_STATUS(map_vma(pid, v, at, o, MAP_FIXED));
+    plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+    at += (v.end - v.start) + kGuard;
+  }
+  std::sort(plan.keep.begin(), plan.keep.end(),
+            [](const RestoreRange& a, const RestoreRange& b) { return a.start < b.start; });
 
   auto pr = TRY(PageReader::open(set, pid));
-  for (auto& v : t.mm.vmas) {
-    if (is_special(v)) continue;
-    uint64_t len = v.end - v.start;
-    if (v.growsdown) at += kStackGuard;
-    int flags = MAP_FIXED | (v.shared ? MAP_SHARED : MAP_PRIVATE);
-    int prot = PROT_READ | PROT_WRITE;
-    int fd = -1;
-    if (v.kind == "file") {
-      char buf[64];
-      snprintf(buf, sizeof buf, "mapping at %#llx", (unsigned long long)v.start);
-      TRY_STATUS(check_file_unchanged(buf, v.name, v.dev, v.ino, v.file_size, o));
-      bool rw = v.shared && v.may_write;
-      fd = open(v.name.c_str(), (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-      if (fd < 0) return make_errno(errno, "%s: cannot open %s", buf, v.name.c_str());
-      if (v.shared && !rw) prot = PROT_READ;
-    } else {
-      if (v.shared)
-        return make_pid_error(pid, 0, "shared anonymous memory at %#llx is not supported", (unsigned long long)v.start);
-      flags |= MAP_ANONYMOUS;
-      if (v.growsdown) flags |= MAP_GROWSDOWN;
-    }
-    void* m = mmap(reinterpret_cast<void*>(at), len, prot, flags, fd, fd >= 0 ? static_cast<off_t>(v.pgoff) : 0);
-    int e = errno;
-    if (fd >= 0) close(fd);
-    if (m == MAP_FAILED)
-      return make_errno(e, "cannot map %#llx-%#llx (%s)", (unsigned long long)v.start, (unsigned long long)v.end,
-                        v.name.empty() ? v.kind.c_str() : v.name.c_str());
-    plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
-    at += len + kGuard;
-  }
-
   // Fill the pages: each run of the pagemap, split by VMA.
   const auto& vmas = t.mm.vmas;
   size_t vi = 0;

@@ -56,6 +56,7 @@ struct MemoryPlan {
   uint64_t vdso_temp = 0;
   std::vector<RestoreVma> vmas;
   std::vector<RestoreVdsoPart> vdso;
+  std::vector<RestoreRange> keep;  // sorted: what the restorer must not unmap
   uint64_t pages_restored = 0;  // bytes
 };
 // Choose the hole, reserve it, map every dumped VMA (but the vDSO parts) in

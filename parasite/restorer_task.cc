@@ -30,37 +30,22 @@ T* at(RestoreTaskArgs* a, uint64_t off) {
   return reinterpret_cast<T*>(reinterpret_cast<char*>(a) + off);
 }
 
-struct Range {
-  uint64_t start, end;
-};
-
 long fail(RestoreTaskArgs* a, cr::BlobResult* r, const char* what, uint64_t arg, long err) {
   return blob::fail_arg(r, a->log_fd, kName, what, arg, err);
 }
 
-// 1. Unmap the restore-time address space: every gap between the ranges to
-// keep (the hole and the current vDSO parts).
+// 1. Unmap the restore-time address space: every gap between the keep
+// ranges (sorted by the host).
 long unmap_old(RestoreTaskArgs* a, cr::BlobResult* r) {
-  Range keep[8];
-  uint32_t n = 0;
-  keep[n++] = {a->hole_start, a->hole_end};
-  auto* v = at<cr::RestoreVdsoPart>(a, a->vdso_off);
-  for (uint32_t i = 0; i < a->nr_vdso && n < 8; i++) keep[n++] = {v[i].cur, v[i].cur + v[i].size};
-  // Insertion sort: a handful of ranges.
-  for (uint32_t i = 1; i < n; i++)
-    for (uint32_t j = i; j > 0 && keep[j].start < keep[j - 1].start; j--) {
-      Range t = keep[j];
-      keep[j] = keep[j - 1];
-      keep[j - 1] = t;
-    }
+  auto* keep = at<cr::RestoreRange>(a, a->keep_off);
   uint64_t from = 0;
-  for (uint32_t i = 0; i <= n; i++) {
-    uint64_t to = i < n ? keep[i].start : kUserTop;
+  for (uint32_t i = 0; i <= a->nr_keep; i++) {
+    uint64_t to = i < a->nr_keep ? keep[i].start : kUserTop;
     if (to > from) {
       long ret = blob::sys_munmap(reinterpret_cast<void*>(from), to - from);
       if (blob::is_err(ret)) return fail(a, r, "munmap old mapping", from, ret);
     }
-    if (i < n && keep[i].end > from) from = keep[i].end;
+    if (i < a->nr_keep && keep[i].end > from) from = keep[i].end;
   }
   return 0;
 }
@@ -101,8 +86,11 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
                  {cr::kMadvSequential, kMadvSequential}, {cr::kMadvRandom, kMadvRandom}};
   for (uint32_t i = 0; i < a->nr_vmas; i++) {
     uint64_t size = v[i].end - v[i].start;
-    long ret = mremap_fixed(v[i].premap, size, v[i].start);
-    if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
+    long ret;
+    if (v[i].premap != v[i].start) {
+      ret = mremap_fixed(v[i].premap, size, v[i].start);
+      if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
+    }
     ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
     if (blob::is_err(ret)) return fail(a, r, "mprotect vma", v[i].start, ret);
     for (const auto& ad : kAdvice) {

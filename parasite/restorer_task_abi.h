@@ -1,0 +1,178 @@
+// What the restorer needs to finish restoring one task (RestorerCmd::kRestore),
+// shared by cr-restore (which builds it) and the restorer blob (which obeys it).
+//
+// Host side (cr-restore, in the task being restored, before the jump):
+//   - every dumped VMA except the vDSO parts is already mapped and filled in a
+//     "premap" slot inside the restore hole [hole_start, hole_end), which also
+//     holds the blob, this struct with its arrays, and a reserved slot for
+//     moving the vDSO;
+//   - all signals are blocked; the restored fds are in place.
+// Restorer side, in order:
+//   1. munmap everything in user space except the keep ranges: the hole, the
+//      current vDSO parts, and the VMAs the host mapped in place (the rest
+//      is the old address space of cr-restore);
+//   2. move the vDSO parts to their dumped addresses (through the temp slot);
+//   3. mremap each VMA premapped in the hole to its address (those mapped in
+//      place stay), set its protection and madvise flags;
+//   4. PR_SET_MM_MAP (mm fields, auxv, exe_fd), then close exe_fd;
+//   5. sigactions, itimers, sigaltstack, rseq, robust list, tid address,
+//      pending signals, comm, rlimits, credentials;
+//   6. fs/gs base; close log_fd; int3 (cr-restore, tracing, steps the task
+//      through rt_sigreturn and unmaps the hole afterwards);
+//   7. rt_sigreturn on the prebuilt frame: the dumped registers, xsave state
+//      and blocked mask.
+// All addresses are uint64_t; arrays are at offsets from the struct's start.
+#pragma once
+
+#include "parasite/blob_abi.h"
+#include "parasite/parasite_abi.h"
+
+namespace cr {
+
+inline constexpr uint32_t kRestoreTaskMagic = 0x52546b31;  // "RTk1"
+
+// madvise advice to apply to a VMA after the move, one bit each.
+enum : uint64_t {
+  kMadvDontfork = 1 << 0,    // dc
+  kMadvDontdump = 1 << 1,    // dd
+  kMadvWipeonfork = 1 << 2,  // wf
+  kMadvHugepage = 1 << 3,    // hg
+  kMadvNohugepage = 1 << 4,  // nh
+  kMadvMergeable = 1 << 5,   // mg
+  kMadvSequential = 1 << 6,  // sr
+  kMadvRandom = 1 << 7,      // rr
+};
+
+struct RestoreVma {
+  uint64_t premap;  // where the host mapped and filled it
+  uint64_t start;   // where it goes
+  uint64_t end;
+  uint64_t madv;    // kMadv* bits
+  int32_t prot;     // final PROT_*
+  uint32_t pad;
+};
+static_assert(sizeof(RestoreVma) == 40);
+static_assert(offsetof(RestoreVma, madv) == 24);
+static_assert(offsetof(RestoreVma, prot) == 32);
+
+struct RestoreVdsoPart {
+  uint64_t cur;     // where it is now
+  uint64_t size;
+  uint64_t target;  // where it was at dump time
+};
+static_assert(sizeof(RestoreVdsoPart) == 24);
+
+struct RestoreSiginfo {
+  int32_t shared;   // 1: process-wide (rt_sigqueueinfo), 0: this thread
+  int32_t sig;
+  uint8_t info[128];
+};
+static_assert(sizeof(RestoreSiginfo) == 136);
+
+// A range the restorer must not unmap: the hole, the vDSO parts, and the
+// VMAs the host could map at their own address.
+struct RestoreRange {
+  uint64_t start, end;
+};
+static_assert(sizeof(RestoreRange) == 16);
+
+struct RestoreRlimit {
+  uint64_t cur, max;
+};
+
+// The kernel's prctl_mm_map (linux/prctl.h), by field.
+struct RestoreMmMap {
+  uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
+  uint64_t arg_start, arg_end, env_start, env_end;
+  uint64_t auxv;       // address of the auxv array (in the args area)
+  uint32_t auxv_size;  // bytes
+  uint32_t exe_fd;
+};
+static_assert(sizeof(RestoreMmMap) == 104);
+
+struct RestoreTaskArgs {
+  uint32_t magic;  // kRestoreTaskMagic
+  uint32_t size;   // bytes of this struct plus its arrays
+  uint64_t hole_start, hole_end;
+  uint64_t vdso_temp;  // slot in the hole, at least the sum of vDSO sizes
+  uint64_t vdso_off;   // RestoreVdsoPart[nr_vdso]
+  uint64_t vmas_off;   // RestoreVma[nr_vmas]
+  uint64_t pending_off;  // RestoreSiginfo[nr_pending]
+  uint64_t groups_off;   // uint32_t[nr_groups]
+  uint32_t nr_vdso, nr_vmas, nr_pending, nr_groups;
+  uint64_t keep_off;     // RestoreRange[nr_keep], sorted by address
+  uint32_t nr_keep, pad0;
+
+  RestoreMmMap mm;
+  BlobSigaction sigactions[kBlobNSig];  // [sig - 1]; SIGKILL, SIGSTOP ignored
+  BlobItimerval itimers[3];             // ITIMER_REAL, VIRTUAL, PROF
+  BlobStack altstack;
+  RestoreRlimit rlimits[16];
+  uint32_t nr_rlimits;  // 16 normally
+
+  int32_t restore_creds;  // 0: keep cr-restore's (same as dumped)
+  uint32_t uids[4], gids[4];  // real, effective, saved, fs
+  uint64_t cap_inh, cap_prm, cap_eff;
+
+  uint64_t rseq_ptr;
+  uint32_t rseq_len, rseq_sig;
+  uint64_t robust_list, robust_list_len;
+  uint64_t clear_child_tid;
+  uint64_t fs_base, gs_base;
+  char comm[16];
+
+  uint64_t sigframe_sp;  // rsp for rt_sigreturn: the address of the frame's ucontext
+  int32_t log_fd;        // closed before the final step
+  int32_t pad;
+};
+static_assert(offsetof(RestoreTaskArgs, hole_start) == 8);
+static_assert(offsetof(RestoreTaskArgs, nr_vdso) == 64);
+static_assert(offsetof(RestoreTaskArgs, mm) == 96);
+static_assert(offsetof(RestoreTaskArgs, sigactions) == 200);
+static_assert(offsetof(RestoreTaskArgs, itimers) == 200 + 64 * 32);
+static_assert(sizeof(RestoreTaskArgs) % 8 == 0);
+CR_BLOB_ABI_TYPE(RestoreTaskArgs);
+
+// The x86-64 kernel signal frame (arch/x86/include/asm/sigframe.h,
+// uapi asm/sigcontext.h, asm/ucontext.h): what rt_sigreturn reads at rsp-8.
+struct KSigcontext {
+  uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+  uint64_t rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags;
+  uint16_t cs, gs, fs, ss;
+  uint64_t err, trapno, oldmask, cr2;
+  uint64_t fpstate;  // 64-byte aligned XSAVE area, or 0
+  uint64_t reserved1[8];
+};
+static_assert(sizeof(KSigcontext) == 256);
+static_assert(offsetof(KSigcontext, cs) == 144);
+static_assert(offsetof(KSigcontext, fpstate) == 184);
+
+struct KUcontext {
+  uint64_t uc_flags;  // UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+  uint64_t uc_link;
+  uint64_t ss_sp;
+  int32_t ss_flags;
+  int32_t pad;
+  uint64_t ss_size;
+  KSigcontext mcontext;
+  uint64_t sigmask;
+};
+static_assert(offsetof(KUcontext, mcontext) == 40);
+static_assert(offsetof(KUcontext, sigmask) == 296);
+static_assert(sizeof(KUcontext) == 304);
+
+struct KRtSigframe {
+  uint64_t pretcode;
+  KUcontext uc;
+  uint8_t info[128];
+};
+static_assert(offsetof(KRtSigframe, uc) == 8);
+static_assert(sizeof(KRtSigframe) == 440);
+
+inline constexpr uint64_t kUcFpXstate = 0x1;
+inline constexpr uint64_t kUcSigcontextSs = 0x2;
+inline constexpr uint64_t kUcStrictRestoreSs = 0x4;
+inline constexpr uint32_t kFpXstateMagic1 = 0x46505853;
+inline constexpr uint32_t kFpXstateMagic2 = 0x46505845;
+
+}  // namespace cr
