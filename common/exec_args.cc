@@ -48,6 +48,21 @@ const char* restart_text(long err) {
 
 }  // namespace
 
+const CommandSpec& exec_command_spec() {
+  static const CommandSpec spec = {
+      "exec",
+      "-t PID SYSCALL [ARG...]\n\n"
+      "Run one system call inside task PID (a thread id names that thread) and print\n"
+      "it with its result. SYSCALL is a name (close, openat, ...) or a number; an ARG\n"
+      "is an integer (123, -1, 0x1f, 0755) or &STRING, passed as the address of a\n"
+      "NUL-terminated copy of STRING in the task.",
+      {Opt::Tree, Opt::LogFile, Opt::Verbosity, Opt::Version},
+      /*stop_at_positional=*/true,
+      /*min_positional=*/1,
+      /*max_positional=*/-1};
+  return spec;
+}
+
 Result<ExecArg> parse_exec_arg(const std::string& s) {
   ExecArg a;
   if (!s.empty() && s[0] == '&') {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/options.h"
 
 namespace cr {
 
@@ -27,6 +28,10 @@ struct ExecRequest {
 };
 
 constexpr size_t kMaxSyscallArgs = 6;
+
+// cr-exec's options: -t PID (required), -o, -v; parsing stops at SYSCALL so
+// that "-1" after it is an argument, not an option.
+const CommandSpec& exec_command_spec();
 
 // An integer in C syntax (123, -1, 0x1f, 0755) that fits 64 bits, or
 // &STRING (the string is passed by address, NUL-terminated).

@@ -24,18 +24,6 @@ using namespace cr;
 
 namespace {
 
-const CommandSpec kExec = {
-    "exec",
-    "-t PID SYSCALL [ARG...]\n\n"
-    "Run one system call inside task PID (a thread id names that thread) and print\n"
-    "it with its result. SYSCALL is a name (close, openat, ...) or a number; an ARG\n"
-    "is an integer (123, -1, 0x1f, 0755) or &STRING, passed as the address of a\n"
-    "NUL-terminated copy of STRING in the task.",
-    {Opt::Tree, Opt::LogFile, Opt::Verbosity, Opt::Version},
-    /*stop_at_positional=*/true,
-    /*min_positional=*/1,
-    /*max_positional=*/-1};
-
 constexpr int kExitExecuted = 0;
 constexpr int kExitFailed = 1;
 constexpr int kExitUsage = 2;
@@ -115,7 +103,7 @@ int run(pid_t tid, const ExecRequest& req) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o = command_start_or_exit(kExec, argc, argv);
+  Options o = command_start_or_exit(exec_command_spec(), argc, argv);
   if (!o.has(Opt::Tree)) {
     fprintf(stderr, "cr-exec: -t PID is required; see 'cr-exec --help'\n");
     return kExitUsage;

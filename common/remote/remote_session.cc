@@ -24,8 +24,6 @@ constexpr uint64_t kAllSignals = ~0ULL;
 constexpr uint64_t kEflagsTF = 0x100;  // trap flag (single step)
 constexpr uint64_t kEflagsDF = 0x400;  // direction flag
 constexpr uint8_t kSyscallInsn[2] = {0x0f, 0x05};
-// How long a task may run its own code (a signal handler) while settling.
-constexpr std::chrono::milliseconds kSettleRunTimeout(1000);
 constexpr size_t kPage = 4096;
 
 uint64_t sigbit(int sig) { return 1ULL << (sig - 1); }
@@ -96,7 +94,7 @@ Result<RemoteSession> RemoteSession::start(SeizedTask& task, const RemoteSession
   // start fails halfway: the destructor of `s` runs on every return.
   s.resume_regs_ = TRY(task.get_regs());
   s.active_ = true;
-  TRY_STATUS(s.settle());
+  TRY_STATUS(s.plan_restart());
   s.saved_sigmask_ = TRY(task.get_sigmask());
   s.mask_saved_ = true;
   s.saved_xstate_ = TRY(task.get_xstate());
@@ -132,83 +130,42 @@ void RemoteSession::restore_or_log() {
   if (!st) log_error(st.error());
 }
 
-// Let a task stopped inside a system call finish the kernel's exit path and
-// re-enter the call, and take it over at that entry (skipping the call).
-Status RemoteSession::settle() {
+// Decide how the task resumes if it was stopped inside a system call.
+//
+// The kernel restarts an interrupted call (rip -= 2, rax = orig_rax, or rax
+// = restart_syscall) on its way back to user mode from the stop that
+// interrupted it, in arch_do_signal_or_restart(). After we have run calls
+// of our own the task returns from *their* exit stop instead, where that
+// logic runs only if a signal is pending; so the rewind is done here, on the
+// registers restore() puts back. Two cases stay with the kernel:
+//  * a signal is pending, unblocked, for this very thread: the kernel will
+//    deliver it on the way out and apply its rules (SA_RESTART or EINTR) to
+//    the untouched registers, as it would have without us;
+//  * -EINTR that is the program's (see pending_restart()).
+// The signal mask needs nothing special: PTRACE_GETSIGMASK returns the mask
+// that ppoll/pselect/epoll_pwait/sigsuspend will put back, and
+// PTRACE_SETSIGMASK drops their temporary one; the re-issued call applies
+// it again.
+Status RemoteSession::plan_restart() {
   pid_t tid = task_->tid();
-  user_regs_struct raw = resume_regs_;
+  const user_regs_struct raw = resume_regs_;
+  if (static_cast<long>(raw.orig_rax) < 0) return ok_status();
   uint64_t blocked = TRY(task_->get_sigmask());
   TaskState ts = TRY(read_task_state(tid));
-  bool signal_for_program = ((ts.sig_pending | ts.shd_pending) & ~blocked) != 0;
-  restart_ = pending_restart(raw, signal_for_program);
+  uint64_t for_program = (ts.sig_pending | ts.shd_pending) & ~blocked;
+  uint64_t for_this_thread = ts.sig_pending & ~blocked;
+  restart_ = pending_restart(raw, for_program != 0);
   if (restart_ == PendingRestart::None) return ok_status();
-  pr_debug(tid, "stopped in %s (rax %lld): settling", call_name((long)raw.orig_rax).c_str(),
-           (long long)raw.rax);
-
-  // Point the task back at the call. The kernel, going on from this stop,
-  // sees no restart code any more, puts back any temporary signal mask and
-  // returns to user mode straight into the call.
-  resume_regs_ = regs_to_reissue(raw, restart_);
-  TRY_STATUS(task_->set_regs(resume_regs_));
-
-  int inject = 0;
-  for (int round = 0; round < 8; round++) {
-    TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
-    inject = 0;
-    bool our_interrupt = false;
-    auto waited = task_->wait_stop_for(kSettleRunTimeout);
-    if (!waited && waited.error().err == ETIMEDOUT) {
-      // It runs code of its own (a signal handler): stop it where it is.
-      TRY_STATUS(task_->interrupt());
-      waited = task_->wait_stop();
-      our_interrupt = true;
-    }
-    Stop s = TRY(std::move(waited));
-    switch (s.kind) {
-      case StopKind::Exited:
-        return make_pid_error(tid, ESRCH, "task %s", describe_wait_status(s.wait_status).c_str());
-      case StopKind::SyscallEntry: {
-        // A clean point: the start of a system call. Skip it now and
-        // re-issue it on restore.
-        user_regs_struct r = TRY(task_->get_regs());
-        resume_regs_ = regs_to_reissue(r, PendingRestart::Rewind);
-        r.orig_rax = static_cast<uint64_t>(-1);
-        TRY_STATUS(task_->set_regs(r));
-        TRY(run_to_stop(PTRACE_SYSCALL, /*want_exit=*/true));
-        pr_debug(tid, "settled at the entry of %s", call_name(s.syscall_nr).c_str());
-        return ok_status();
-      }
-      case StopKind::Signal:
-        if (is_synchronous(s.info))
-          return make_pid_error(tid, 0, "task faulted (signal %d) while settling", s.sig);
-        // A signal for the program arrived: give the kernel back the
-        // interrupted state so that it applies the signal's own restart
-        // rules (SA_RESTART or EINTR), and deliver the signal.
-        TRY_STATUS(task_->set_regs(raw));
-        resume_regs_ = raw;
-        inject = s.sig;
-        break;
-      case StopKind::Trap:
-      case StopKind::GroupStop: {
-        if (!our_interrupt) break;  // a trap that was pending: go on
-        // Stopped in its own code: a clean point unless it is again in the
-        // middle of a system call.
-        user_regs_struct r = TRY(task_->get_regs());
-        uint64_t m = TRY(task_->get_sigmask());
-        TaskState now = TRY(read_task_state(tid));
-        PendingRestart k = pending_restart(r, ((now.sig_pending | now.shd_pending) & ~m) != 0);
-        raw = r;
-        resume_regs_ = regs_to_reissue(r, k);
-        restart_ = k;
-        if (k == PendingRestart::None) return ok_status();
-        TRY_STATUS(task_->set_regs(resume_regs_));
-        break;
-      }
-      default:
-        break;
-    }
+  if (for_this_thread) {
+    pr_debug(tid, "stopped in %s with signals 0x%" PRIx64 " pending: the kernel restarts it",
+             call_name((long)raw.orig_rax).c_str(), for_this_thread);
+    restart_ = PendingRestart::None;
+    return ok_status();
   }
-  return make_pid_error(tid, 0, "task did not reach a point where it can be entered safely");
+  resume_regs_ = regs_to_reissue(raw, restart_);
+  pr_debug(tid, "stopped in %s (rax %lld): it will be issued again", call_name((long)raw.orig_rax).c_str(),
+           (long long)raw.rax);
+  return ok_status();
 }
 
 Status RemoteSession::find_syscall_site(SyscallSite how) {

@@ -10,14 +10,12 @@
 //
 // What start() does to the task, and what restore() undoes (also on every
 // error path, and from the destructor):
-//  * Settles it: a task stopped inside a system call (read, nanosleep,
-//    ppoll, sigsuspend, epoll_wait, ...) is let through the kernel's own
-//    restart path up to the entry of the re-issued call, which is skipped.
-//    The kernel thereby puts back a temporary signal mask (ppoll,
-//    pselect, epoll_pwait, sigsuspend) and prepares restart_syscall for a
-//    sleep with a deadline. On restore, rip is set back onto the syscall
-//    instruction, so the call runs again as if never interrupted and a
-//    sleeper wakes at its original deadline.
+//  * A task stopped inside a system call (read, nanosleep, wait4, ppoll,
+//    epoll_wait, ...) holds -ERESTART* in rax. restore() gives it back the
+//    registers that issue the call again: rip onto the syscall
+//    instruction, rax = the call (-ERESTARTSYS, -ERESTARTNOINTR,
+//    -ERESTARTNOHAND) or restart_syscall (-ERESTART_RESTARTBLOCK, so a
+//    sleeper wakes at its original deadline). See plan_restart().
 //  * Saves the general registers, the XSAVE state and the signal mask, and
 //    blocks every signal while it works (SIGKILL and SIGSTOP cannot be:
 //    a SIGSTOP arriving meanwhile is delivered, the task stays stopped).
@@ -159,7 +157,7 @@ class RemoteSession {
 
  private:
   explicit RemoteSession(SeizedTask& t) : task_(&t) {}
-  Status settle();
+  Status plan_restart();
   Status find_syscall_site(SyscallSite how);
   Result<Stop> run_to_stop(int request, bool want_exit);
   Result<uint64_t> check_return(long nr, long r);
