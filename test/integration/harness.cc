@@ -1,8 +1,11 @@
 #include "test/integration/harness.h"
 
 #include <boost/process.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/handles.hpp>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -234,5 +237,349 @@ TempDir::~TempDir() {
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }
+
+}  // namespace harness
+
+// ---------------------------------------------------------------- dumpees
+
+namespace harness {
+
+namespace {
+
+off_t file_size(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+std::string read_from(const std::string& path, off_t from) {
+  std::string all = read_text(path);
+  return from > 0 && size_t(from) <= all.size() ? all.substr(size_t(from)) : from > 0 ? "" : all;
+}
+
+// The last line starting with PASS or FAIL.
+std::string verdict_line(const std::string& out) {
+  std::string found;
+  std::istringstream in(out);
+  for (std::string l; std::getline(in, l);)
+    if (l == "PASS" || l.rfind("FAIL", 0) == 0) found = l;
+  return found;
+}
+
+// Field 52 of /proc/PID/stat: the wait status of a zombie.
+int zombie_status(pid_t pid) {
+  std::string s = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = s.rfind(')');
+  if (p == std::string::npos) return -1;
+  std::istringstream in(s.substr(p + 2));
+  std::string f;
+  for (int i = 3; i <= 52 && in >> f; i++)
+    if (i == 52) return status_of(std::stoi(f));
+  return -1;
+}
+
+// Move an fd above the range a child's 0-3 could collide with, CLOEXEC.
+int high_fd(int fd) {
+  if (fd < 0) throw std::runtime_error(std::string("open: ") + strerror(errno));
+  int h = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  ::close(fd);
+  if (h < 0) throw std::runtime_error(std::string("F_DUPFD_CLOEXEC: ") + strerror(errno));
+  return h;
+}
+
+// SIGTERM, then wait by `waiter` (returns the status, or -1 with exited
+// false on timeout) and read the verdict.
+Verdict collect(pid_t pid, const std::string& out, const std::function<int(bool&)>& waiter) {
+  Verdict v;
+  off_t from = file_size(out);
+  if (::kill(pid, SIGTERM) != 0) {
+    v.output = "[harness: kill(" + std::to_string(pid) + ", SIGTERM): " + strerror(errno) + "]";
+    return v;
+  }
+  v.status = waiter(v.exited);
+  v.output = read_from(out, from);
+  v.line = verdict_line(v.output);
+  return v;
+}
+
+}  // namespace
+
+std::string Verdict::describe() const {
+  std::string s = "verdict '" + line + "', ";
+  s += exited ? "exit status " + (status >= 0 ? std::to_string(status) : std::string("unknown")) : "did not exit";
+  if (output != line + "\n") s += "; output after SIGTERM: '" + output + "'";
+  return s;
+}
+
+Verdict terminate_and_collect(pid_t pid, const std::string& output_file, seconds timeout) {
+  return collect(pid, output_file, [&](bool& exited) {
+    auto deadline = steady_clock::now() + timeout;
+    while (true) {
+      int wst;
+      pid_t r = waitpid(pid, &wst, WNOHANG);
+      if (r == pid) {
+        exited = true;
+        return status_of(wst);
+      }
+      if (r < 0 && errno == ECHILD) {  // not ours (yet): watch /proc
+        char st = proc_state(pid);
+        if (st == 0) {
+          exited = true;
+          return -1;
+        }
+        if (st == 'Z' || st == 'X') {
+          exited = true;
+          return zombie_status(pid);
+        }
+      }
+      if (steady_clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(milliseconds(2));
+    }
+  });
+}
+
+Verdict terminate_and_collect(pid_t pid, const std::string& output_file, Background& parent, seconds timeout) {
+  return collect(pid, output_file, [&](bool& exited) {
+    RunResult r = parent.wait(timeout);
+    exited = r.status >= 0;
+    return r.status;
+  });
+}
+
+Verdict terminate_and_collect(pid_t pid, const std::string& output_file, pid_t parent, seconds timeout) {
+  return collect(pid, output_file, [&](bool& exited) {
+    int st = waitpid_deadline(parent, steady_clock::now() + timeout);
+    exited = st >= 0;
+    return st;
+  });
+}
+
+std::string proc_exe(pid_t pid) {
+  char b[4096];
+  ssize_t n = readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), b, sizeof b);
+  return n > 0 ? std::string(b, size_t(n)) : "";
+}
+
+std::string proc_cmdline(pid_t pid) { return read_text("/proc/" + std::to_string(pid) + "/cmdline"); }
+
+int proc_tracer(pid_t pid) {
+  std::istringstream in(read_text("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string l; std::getline(in, l);)
+    if (l.rfind("TracerPid:", 0) == 0) return std::stoi(l.substr(10));
+  return -1;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> res;
+  std::error_code ec;
+  for (auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::istringstream in(read_text(t.path().string() + "/children"));
+    for (pid_t c; in >> c;) res.push_back(c);
+  }
+  return res;
+}
+
+bool wait_restored(pid_t pid, const std::string& exe, const std::string& cmdline, seconds timeout) {
+  return wait_until(
+      [&] {
+        char st = proc_state(pid);
+        return st != 0 && st != 'Z' && st != 'X' && st != 'T' && st != 't' && proc_tracer(pid) == 0 &&
+               proc_exe(pid) == exe && proc_cmdline(pid) == cmdline;
+      },
+      duration_cast<milliseconds>(timeout));
+}
+
+// ---------------------------------------------------------------- Background
+
+Background::Background(const std::vector<std::string>& argv, const std::string& stdin_file) {
+  dir_ = std::make_unique<TempDir>();
+  int in = ::open(stdin_file.c_str(), O_RDONLY);
+  if (in < 0) throw std::runtime_error("open " + stdin_file + ": " + strerror(errno));
+  in = high_fd(in);
+  int out = high_fd(::open((*dir_ / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  int err = high_fd(::open((*dir_ / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  try {
+    bp::child c(argv[0], bp::args(args), bp::posix::fd.bind(0, in), bp::posix::fd.bind(1, out),
+                bp::posix::fd.bind(2, err), bp::limit_handles);
+    pid_ = c.id();
+    c.detach();
+  } catch (...) {
+    ::close(in), ::close(out), ::close(err);
+    throw;
+  }
+  ::close(in), ::close(out), ::close(err);
+}
+
+Background::~Background() {
+  if (pid_ > 0 && status_ < 0) kill_and_reap(pid_);
+}
+
+bool Background::running() {
+  if (status_ >= 0 || pid_ <= 0) return false;
+  int wst;
+  pid_t r = waitpid(pid_, &wst, WNOHANG);
+  if (r == pid_) status_ = status_of(wst);
+  return status_ < 0;
+}
+
+RunResult Background::wait(seconds timeout) {
+  if (status_ < 0 && pid_ > 0) status_ = waitpid_deadline(pid_, steady_clock::now() + timeout);
+  RunResult r;
+  r.status = status_;
+  r.out = out();
+  r.err = err();
+  return r;
+}
+
+std::string Background::out() const { return read_text(*dir_ / "out"); }
+std::string Background::err() const { return read_text(*dir_ / "err"); }
+
+// ---------------------------------------------------------------- Dumpee
+
+Dumpee::Dumpee(const std::string& workload, const std::vector<std::string>& args)
+    : Dumpee(workload, Options{args, "", true, seconds(60), {}}) {}
+
+Dumpee::Dumpee(const std::string& workload, const Options& opt) : name_(workload) {
+  if (opt.dir.empty()) {
+    own_dir_ = std::make_unique<TempDir>();
+    dir_ = own_dir_->path();
+  } else {
+    dir_ = opt.dir;
+  }
+  std::string base = workload.substr(workload.rfind('/') + 1);
+  out_path_ = dir_ + "/" + base + ".out";
+  std::string exe_path = std::filesystem::absolute(
+      workload.find('/') == std::string::npos ? workload_path(workload) : workload).string();
+
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC)) throw std::runtime_error(std::string("pipe2: ") + strerror(errno));
+  int rd = high_fd(pfd[0]), wr = high_fd(pfd[1]);
+  int nul = high_fd(::open("/dev/null", O_RDONLY));
+  int out = high_fd(::open(out_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644));
+
+  std::vector<std::string> argv = opt.wrapper;
+  argv.push_back(exe_path);
+  argv.insert(argv.end(), opt.args.begin(), opt.args.end());
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  bool do_setsid = opt.setsid;
+  pid_t spawned = -1;
+  try {
+    bp::child c(argv[0], bp::args(args), bp::start_dir(dir_), bp::posix::fd.bind(0, nul),
+                bp::posix::fd.bind(1, out), bp::posix::fd.bind(2, out), bp::posix::fd.bind(3, wr),
+                bp::limit_handles, bp::extend::on_exec_setup([do_setsid](auto&) {
+                  if (do_setsid) ::setsid();
+                }));
+    spawned = c.id();
+    c.detach();
+  } catch (...) {
+    ::close(rd), ::close(wr), ::close(nul), ::close(out);
+    throw;
+  }
+  ::close(wr), ::close(nul), ::close(out);
+  if (opt.wrapper.empty())
+    pid_ = spawned;
+  else
+    wrapper_pid_ = spawned;
+
+  // Lines from the ready pipe until READY (a wrapper's "PID <n>" first).
+  std::string buf, line, problem;
+  auto deadline = steady_clock::now() + opt.ready_timeout;
+  while (true) {
+    size_t nl = buf.find('\n');
+    if (nl != std::string::npos) {
+      line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.rfind("PID ", 0) == 0 && !opt.wrapper.empty()) {
+        pid_ = std::stoi(line.substr(4));
+        continue;
+      }
+      if (line.rfind("READY", 0) != 0) problem = "said '" + line + "' instead of READY";
+      break;
+    }
+    int left = int(duration_cast<milliseconds>(deadline - steady_clock::now()).count());
+    if (left <= 0) {
+      problem = "was not ready within " + std::to_string(opt.ready_timeout.count()) + " s";
+      break;
+    }
+    struct pollfd p = {rd, POLLIN, 0};
+    int n = poll(&p, 1, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    char b[512];
+    ssize_t r = read(rd, b, sizeof b);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      problem = "closed its ready channel without READY" + (buf.empty() ? "" : " (it said '" + buf + "')");
+      break;
+    }
+    buf.append(b, size_t(r));
+  }
+  ::close(rd);
+  if (!problem.empty() || pid_ <= 0) {
+    if (pid_ > 0) kill_and_reap(pid_);
+    if (wrapper_pid_ > 0) kill_and_reap(wrapper_pid_);
+    std::string o = read_text(out_path_);
+    pid_ = wrapper_pid_ = -1;
+    throw std::runtime_error("workload " + workload + " " + (problem.empty() ? "gave no PID" : problem) +
+                             "; its output: '" + o + "'");
+  }
+  ready_info_ = line.size() > 6 ? line.substr(6) : "";
+  // The workload closes fd 3 right after READY; a dump must not find it
+  // there (a pipe), so wait until it is gone.
+  std::string fd3 = "/proc/" + std::to_string(pid_) + "/fd/3";
+  if (!wait_until([&] { return ::access(fd3.c_str(), F_OK) != 0; }, duration_cast<milliseconds>(opt.ready_timeout))) {
+    kill_and_reap(pid_);
+    if (wrapper_pid_ > 0) kill_and_reap(wrapper_pid_);
+    pid_ = wrapper_pid_ = -1;
+    throw std::runtime_error("workload " + workload + " kept its ready channel (fd 3) open after READY");
+  }
+  exe_ = proc_exe(pid_);
+  cmdline_ = proc_cmdline(pid_);
+}
+
+Dumpee::~Dumpee() {
+  if (pid_ > 0) {
+    int wst;
+    pid_t r = waitpid(pid_, &wst, WNOHANG);
+    if (r == 0) {
+      kill_and_reap(pid_);  // our child (or orphan), still running
+    } else if (r < 0 && errno == ECHILD && !exe_.empty() && proc_exe(pid_) == exe_) {
+      // Not ours (a restored process whose parent is someone else), but it
+      // runs our workload: end it and wait until it is gone or a zombie.
+      ::kill(pid_, SIGKILL);
+      wait_until([&] { return !pid_alive(pid_); }, seconds(10));
+    }
+  }
+  if (wrapper_pid_ > 0) kill_and_reap(wrapper_pid_);
+}
+
+std::string Dumpee::output() const { return read_text(out_path_); }
+off_t Dumpee::output_size() const { return file_size(out_path_); }
+void Dumpee::truncate_output(off_t size) const {
+  if (::truncate(out_path_.c_str(), size) != 0)
+    throw std::runtime_error("truncate " + out_path_ + ": " + strerror(errno));
+}
+
+Verdict Dumpee::verdict(seconds timeout) {
+  Verdict v = terminate_and_collect(pid_, out_path_, timeout);
+  if (v.exited) pid_ = -1;
+  return v;
+}
+
+int Dumpee::wait_exit(seconds timeout) {
+  if (pid_ <= 0) return -1;
+  int st = waitpid_deadline(pid_, steady_clock::now() + timeout);
+  if (st >= 0) pid_ = -1;
+  return st;
+}
+
+int Dumpee::wait_wrapper(seconds timeout) {
+  if (wrapper_pid_ <= 0) return -1;
+  int st = waitpid_deadline(wrapper_pid_, steady_clock::now() + timeout);
+  if (st >= 0) wrapper_pid_ = -1;
+  return st;
+}
+
+bool Dumpee::wait_restored(seconds timeout) const { return harness::wait_restored(pid_, exe_, cmdline_, timeout); }
 
 }  // namespace harness

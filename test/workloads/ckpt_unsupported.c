@@ -114,13 +114,14 @@ int main(int argc, char **argv) {
     while (!thread_started) pthread_cond_wait(&cv, &mu);
     pthread_mutex_unlock(&mu);
   } else if (!strcmp(kind, "child")) {
+    pid_t parent = getpid();
     child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
       close(3);
       /* Never outlive the workload (it may be killed without a verdict). */
       prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() == 1) _exit(0);
+      if (getppid() != parent) _exit(0);
       sigset_t all;
       sigfillset(&all);
       sigprocmask(SIG_BLOCK, &all, NULL);
