@@ -31,6 +31,9 @@ class ChildIo {
   bool send(const std::string& line);
   // Block until the parent sends a line; "" at EOF (the parent gave up).
   std::string recv();
+  // The raw descriptors, for a child that must not call into libc any more.
+  int in_fd() const { return in_; }
+  int out_fd() const { return out_; }
 
  private:
   int in_, out_;

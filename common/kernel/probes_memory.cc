@@ -231,24 +231,60 @@ Result<std::string> vdso() {
   uintptr_t lo = parts.front().start, hi = parts.back().end;
   if (hi - lo > (64u << 20)) return make_error("the vDSO parts are scattered over %" PRIuPTR " bytes", hi - lo);
   // Restore moves these mappings to where the dumped task had them; try it
-  // in a child (which must not call into the vDSO afterwards).
-  TRY(run_in_child("vdso", [parts, lo, hi]() -> Result<std::string> {
-    void* dst = mmap(nullptr, hi - lo, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (dst == MAP_FAILED) return make_errno(errno, "mmap");
-    uintptr_t base = reinterpret_cast<uintptr_t>(dst);
-    for (auto& e : parts) {
-      void* r = mremap(reinterpret_cast<void*>(e.start), e.end - e.start, e.end - e.start,
-                       MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(base + (e.start - lo)));
-      if (r == MAP_FAILED) return make_errno(errno, "mremap of %s", e.name.c_str());
+  // in a child. After the move the child's libc (and ASan's allocator) would
+  // still call the old vDSO address, so from then on it makes raw system
+  // calls only, and this process checks the result in /proc/PID/maps.
+  Mapping dst = TRY(Mapping::anon(hi - lo, PROT_NONE));
+  uintptr_t base = dst.addr();
+  struct Move {
+    uintptr_t from, len, to;
+  };
+  std::vector<Move> moves;
+  for (auto& e : parts) moves.push_back({e.start, e.end - e.start, base + (e.start - lo)});
+  auto child = TRY(ProbeChild::spawn("vdso", [&moves](ChildIo& io) {
+    if (!io.send("ready")) return 1;
+    char c;
+    if (syscall(SYS_read, io.in_fd(), &c, 1) != 1) return 1;
+    for (size_t i = 0; i < moves.size(); i++) {
+      long r = syscall(SYS_mremap, moves[i].from, moves[i].len, moves[i].len, MREMAP_MAYMOVE | MREMAP_FIXED,
+                       moves[i].to);
+      if (r == -1) {
+        // "error N E\n": part N failed with errno E, formatted by hand.
+        char msg[32] = "error ";
+        size_t n = 6;
+        auto put = [&](unsigned long v) {
+          char d[24];
+          size_t k = 0;
+          do d[k++] = static_cast<char>('0' + v % 10); while ((v /= 10) && k < sizeof d);
+          while (k && n < sizeof msg - 2) msg[n++] = d[--k];
+        };
+        put(i);
+        msg[n++] = ' ';
+        put(static_cast<unsigned long>(errno));
+        msg[n++] = '\n';
+        syscall(SYS_write, io.out_fd(), msg, n);
+        syscall(SYS_exit_group, 1);
+      }
     }
-    auto now = TRY(read_maps(0));
-    for (auto& e : parts) {
-      bool found = false;
-      for (auto& n : now) found |= n.name == e.name && n.start == base + (e.start - lo);
-      if (!found) return make_error("after mremap, %s is not where it was moved to", e.name.c_str());
+    syscall(SYS_write, io.out_fd(), "moved\n", 6);
+    while (syscall(SYS_read, io.in_fd(), &c, 1) > 0) {
     }
-    return std::string("moved");
+    syscall(SYS_exit_group, 0);
+    return 0;
   }));
+  TRY_STATUS(child->expect("ready"));
+  TRY_STATUS(child->send("go"));
+  std::string got = TRY(child->recv());
+  unsigned long bad_part = 0, bad_errno = 0;
+  if (sscanf(got.c_str(), "error %lu %lu", &bad_part, &bad_errno) == 2 && bad_part < parts.size())
+    return make_errno(static_cast<int>(bad_errno), "mremap of %s", parts[bad_part].name.c_str());
+  if (got != "moved") return make_error("vdso: unexpected answer from the probe child: '%s'", got.c_str());
+  auto now = TRY(read_maps(child->pid()));
+  for (auto& e : parts) {
+    bool found = false;
+    for (auto& n : now) found |= n.name == e.name && n.start == base + (e.start - lo);
+    if (!found) return make_error("after mremap, %s is not where it was moved to", e.name.c_str());
+  }
   return fmt("%s; mremap moved them all in a child", layout.c_str());
 }
 
