@@ -10,6 +10,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 
@@ -285,5 +286,31 @@ TEST_CASE("ProbeChild: lines both ways; the destructor kills and reaps the child
   CHECK(gone);
   int st;
   while (waitpid(-1, &st, WNOHANG) > 0) {
+  }
+}
+
+TEST_CASE("man/cr-check.8 lists every feature under the right heading") {
+  // make unit runs from the top of the tree; __FILE__ is relative to it.
+  std::string path = __FILE__;
+  path = path.substr(0, path.rfind("test/unit/")) + "man/cr-check.8";
+  std::ifstream f(path);
+  REQUIRE_MESSAGE(f.good(), "cannot open " << path);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  size_t req = text.find(".SS Required features\n");
+  size_t opt = text.find(".SS Optional features\n");
+  size_t env = text.find(".SH ENVIRONMENT\n");
+  REQUIRE(req != std::string::npos);
+  REQUIRE(opt != std::string::npos);
+  REQUIRE(env != std::string::npos);
+  REQUIRE((req < opt && opt < env));
+  CHECK(text.find("CRTOOLS_FEATURES_ABSENT") != std::string::npos);
+  for (const auto& row : feature_table()) {
+    std::string esc;
+    for (const char* c = row.name; *c; c++) esc += *c == '-' ? std::string("\\-") : std::string(1, *c);
+    size_t at = text.find(".TP\n.B " + esc + "\n");
+    CAPTURE(row.name);
+    REQUIRE(at != std::string::npos);
+    if (row.required) CHECK((at > req && at < opt));
+    else CHECK((at > opt && at < env));
   }
 }
