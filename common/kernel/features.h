@@ -120,7 +120,8 @@ struct FeatureStatus {
 };
 
 // Probe f (and what it depends on) once; later calls return the cached
-// result. Thread-safe; probes fork, so call early in a multi-threaded program.
+// result. The reference stays valid until the next features_init().
+// Thread-safe; probes fork, so call early in a multi-threaded program.
 const FeatureStatus& feature_status(Feature f);
 bool feature_available(Feature f);
 // ok if f is available; otherwise an Error naming the feature, why it is

@@ -337,8 +337,11 @@ Result<std::string> ns_user() {
     int ready[2];
     if (pipe2(ready, O_CLOEXEC)) return make_errno(errno, "pipe");
     UniqueFd ready_r(ready[0]), ready_w(ready[1]);
-    int gr = go_r.get(), rw = ready_w.get();
-    Sub s = TRY(fork_sub([gr, rw, before]() -> std::string {
+    int gr = go_r.get(), gw = go_w.get(), rr = ready_r.get(), rw = ready_w.get();
+    Sub s = TRY(fork_sub([gr, gw, rr, rw, before]() -> std::string {
+      // Keep only our ends, so that the parent closing its end is an EOF here.
+      close(gw);
+      close(rr);
       if (unshare(CLONE_NEWUSER)) return errmsg("unshare(CLONE_NEWUSER)");
       auto after = ns_inode("user");
       if (!after || *after == before) return "error unshare(CLONE_NEWUSER) left /proc/self/ns/user unchanged";
@@ -499,9 +502,19 @@ struct ScratchCgroup {
   }
 };
 
-// Freeze a child through the cgroup at dir with the given files/values.
+// Thaws the cgroup when it goes away, on every path: a task frozen by the
+// v1 freezer cannot even die of SIGKILL until it is thawed.
+struct Thaw {
+  std::string ctl;
+  bool v2;
+  ~Thaw() {
+    if (!ctl.empty()) (void)write_text(ctl, v2 ? "0" : "THAWED");
+  }
+};
+
+// Freeze a child through a scratch cgroup under parent_dir.
 Result<std::string> freeze_child(const std::string& parent_dir, bool v2) {
-  ScratchCgroup cg;
+  ScratchCgroup cg;  // destroyed last: removed once its task is reaped
   std::string dir = parent_dir + "/crtools-probe-" + std::to_string(getpid());
   if (mkdir(dir.c_str(), 0700) && errno != EEXIST) return make_errno(errno, "cannot create cgroup %s", dir.c_str());
   cg.path = dir;
@@ -515,6 +528,7 @@ Result<std::string> freeze_child(const std::string& parent_dir, bool v2) {
   TRY_STATUS(child->expect("ready"));
   TRY_STATUS(write_text(dir + "/cgroup.procs", std::to_string(child->pid())));
   std::string state = v2 ? dir + "/cgroup.events" : ctl;
+  Thaw thaw{ctl, v2};  // destroyed first: thawed before the child is killed
   TRY_STATUS(write_text(ctl, v2 ? "1" : "FROZEN"));
   TRY_STATUS(wait_for(state, v2 ? "frozen 1" : "FROZEN"));
   // A frozen task must not answer.
@@ -524,6 +538,7 @@ Result<std::string> freeze_child(const std::string& parent_dir, bool v2) {
   TRY_STATUS(write_text(ctl, v2 ? "0" : "THAWED"));
   TRY_STATUS(wait_for(state, v2 ? "frozen 0" : "THAWED"));
   TRY_STATUS(child->expect("pong"));
+  thaw.ctl.clear();
   child->kill_and_reap();
   return fmt("froze and thawed a child through %s", ctl.c_str());
 }
