@@ -126,8 +126,18 @@ int main(int argc, char** argv) {
     if (auto st = task->detach(); !st) return fail(st.error());
     pr_info(pid, "dumped; left running (%.1f ms frozen)", stats.freeze_us / 1000);
   } else if (o.leave_stopped) {
-    // A SIGSTOP queued while we hold it: on detach it enters a group stop.
+    // Deliver a SIGSTOP while we still hold the task and detach from the
+    // group stop it causes: it is stopped (state T) when cr-dump returns.
     kill(pid, SIGSTOP);
+    if (auto st = task->resume(PTRACE_CONT, 0); !st) return fail(st.error());
+    while (true) {
+      auto s = task->wait_stop();
+      if (!s) return fail(s.error());
+      if (s->kind == StopKind::GroupStop) break;
+      if (s->kind == StopKind::Exited) return fail(make_pid_error(pid, 0, "exited after the dump"));
+      int sig = s->kind == StopKind::Signal ? s->sig : 0;
+      if (auto st = task->resume(PTRACE_CONT, sig); !st) return fail(st.error());
+    }
     if (auto st = task->detach(); !st) return fail(st.error());
     pr_info(pid, "dumped; left stopped (%.1f ms frozen)", stats.freeze_us / 1000);
   } else {

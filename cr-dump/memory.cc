@@ -134,6 +134,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
   if (brk < 0) return make_pid_error(pid, static_cast<int>(-brk), "brk(0)");
   mm.brk = static_cast<uint64_t>(brk);
   auto auxv = TRY(proc::read_auxv(pid));
+  auxv.push_back({0, 0});  // AT_NULL ends the vector (read_auxv leaves it out)
   for (auto& [k, v] : auxv) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(&k);
     mm.auxv.data.insert(mm.auxv.data.end(), p, p + 8);

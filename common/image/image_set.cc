@@ -73,7 +73,13 @@ Status ImageWriter::close() {
 
 // ---------------------------------------------------------------- set
 
-ImageSet::~ImageSet() = default;
+// A set opened for writing and never finished was a failed dump: remove what
+// it wrote (and the directory, if it made it), so no partial set is left.
+ImageSet::~ImageSet() {
+  if (!writing_ || finished_ || stream_ || !dir_.valid()) return;
+  for (const auto& n : written_) unlinkat(dir_.get(), n.c_str(), 0);
+  if (created_dir_) rmdir(where_.c_str());
+}
 
 Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where, bool overwrite,
                                                        int stream_fd) {
@@ -87,8 +93,8 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where,
       return make_error("refusing to write an image stream to a terminal; redirect stdout or use -D DIR");
     return s;
   }
-  if (mkdir(where.c_str(), 0700) < 0 && errno != EEXIST)
-    return make_errno(errno, "cannot create image directory %s", where.c_str());
+  if (mkdir(where.c_str(), 0700) == 0) s->created_dir_ = true;
+  else if (errno != EEXIST) return make_errno(errno, "cannot create image directory %s", where.c_str());
   int fd = ::open(where.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return make_errno(errno, "cannot open image directory %s", where.c_str());
   s->dir_.reset(fd);

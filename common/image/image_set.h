@@ -88,6 +88,7 @@ class ImageSet {
   Result<std::unique_ptr<ImageWriter>> create(const std::string& name, ImageKind kind);
   Status write_object(const std::string& name, ImageKind kind, const nlohmann::json& data);
   // Complete the set (stream: the end-of-archive blocks). Call once, last.
+  // A directory set destroyed before finish() removes the files it wrote.
   Status finish();
 
   // ---- reading ----
@@ -108,6 +109,7 @@ class ImageSet {
   bool stream_ = false;
   bool writing_ = false;
   bool finished_ = false;
+  bool created_dir_ = false;
   UniqueFd dir_;    // directory mode
   int out_fd_ = 1;  // stream writing
   uint64_t out_off_ = 0;
