@@ -200,7 +200,7 @@ TEST_CASE("feature_status caches: the same answer, probed once") {
   CHECK(!b.detail.empty());
 }
 
-TEST_CASE("uapi.h: values of interfaces newer than the system headers") {
+TEST_CASE("features: uapi.h: values of interfaces newer than the system headers") {
   CHECK(PAGEMAP_SCAN == _IOWR('f', 16, struct pm_scan_arg));
   CHECK(sizeof(struct pm_scan_arg) == 96);
   CHECK(sizeof(struct page_region) == 24);
@@ -218,7 +218,7 @@ TEST_CASE("uapi.h: values of interfaces newer than the system headers") {
 
 // ---------------------------------------------------------------- probe children
 
-TEST_CASE("run_in_child: the child's value or error comes back") {
+TEST_CASE("feature probes: run_in_child: the child's value or error comes back") {
   auto ok = probe::run_in_child("test", []() -> Result<std::string> { return std::string("fine"); });
   REQUIRE(ok);
   CHECK(*ok == "fine");
@@ -228,13 +228,13 @@ TEST_CASE("run_in_child: the child's value or error comes back") {
   CHECK(bad.error().err == EPERM);
 }
 
-TEST_CASE("run_in_child: a child that dies without a verdict is an error saying how it ended") {
+TEST_CASE("feature probes: run_in_child: a child that dies without a verdict is an error saying how it ended") {
   auto r = probe::run_in_child("test", []() -> Result<std::string> { _exit(3); });
   REQUIRE_FALSE(r);
   CHECK(r.error().message.find("exited with status 3") != std::string::npos);
 }
 
-TEST_CASE("run_in_child: a hanging child is killed at the deadline") {
+TEST_CASE("feature probes: run_in_child: a hanging child is killed at the deadline") {
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   auto r = probe::run_in_child(
@@ -250,7 +250,7 @@ TEST_CASE("run_in_child: a hanging child is killed at the deadline") {
   CHECK(t1.tv_sec - t0.tv_sec < 3);
 }
 
-TEST_CASE("ProbeChild: lines both ways; the destructor kills and reaps the child and what it forked") {
+TEST_CASE("feature probes: ProbeChild: lines both ways; the destructor kills and reaps the child and what it forked") {
   pid_t child_pid = 0, grandchild = 0;
   {
     auto c = probe::ProbeChild::spawn("test", [](probe::ChildIo& io) {
@@ -289,7 +289,7 @@ TEST_CASE("ProbeChild: lines both ways; the destructor kills and reaps the child
   }
 }
 
-TEST_CASE("man/cr-check.8 lists every feature under the right heading") {
+TEST_CASE("features: man/cr-check.8 lists every feature under the right heading") {
   // make unit runs from the top of the tree; __FILE__ is relative to it.
   std::string path = __FILE__;
   path = path.substr(0, path.rfind("test/unit/")) + "man/cr-check.8";
