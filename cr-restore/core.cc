@@ -23,6 +23,11 @@ constexpr uint64_t kMaxVdsoParts = 8;
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+// memcpy of a possibly empty vector (whose data() may be null).
+void copy_in(char* dst, const void* src, size_t n) {
+  if (n) memcpy(dst, src, n);
+}
+
 uint64_t xgetbv0() {
   uint32_t lo, hi;
   asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
@@ -93,14 +98,14 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   if (plan.vdso.size() > kMaxVdsoParts) return make_error("too many vDSO parts");
   a->vdso_off = l.vdso;
   a->nr_vdso = static_cast<uint32_t>(plan.vdso.size());
-  memcpy(base + l.vdso, plan.vdso.data(), plan.vdso.size() * sizeof(RestoreVdsoPart));
+  copy_in(base + l.vdso, plan.vdso.data(), plan.vdso.size() * sizeof(RestoreVdsoPart));
   if (plan.keep.size() > t.mm.vmas.size() + kMaxVdsoParts + 1) return make_error("too many keep ranges");
   a->keep_off = l.keep;
   a->nr_keep = static_cast<uint32_t>(plan.keep.size());
-  memcpy(base + l.keep, plan.keep.data(), plan.keep.size() * sizeof(RestoreRange));
+  copy_in(base + l.keep, plan.keep.data(), plan.keep.size() * sizeof(RestoreRange));
   a->vmas_off = l.vmas;
   a->nr_vmas = static_cast<uint32_t>(plan.vmas.size());
-  memcpy(base + l.vmas, plan.vmas.data(), plan.vmas.size() * sizeof(RestoreVma));
+  copy_in(base + l.vmas, plan.vmas.data(), plan.vmas.size() * sizeof(RestoreVma));
 
   // Pending signals: process-wide, then this thread's.
   auto* p = reinterpret_cast<RestoreSiginfo*>(base + l.pending);
@@ -120,7 +125,7 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   const Mm& mm = t.mm;
   a->mm = {mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk, mm.start_stack,
            mm.arg_start,  mm.arg_end,  mm.env_start,  mm.env_end,  0,            0,      0};
-  memcpy(base + l.auxv, mm.auxv.data.data(), mm.auxv.size());
+  copy_in(base + l.auxv, mm.auxv.data.data(), mm.auxv.size());
   a->mm.auxv = plan.args_at + l.auxv;
   a->mm.auxv_size = static_cast<uint32_t>(mm.auxv.size());
   a->mm.exe_fd = exe_fd >= 0 ? static_cast<uint32_t>(exe_fd) : ~0u;
@@ -157,7 +162,7 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   }
   a->groups_off = l.groups;
   a->nr_groups = static_cast<uint32_t>(c.creds.groups.size());
-  memcpy(base + l.groups, c.creds.groups.data(), c.creds.groups.size() * 4);
+  copy_in(base + l.groups, c.creds.groups.data(), c.creds.groups.size() * 4);
   a->cap_inh = c.creds.cap_inh;
   a->cap_prm = c.creds.cap_prm;
   a->cap_eff = c.creds.cap_eff;

@@ -25,6 +25,7 @@
 
 #include "common/fd.h"
 #include "common/image/records.h"
+#include "common/kernel/features.h"
 #include "common/log.h"
 #include "common/ptrace/seized_task.h"
 #include "cr-restore/restore.h"
@@ -260,6 +261,13 @@ int main(int argc, char** argv) {
   }
   RestoreOptions ro;
   ro.skip_file_check = o.skip_file_check;
+  // The kernel features a restore uses (common/kernel/features.h).
+  for (auto st : {features_init(), require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
+                  require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})
+    if (!st) {
+      log_error(st.error());
+      return 1;
+    }
   double t0 = now_us();
   auto set = ImageSet::open_read(o.images_dir);
   if (!set) {
