@@ -393,6 +393,21 @@ TEST_CASE("exec: a stopped task stays stopped") {
   check_alive(w);
 }
 
+TEST_CASE("exec: a task under a seccomp filter: the call bypasses it, the filter stays") {
+  Workload w("exec_target", {"seccomp"});
+  CHECK(status_field(w.pid(), "Seccomp").find('2') != std::string::npos);
+  w.send("getppid");
+  CHECK(w.read_line() == "getppid -1 EPERM");
+  // A filter could as well kill the task for a call it does not expect:
+  // the engine suspends it (PTRACE_O_SUSPEND_SECCOMP) while it holds the task.
+  auto r = exec(w.pid(), {"getppid"});
+  CHECK(r.status == 0);
+  CHECK(r.out == "getppid() = " + std::to_string(getpid()) + "\n");
+  w.send("getppid");
+  CHECK(w.read_line() == "getppid -1 EPERM");
+  check_alive(w);
+}
+
 TEST_CASE("exec: a task that exits in the call is reported, not restored") {
   Workload w("exec_target");
   auto r = exec(w.pid(), {"exit_group", "3"});

@@ -16,9 +16,18 @@
  *                    line, exits; then the parent prints "vfork done"
  *   stop          -> "stopping", then raise(SIGSTOP); "continued" after SIGCONT
  *   exit N        -> exit(N)
+ *   getppid       -> "getppid <ret> <errno name|OK>"
+ *
+ * With the argument "seccomp" it first installs a seccomp filter that fails
+ * getppid() with EPERM.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,9 +79,25 @@ static void do_rw(int fd) {
   dprintf(reply_fd, "rw ok %s\n", path);
 }
 
-int main(void) {
+static int deny_getppid(void) {
+  struct sock_filter f[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) return -1;
+  return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
+int main(int argc, char** argv) {
   reply_fd = dup(1);
   if (reply_fd < 0) return 1;
+  if (argc > 1 && !strcmp(argv[1], "seccomp") && deny_getppid() != 0) {
+    dprintf(reply_fd, "seccomp: %s\n", strerror(errno));
+    return 1;
+  }
 
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -126,6 +151,10 @@ int main(void) {
       dprintf(reply_fd, "stopping\n");
       raise(SIGSTOP);
       dprintf(reply_fd, "continued\n");
+    } else if (!strcmp(line, "getppid")) {
+      long r = syscall(SYS_getppid);
+      int e = errno;
+      dprintf(reply_fd, "getppid %ld %s\n", r, r < 0 ? strerrorname_np(e) : "OK");
     } else if (!strncmp(line, "exit ", 5)) {
       exit(atoi(line + 5));
     } else {
