@@ -136,8 +136,10 @@ void RemoteSession::restore_or_log() {
 // = restart_syscall) on its way back to user mode from the stop that
 // interrupted it, in arch_do_signal_or_restart(). After we have run calls
 // of our own the task returns from *their* exit stop instead, where that
-// logic runs only if a signal is pending; so the rewind is done here, on the
-// registers restore() puts back. Two cases stay with the kernel:
+// logic runs only if TIF_SIGPENDING is set: PTRACE_DETACH happens to set
+// it, PTRACE_CONT does not (cr-dump may go on with the task). So the rewind
+// is done here, on the registers restore() puts back; the kernel then finds
+// no restart code in them and leaves them be. Two cases stay with the kernel:
 //  * a signal is pending, unblocked, for this very thread: the kernel will
 //    deliver it on the way out and apply its rules (SA_RESTART or EINTR) to
 //    the untouched registers, as it would have without us;
