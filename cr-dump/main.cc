@@ -83,8 +83,17 @@ Status write_images(ImageSet& set, pid_t pid, const Dumped& d, const DumpStats& 
                 image_name(ImageKind::Mm, pid),      image_name(ImageKind::Fdinfo, pid),
                 image_name(ImageKind::Files),        image_name(ImageKind::Pagemap, pid),
                 image_name(ImageKind::Pages, pid),   "stats-dump.img"};
-  TRY_STATUS(write_record(set, image_name(ImageKind::Inventory), inv));
-  return set.finish();
+  return write_record(set, image_name(ImageKind::Inventory), inv);
+}
+
+// Kill the task we hold and see it die.
+void kill_dumped(pid_t pid, SeizedTask& task) {
+  kill(pid, SIGKILL);
+  while (true) {
+    auto s = task.wait_stop();
+    if (!s || s->kind == StopKind::Exited) break;
+    (void)task.resume(PTRACE_CONT, 0);
+  }
 }
 
 }  // namespace
@@ -121,6 +130,13 @@ int main(int argc, char** argv) {
   if (!d) return fail(d.error());  // ~SeizedTask detaches: the task runs on
   stats.freeze_us = now_us() - t0;
   if (auto st = write_images(**set, pid, *d, stats); !st) return fail(st.error());
+  bool kill_mode = !o.leave_running && !o.leave_stopped;
+  if (kill_mode && (*set)->is_stream()) {
+    // A stream's reader may restore as soon as it sees the end of the
+    // archive (dump | restore): the task must be dead before that.
+    kill_dumped(pid, *task);
+  }
+  if (auto st = (*set)->finish(); !st) return fail(st.error());
 
   if (o.leave_running) {
     if (auto st = task->detach(); !st) return fail(st.error());
@@ -141,12 +157,7 @@ int main(int argc, char** argv) {
     if (auto st = task->detach(); !st) return fail(st.error());
     pr_info(pid, "dumped; left stopped (%.1f ms frozen)", stats.freeze_us / 1000);
   } else {
-    kill(pid, SIGKILL);
-    while (true) {  // the task dies while traced: see it go
-      auto s = task->wait_stop();
-      if (!s || s->kind == StopKind::Exited) break;
-      (void)task->resume(PTRACE_CONT, 0);
-    }
+    if (!(*set)->is_stream()) kill_dumped(pid, *task);
     pr_info(pid, "dumped and killed (%.1f ms frozen)", stats.freeze_us / 1000);
   }
   return 0;

@@ -49,7 +49,7 @@ double now_us() {
 }
 
 // Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
-Status check_pid_free(pid_t pid) {
+Status check_pid_free_now(pid_t pid) {
   std::string p = "/proc/" + std::to_string(pid);
   auto stat = read_file((p + "/stat").c_str());
   if (!stat) return ok_status();
@@ -73,6 +73,19 @@ Status check_pid_free(pid_t pid) {
   }
   if (e.remedy.empty()) e.remedy = "stop that process first";
   return e;
+}
+
+// A pid held by a zombie is usually freed a moment later, when its parent
+// reaps it (a dump just killed it: `crtools dump ... | crtools restore`).
+// Give the parent up to five seconds, then report whoever holds the pid.
+Status check_pid_free(pid_t pid) {
+  for (int i = 0; i < 500; i++) {
+    auto st = check_pid_free_now(pid);
+    if (st || st.error().message.find("held by a zombie") == std::string::npos) return st;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, nullptr);
+  }
+  return check_pid_free_now(pid);
 }
 
 pid_t clone_with_pid(pid_t pid) {

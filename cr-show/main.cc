@@ -26,9 +26,13 @@ const CommandSpec kShow = {
     {Opt::ImagesDir, Opt::File, Opt::Contents, Opt::Json, Opt::LogFile, Opt::Verbosity, Opt::Version},
     false, 0, 0};
 
-// Keys whose integer values read better in hex.
+// Keys whose integer values read better in octal (modes) or hex (addresses,
+// masks, flags).
+bool octal_key(const std::string& k) { return k == "umask" || k == "mode"; }
 bool hex_key(const std::string& k) {
-  static const char* suffixes[] = {"addr", "start", "end", "base", "ip", "sp", "mask", "flags", "crc"};
+  static const char* suffixes[] = {"addr", "start", "end", "base", "ip", "sp", "mask", "flags", "crc", "brk",
+                                   "_code", "_data", "_stack", "_tid", "_list", "_ptr", "handler", "restorer",
+                                   "pgoff", "blocked"};
   for (const char* s : suffixes) {
     size_t n = strlen(s);
     if (k.size() >= n && k.compare(k.size() - n, n, s) == 0) return true;
@@ -38,6 +42,11 @@ bool hex_key(const std::string& k) {
 
 std::string scalar(const std::string& key, const json& v) {
   if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_unsigned() && octal_key(key)) {
+    char b[32];
+    snprintf(b, sizeof b, "0%" PRIo64, v.get<uint64_t>());
+    return b;
+  }
   if (v.is_number_unsigned() && hex_key(key)) {
     char b[32];
     snprintf(b, sizeof b, "0x%" PRIx64, v.get<uint64_t>());
