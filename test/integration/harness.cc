@@ -291,6 +291,11 @@ int high_fd(int fd) {
 Verdict collect(pid_t pid, const std::string& out, const std::function<int(bool&)>& waiter) {
   Verdict v;
   off_t from = file_size(out);
+  // Never kill(0 or -1, ...): that signals a process group or everything.
+  if (pid <= 0) {
+    v.output = "[harness: no pid to signal (" + std::to_string(pid) + ")]";
+    return v;
+  }
   if (::kill(pid, SIGTERM) != 0) {
     v.output = "[harness: kill(" + std::to_string(pid) + ", SIGTERM): " + strerror(errno) + "]";
     return v;
@@ -378,14 +383,14 @@ std::vector<pid_t> children_of(pid_t pid) {
   return res;
 }
 
+bool looks_restored(pid_t pid, const std::string& exe, const std::string& cmdline) {
+  char st = proc_state(pid);
+  return st != 0 && st != 'Z' && st != 'X' && st != 'T' && st != 't' && proc_tracer(pid) == 0 &&
+         proc_exe(pid) == exe && proc_cmdline(pid) == cmdline;
+}
+
 bool wait_restored(pid_t pid, const std::string& exe, const std::string& cmdline, seconds timeout) {
-  return wait_until(
-      [&] {
-        char st = proc_state(pid);
-        return st != 0 && st != 'Z' && st != 'X' && st != 'T' && st != 't' && proc_tracer(pid) == 0 &&
-               proc_exe(pid) == exe && proc_cmdline(pid) == cmdline;
-      },
-      duration_cast<milliseconds>(timeout));
+  return wait_until([&] { return looks_restored(pid, exe, cmdline); }, duration_cast<milliseconds>(timeout));
 }
 
 // ---------------------------------------------------------------- Background
