@@ -555,7 +555,9 @@ Dumpee::~Dumpee() {
       wait_until([&] { return !pid_alive(pid_); }, seconds(10));
     }
   }
-  if (wrapper_pid_ > 0) kill_and_reap(wrapper_pid_);
+  // The wrapper only while it is our unreaped child (someone may have waited
+  // for it already; its pid could then belong to anyone).
+  if (wrapper_pid_ > 0 && waitpid(wrapper_pid_, nullptr, WNOHANG) == 0) kill_and_reap(wrapper_pid_);
 }
 
 std::string Dumpee::output() const { return read_text(out_path_); }

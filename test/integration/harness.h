@@ -132,6 +132,8 @@ Verdict terminate_and_collect(pid_t pid, const std::string& output_file, pid_t p
 // Polls kernel state (there is no handshake to wait for); false on timeout.
 bool wait_restored(pid_t pid, const std::string& exe, const std::string& cmdline,
                    std::chrono::seconds timeout = std::chrono::seconds(60));
+// The test wait_restored() polls, once.
+bool looks_restored(pid_t pid, const std::string& exe, const std::string& cmdline);
 
 // A command running in the background (e.g. an attached cr-restore, or a
 // `bash -c` pipeline) with stdin from a file (default /dev/null) and

@@ -130,7 +130,7 @@ TEST_CASE("workload selftest: every ckpt workload detects its own corruption") {
 }
 
 TEST_CASE("workload selftest: --spin waits in user code and still verifies") {
-  for (const char* w : {"ckpt_memory", "ckpt_heap", "ckpt_signals", "ckpt_files", "ckpt_task", "ckpt_mmfields"}) {
+  for (std::string w : {"ckpt_memory", "ckpt_heap", "ckpt_signals", "ckpt_files", "ckpt_task", "ckpt_mmfields"}) {
     CAPTURE(w);
     Dumpee d(w, {"--spin"});
     CHECK(wait_until([&] { return proc_state(d.pid()) == 'R'; }, 10s));
@@ -194,7 +194,7 @@ TEST_CASE("workload selftest: a workload that fails before READY is reported wit
   CHECK(threw);
 }
 
-TEST_CASE("workload selftest: the dumpee's fds, cwd and session") {
+TEST_CASE("workload selftest: the dumpee's fds and cwd and session") {
   TempDir t;
   Dumpee::Options o;
   o.dir = t.path();
