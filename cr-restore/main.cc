@@ -309,6 +309,16 @@ int main(int argc, char** argv) {
   }
   pr_info(r->pid, "restored (%.1f ms, images read and checked in %.1f ms)", r->restore_us / 1000,
           (validated - t0) / 1000);
+  if (!(*set)->is_stream()) {
+    // This run's figures beside the images (cr-show prints them); a
+    // read-only image directory only costs the figures.
+    Stats stats{"restore",
+                {{"validate_us", validated - t0}, {"restore_us", r->restore_us}, {"total_us", now_us() - t0}}};
+    auto out = ImageSet::open_append(o.images_dir);
+    Status st = out ? write_record(**out, "stats-restore.img", stats) : Status(out.error());
+    if (st) st = (*out)->finish();
+    if (!st) pr_warn(r->pid, "could not record stats-restore.img: %s", st.error().str().c_str());
+  }
   if (o.restore_detached) return 0;
   int status;
   while (waitpid(r->pid, &status, 0) < 0) {

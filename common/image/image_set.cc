@@ -185,6 +185,17 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where, 
   return s;
 }
 
+Result<std::unique_ptr<ImageSet>> ImageSet::open_append(const std::string& dir) {
+  if (dir == "-") return make_error("cannot add files to an image stream");
+  std::unique_ptr<ImageSet> s(new ImageSet());
+  s->where_ = dir;
+  s->writing_ = true;
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_errno(errno, "cannot open image directory %s", dir.c_str());
+  s->dir_.reset(fd);
+  return s;
+}
+
 Result<std::unique_ptr<ImageSet>> ImageSet::open_single(const std::string& path) {
   std::unique_ptr<ImageSet> s(new ImageSet());
   s->where_ = path;

@@ -78,6 +78,9 @@ class ImageSet {
                                                       int stream_fd = 1);
   // where: a directory path, or "-" for a tar stream on stream_fd (stdin).
   static Result<std::unique_ptr<ImageSet>> open_read(const std::string& where, int stream_fd = 0);
+  // Add files to an existing directory set (cr-restore's stats): no
+  // overwrite check, nothing removed. Not for streams.
+  static Result<std::unique_ptr<ImageSet>> open_append(const std::string& dir);
   // Open a single file as a one-file set (cr-show -f); "-" reads stdin.
   static Result<std::unique_ptr<ImageSet>> open_single(const std::string& path);
 
