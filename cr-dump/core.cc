@@ -79,6 +79,9 @@ Result<Core> dump_core(pid_t pid, RemoteSession& rs) {
   long sb = TRY(rs.syscall_raw(SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0));
   if (sb < 0) return make_pid_error(pid, static_cast<int>(-sb), "PR_GET_SECUREBITS");
   c.creds.securebits = static_cast<uint32_t>(sb);
+  long dumpable = TRY(rs.syscall_raw(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0));
+  if (dumpable < 0) return make_pid_error(pid, static_cast<int>(-dumpable), "PR_GET_DUMPABLE");
+  c.dumpable = static_cast<int32_t>(dumpable);
 
   auto limits = TRY(proc::read_limits(pid));
   for (int i = 0; i < proc::kRlimits; i++) c.rlimits.push_back({i, limits[i].rlim_cur, limits[i].rlim_max});

@@ -108,6 +108,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "cr-dump: -s and --leave-running exclude each other; see 'cr-dump --help'\n");
     return 2;
   }
+  // A stream reader that goes away must fail the write (EPIPE), so that
+  // the dump unwinds and the tree runs on, not kill cr-dump halfway.
+  signal(SIGPIPE, SIG_IGN);
   pid_t pid = o.tree;
   auto fail = [](const Error& e) {
     log_error(e);

@@ -177,6 +177,7 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->gs_base = th.regs.gs_base;
   strncpy(a->comm, th.comm.empty() ? c.comm.c_str() : th.comm.c_str(), sizeof a->comm - 1);
   a->log_fd = log_fd;
+  a->dumpable = c.dumpable;
 
   // The XSAVE area for the frame: the dumped one, with the software bytes
   // the kernel checks before it trusts an extended state in a signal frame

@@ -49,6 +49,15 @@ Result<int> open_file(const FileRec& f, const RestoreOptions& o, int fdnum) {
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
   if (f.type == "reg") {
     TRY_STATUS(check_file_unchanged(what, f.path, f.dev, f.ino, f.size, o));
+    // ext4 gives a freed inode number to the next new file, so a file
+    // replaced after the dump may show the old number: compare mtime too.
+    struct stat st;
+    if (!o.skip_file_check && stat(f.path.c_str(), &st) == 0 &&
+        int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != f.mtime_ns) {
+      Error e = make_error("%s: %s was modified since the dump", what.c_str(), f.path.c_str());
+      e.remedy = "restore it, or pass --skip-file-check to accept the new contents";
+      return e;
+    }
   }
   int fd = open(f.path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return make_errno(errno, "%s: cannot reopen %s", what.c_str(), f.path.c_str());
@@ -82,7 +91,8 @@ Result<int> restore_files(const Files& files, const FdTable& t, const RestoreOpt
   int top = 2;
   for (auto& d : t.fds) top = std::max(top, d.fd);
   // Service fds (the error pipe) go above every restored number first.
-  for (int& k : keep) k = TRY(move_fd_above(k, top + 1));
+  for (int& k : keep)
+    if (k <= top) k = TRY(move_fd_above(k, top + 1));
   // Close everything else this process inherited from cr-restore.
   std::vector<int> open_now;
   if (DIR* d = opendir("/proc/self/fd")) {

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/blob/blob.h"
@@ -55,6 +56,11 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TaskIm
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
+  // The error pipe goes above every fd to restore first, so that a failure
+  // at any later step still reaches cr-restore.
+  int top = 2;
+  for (auto& d : t.fds.fds) top = std::max(top, d.fd);
+  err_fd = TRY(move_fd_above(err_fd, top + 1));
   TRY_STATUS(set_session(t.entry));
 
   const BlobDesc& rb = restorer_blob();

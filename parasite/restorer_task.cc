@@ -184,6 +184,12 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   if ((ret = restore_signals(a, r))) return ret;
   if ((ret = restore_task_fields(a, r))) return ret;
   if ((ret = restore_creds(a, r))) return ret;
+  // After the credentials: changing uids resets the dumpable flag. The
+  // kernel takes only 0 and 1 here; 2 (suid_dumpable) is what it set itself.
+  if (a->dumpable == 0 || a->dumpable == 1) {
+    ret = blob::sys_prctl(PR_SET_DUMPABLE, a->dumpable);
+    if (blob::is_err(ret)) return fail(a, r, "PR_SET_DUMPABLE", a->dumpable, ret);
+  }
   // Interval timers last: ITIMER_REAL starts counting now.
   for (int w = 0; w < 3; w++) {
     ret = blob::syscall3(__NR_setitimer, w, blob::arg(&a->itimers[w]), 0);

@@ -16,7 +16,8 @@
 //      place stay), set its protection and madvise flags;
 //   4. PR_SET_MM_MAP (mm fields, auxv, exe_fd), then close exe_fd;
 //   5. sigactions, itimers, sigaltstack, rseq, robust list, tid address,
-//      pending signals, comm, rlimits, credentials;
+//      pending signals, comm, rlimits, credentials, then the dumpable flag
+//      (a change of uid resets it);
 //   6. fs/gs base; close log_fd; int3 (cr-restore, tracing, steps the task
 //      through rt_sigreturn and unmaps the hole afterwards);
 //   7. rt_sigreturn on the prebuilt frame: the dumped registers, xsave state
@@ -123,7 +124,7 @@ struct RestoreTaskArgs {
 
   uint64_t sigframe_sp;  // rsp for rt_sigreturn: the address of the frame's ucontext
   int32_t log_fd;        // closed before the final step
-  int32_t pad;
+  int32_t dumpable;      // PR_SET_DUMPABLE after the credentials (0 or 1; 2 is kept)
 };
 static_assert(offsetof(RestoreTaskArgs, hole_start) == 8);
 static_assert(offsetof(RestoreTaskArgs, nr_vdso) == 64);

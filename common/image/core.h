@@ -79,6 +79,7 @@ struct Core {
   std::string comm;
   uint64_t personality = 0;
   uint32_t umask = 022;
+  int32_t dumpable = 1;  // PR_GET_DUMPABLE
   std::string cwd;
   std::string root;
   Creds creds;
@@ -88,7 +89,7 @@ struct Core {
   std::vector<Bytes> shared_pending;  // process-wide queued siginfo
   std::vector<ThreadCore> threads;    // the leader first
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, cwd, root, creds, sigactions, itimers,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, cwd, root, creds, sigactions, itimers,
                                    rlimits, shared_pending, threads)
 
 }  // namespace cr

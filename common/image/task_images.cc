@@ -60,6 +60,7 @@ Status validate_core(const Core& c, const std::string& file) {
   if (c.cwd.empty() || c.cwd[0] != '/' || c.root.empty() || c.root[0] != '/')
     return make_error("%s: cwd and root must be absolute paths", f);
   if (c.umask > 0777) return make_error("%s: bad umask", f);
+  if (c.dumpable < 0 || c.dumpable > 2) return make_error("%s: bad dumpable value %d", f, c.dumpable);
   return ok_status();
 }
 
@@ -124,6 +125,15 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     return make_error("pstree.img: root pid %lld differs from the inventory's %lld", (long long)s.pstree.root_pid,
                       (long long)s.inventory.root_pid);
   s.files = TRY(read_record<Files>(set, image_name(ImageKind::Files)));
+  // Every file of the set is checked, also those a restore does not read
+  // (stats): a damaged set is refused whole, before any process exists.
+  for (const auto& n : s.inventory.images)
+    if (!set.has(n)) return make_error("%s: missing from the image set (listed in inventory.img)", n.c_str());
+  for (const auto& n : set.names()) {
+    auto f = TRY(set.open(n));
+    if (f.kind_info().cbor) (void)TRY(f.decode());
+    else if (verify_pages) TRY_STATUS(f.verify());
+  }
   std::set<int64_t> pids;
   for (const auto& e : s.pstree.tasks) {
     if (e.pid <= 0 || !pids.insert(e.pid).second)

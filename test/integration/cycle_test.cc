@@ -1,6 +1,6 @@
 // Checkpoint/restore cycle tests for issue 5 (single-threaded processes).
 //
-// NOT BUILT YET: the .in suffix keeps the Makefile (test/integration/*.cc)
+// (Built with the other integration tests.)
 // from compiling it until cr-dump and cr-restore land; then rename it to
 // cycle_test.cc. Until then it can be compiled on its own:
 //   g++ -x c++ -std=gnu++20 -I. -D_GNU_SOURCE -c test/integration/cycle_test.cc.in ...
