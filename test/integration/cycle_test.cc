@@ -1,10 +1,5 @@
 // Checkpoint/restore cycle tests for issue 5 (single-threaded processes).
 //
-// (Built with the other integration tests.)
-// from compiling it until cr-dump and cr-restore land; then rename it to
-// cycle_test.cc. Until then it can be compiled on its own:
-//   g++ -x c++ -std=gnu++20 -I. -D_GNU_SOURCE -c test/integration/cycle_test.cc.in ...
-//
 // Each case: start a dumpee workload (test/workloads/ckpt_*.c; protocol in
 // ckpt_common.h), dump it, make sure the original is gone (or, per mode,
 // stopped or still running and verifying), restore it, SIGTERM the restored
