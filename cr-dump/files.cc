@@ -106,6 +106,9 @@ Result<FdTable> dump_files(pid_t pid, Files& files) {
       f.rdev = st.st_rdev;
       f.size = S_ISREG(st.st_mode) ? st.st_size : 0;
       f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      struct statx sx;
+      if (statx(AT_FDCWD, p.c_str(), 0, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME))
+        f.btime_ns = int64_t(sx.stx_btime.tv_sec) * 1000000000 + sx.stx_btime.tv_nsec;
       rec.file_id = f.id;
       files.files.push_back(f);
       seen.push_back({fd, st.st_dev, st.st_ino, f.id});

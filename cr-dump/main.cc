@@ -14,6 +14,7 @@
 
 #include "common/image/records.h"
 #include "common/kernel/features.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "cr-dump/dump.h"
 
@@ -28,12 +29,6 @@ const CommandSpec kDump = {"dump",
                            false,
                            0,
                            0};
-
-double now_us() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 // The kernel features a dump uses (common/kernel/features.h).
 Status require_dump_features() {

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "common/image/pages.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/proc/maps.h"
 #include "common/proc/misc.h"
@@ -28,12 +29,6 @@ namespace cr {
 namespace {
 
 constexpr size_t kReadChunk = 8 << 20;  // bytes read from the task per call
-
-double now_us() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 unsigned long long ull(uint64_t v) { return v; }
 

@@ -50,12 +50,15 @@ Result<int> open_file(const FileRec& f, const RestoreOptions& o, int fdnum) {
   if (f.type == "reg") {
     TRY_STATUS(check_file_unchanged(what, f.path, f.dev, f.ino, f.size, o));
     // ext4 gives a freed inode number to the next new file, so a file
-    // replaced after the dump may show the old number: compare mtime too.
-    struct stat st;
-    if (!o.skip_file_check && stat(f.path.c_str(), &st) == 0 &&
-        int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec != f.mtime_ns) {
-      Error e = make_error("%s: %s was modified since the dump", what.c_str(), f.path.c_str());
-      e.remedy = "restore it, or pass --skip-file-check to accept the new contents";
+    // replaced after the dump may show the old number: its birth time
+    // tells it apart.
+    struct statx sx;
+    if (!o.skip_file_check && f.btime_ns && statx(AT_FDCWD, f.path.c_str(), 0, STATX_BTIME, &sx) == 0 &&
+        (sx.stx_mask & STATX_BTIME) &&
+        int64_t(sx.stx_btime.tv_sec) * 1000000000 + sx.stx_btime.tv_nsec != f.btime_ns) {
+      Error e = make_error("%s: %s was replaced since the dump (a new file with the same inode number)",
+                           what.c_str(), f.path.c_str());
+      e.remedy = "restore it, or pass --skip-file-check to accept the new file";
       return e;
     }
   }

@@ -26,6 +26,7 @@
 #include "common/fd.h"
 #include "common/image/records.h"
 #include "common/kernel/features.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/ptrace/seized_task.h"
 #include "cr-restore/restore.h"
@@ -41,12 +42,6 @@ const CommandSpec kRestore = {"restore",
                               false,
                               0,
                               0};
-
-double now_us() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
 
 // Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
 Status check_pid_free_now(pid_t pid) {

@@ -23,8 +23,11 @@ struct FileRec {
   uint64_t dev = 0, ino = 0, rdev = 0;
   uint64_t size = 0;      // st_size at dump (regular files)
   int64_t mtime_ns = 0;   // st_mtim at dump (regular files)
+  int64_t btime_ns = 0;   // statx birth time, 0 if the filesystem has none:
+                          // tells a replaced file that reuses the inode number
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
+                                   btime_ns)
 
 struct Files {
   static constexpr ImageKind kKind = ImageKind::Files;

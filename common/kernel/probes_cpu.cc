@@ -12,21 +12,13 @@
 
 #include "common/fd.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/kernel/uapi.h"
 
 namespace cr::probe {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 struct Cpuid {
   unsigned a = 0, b = 0, c = 0, d = 0;
@@ -73,7 +65,7 @@ Result<std::string> cpu_xsave() {
   if (!bit(l1.c, 27)) return make_error("the kernel did not enable XSAVE (CPUID.1:ECX.OSXSAVE is 0)");
   Cpuid d0 = cpuid(0xd, 0), d1 = cpuid(0xd, 1);
   uint64_t x = xgetbv0();
-  return fmt("XCR0 0x%" PRIx64 ", XSAVE area %u bytes for the enabled components (%u for all)%s%s", x, d0.b,
+  return strprintf("XCR0 0x%" PRIx64 ", XSAVE area %u bytes for the enabled components (%u for all)%s%s", x, d0.b,
              d0.c, bit(d1.a, 1) ? ", XSAVEC" : "", bit(d1.a, 3) ? ", XSAVES" : "");
 }
 
@@ -81,7 +73,7 @@ Result<std::string> cpu_avx() {
   if (!bit(cpuid(1).c, 28)) return make_error("the CPU has no AVX (CPUID.1:ECX bit 28)");
   if (!xcr0_has(xbit(uapi::XFEATURE_SSE) | xbit(uapi::XFEATURE_YMM)))
     return make_error("XCR0 0x%" PRIx64 " does not enable the YMM state", xcr0());
-  return fmt("AVX, YMM state enabled in XCR0%s", bit(cpuid(7).b, 5) ? "; AVX2 too" : "");
+  return strprintf("AVX, YMM state enabled in XCR0%s", bit(cpuid(7).b, 5) ? "; AVX2 too" : "");
 }
 
 Result<std::string> cpu_avx512() {
@@ -128,7 +120,7 @@ Result<std::string> cpu_cet_shstk() {
     return make_errno(kerr, "the CPU has shadow stacks but the kernel has no user shadow stack support "
                             "(arch_prctl(ARCH_SHSTK_STATUS))");
   if (!enabled) return make_error("the kernel did not enable user shadow stacks (no user_shstk in /proc/cpuinfo)");
-  return fmt("CET shadow stacks: CPU, XSAVES CET_U state and kernel support; this task's shadow stack is %s",
+  return strprintf("CET shadow stacks: CPU, XSAVES CET_U state and kernel support; this task's shadow stack is %s",
              (status & ARCH_SHSTK_SHSTK) ? "on" : "off");
 }
 

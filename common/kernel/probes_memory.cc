@@ -19,6 +19,7 @@
 #include "common/fd.h"
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/kernel/uapi.h"
 
 namespace cr::probe {
@@ -27,15 +28,6 @@ namespace {
 
 constexpr size_t kPage = 4096;
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 // A child that says "ready" after running prepare(), then waits until told
 // to go (or its stdin closes).
@@ -78,7 +70,7 @@ Result<std::string> map_files() {
   struct stat want;
   if (fstat(fd.get(), &want)) return make_errno(errno, "fstat");
   auto child = TRY(waiting_child("map-files", nullptr));
-  std::string path = fmt("/proc/%d/map_files/%" PRIxPTR "-%" PRIxPTR, child->pid(), m.addr(), m.addr() + kPage);
+  std::string path = strprintf("/proc/%d/map_files/%" PRIxPTR "-%" PRIxPTR, child->pid(), m.addr(), m.addr() + kPage);
   char link[512];
   ssize_t n = readlink(path.c_str(), link, sizeof link - 1);
   if (n < 0) return make_errno(errno, "readlink %s", path.c_str());
@@ -93,7 +85,7 @@ Result<std::string> map_files() {
   size_t r = TRY(pread_full(o.get(), back, kPage, 0));
   if (r != kPage || memcmp(back, page, kPage) != 0)
     return make_error("%s does not read back the mapped file's contents", path.c_str());
-  return fmt("opened a child's mapping of a deleted file through /proc/PID/map_files (%s)", link);
+  return strprintf("opened a child's mapping of a deleted file through /proc/PID/map_files (%s)", link);
 }
 
 Result<std::string> proc_pagemap() {
@@ -106,7 +98,7 @@ Result<std::string> proc_pagemap() {
     return make_error("a page the child wrote is not present in its pagemap (entry 0x%" PRIx64 ")", e0);
   if (e1 & (uapi::PM_PRESENT | uapi::PM_SWAP))
     return make_error("a page nobody touched shows as present or swapped (entry 0x%" PRIx64 ")", e1);
-  return fmt("/proc/PID/pagemap of a child shows its written page present and an untouched one empty%s",
+  return strprintf("/proc/PID/pagemap of a child shows its written page present and an untouched one empty%s",
              (e0 & uapi::PM_PFRAME_MASK) ? " (PFNs visible)" : " (PFNs hidden)");
 }
 
@@ -182,7 +174,7 @@ Result<std::string> prctl_mm_map() {
       if (after != before.substr(1))
         return make_error("PR_SET_MM_MAP succeeded but /proc/self/cmdline did not follow the new arg_start");
     }
-    return fmt("PR_SET_MM_MAP_SIZE is %u; PR_SET_MM_MAP set a child's code, data, brk, stack, argv, env and "
+    return strprintf("PR_SET_MM_MAP_SIZE is %u; PR_SET_MM_MAP set a child's code, data, brk, stack, argv, env and "
                "auxv fields%s",
                size, shifted ? " (its moved arg_start showed in /proc/PID/cmdline)" : "");
   });
@@ -209,7 +201,7 @@ Result<std::string> memfd_create() {
   ssize_t l = readlink(lp.c_str(), link, sizeof link - 1);
   if (l < 0) return make_errno(errno, "readlink %s", lp.c_str());
   link[l] = 0;
-  return fmt("memfd_create, a shared mapping, sealing (%s)", link);
+  return strprintf("memfd_create, a shared mapping, sealing (%s)", link);
 }
 
 Result<std::string> vdso() {
@@ -285,7 +277,7 @@ Result<std::string> vdso() {
     for (auto& n : now) found |= n.name == e.name && n.start == base + (e.start - lo);
     if (!found) return make_error("after mremap, %s is not where it was moved to", e.name.c_str());
   }
-  return fmt("%s; mremap moved them all in a child", layout.c_str());
+  return strprintf("%s; mremap moved them all in a child", layout.c_str());
 }
 
 Result<std::string> soft_dirty() {

@@ -18,21 +18,13 @@
 #include "common/fd.h"
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/log.h"
 
 namespace cr::probe {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 Status set_int(int fd, int opt, int v, const char* what) {
   if (setsockopt(fd, SOL_TCP, opt, &v, sizeof v)) return make_errno(errno, "setsockopt(%s)", what);
@@ -78,7 +70,7 @@ Result<std::string> tcp_repair() {
       int e = errno;
       UniqueFd s(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       TRY_STATUS(set_int(s.get(), TCP_REPAIR, TCP_REPAIR_ON, "TCP_REPAIR"));
-      return fmt("TCP_REPAIR on an unconnected socket only (connecting over loopback failed: %s)", strerror(e));
+      return strprintf("TCP_REPAIR on an unconnected socket only (connecting over loopback failed: %s)", strerror(e));
     }
     UniqueFd acc(accept4(srv.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!acc.valid()) return make_errno(errno, "accept");
@@ -97,7 +89,7 @@ Result<std::string> tcp_repair() {
     if (getsockopt(cli.get(), SOL_TCP, TCP_REPAIR_WINDOW, &w, &wl))
       return make_errno(errno, "getsockopt(TCP_REPAIR_WINDOW)");
     TRY_STATUS(set_int(cli.get(), TCP_REPAIR, TCP_REPAIR_OFF, "TCP_REPAIR off"));
-    return fmt("TCP_REPAIR on a connected loopback socket: send seq %u, receive seq %u, window %u", seq[0], seq[1],
+    return strprintf("TCP_REPAIR on a connected loopback socket: send seq %u, receive seq %u, window %u", seq[0], seq[1],
                w.snd_wnd);
   });
 }
@@ -136,7 +128,7 @@ Result<std::string> btf() {
   int id = btf__find_by_name_kind(b, "task_struct", BTF_KIND_STRUCT);
   btf__free(b);
   if (id <= 0) return make_error("the kernel's BTF has no struct task_struct");
-  return fmt("/sys/kernel/btf/vmlinux loaded through libbpf: %u types", n);
+  return strprintf("/sys/kernel/btf/vmlinux loaded through libbpf: %u types", n);
 }
 
 }  // namespace cr::probe

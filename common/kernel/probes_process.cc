@@ -27,21 +27,13 @@
 #include "common/fd.h"
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/kernel/uapi.h"
 
 namespace cr::probe {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 long sys_kcmp(pid_t a, pid_t b, int type, unsigned long x, unsigned long y) {
   return syscall(SYS_kcmp, a, b, type, x, y);
@@ -112,7 +104,7 @@ Result<std::string> clone3_set_tid() {
     if (unshare(CLONE_NEWPID)) return make_errno(errno, "unshare(CLONE_NEWPID) for a scratch pid namespace");
     Sub init = TRY(fork_sub([]() -> std::string {
       // pid 1 of the new namespace: create pid 1234 as restore would.
-      if (getpid() != 1) return fmt("error the first task of a new pid namespace has pid %d, not 1", getpid());
+      if (getpid() != 1) return strprintf("error the first task of a new pid namespace has pid %d, not 1", getpid());
       constexpr pid_t kWant = 1234;
       pid_t tid = kWant;
       struct clone_args a;
@@ -125,7 +117,7 @@ Result<std::string> clone3_set_tid() {
       if (r < 0) return errmsg("clone3 with set_tid = {1234}");
       int st = 0;
       waitpid(static_cast<pid_t>(r), &st, 0);
-      if (r != kWant) return fmt("error clone3 with set_tid = {1234} created pid %ld", r);
+      if (r != kWant) return strprintf("error clone3 with set_tid = {1234} created pid %ld", r);
       if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return "error the task created as pid 1234 saw another pid";
       // A pid in use must fail with EEXIST: that is how restore tells a pid
       // held by a zombie.
@@ -252,7 +244,7 @@ Result<std::string> ns_probe(const char* feature, int flag, const char* flag_nam
     ino_t after = TRY(ns_inode(after_name.c_str()));
     if (after == before) return make_error("unshare(%s) left /proc/self/ns/%s unchanged", flag_name, after_name.c_str());
     std::string more = exercise ? TRY(exercise()) : std::string();
-    return fmt("unshare(%s) made a new namespace%s%s", flag_name, more.empty() ? "" : "; ", more.c_str());
+    return strprintf("unshare(%s) made a new namespace%s%s", flag_name, more.empty() ? "" : "; ", more.c_str());
   });
 }
 
@@ -320,7 +312,7 @@ Result<std::string> ns_pid() {
       auto now = ns_inode("pid");
       if (!now) return "error " + now.error().str();
       if (*now == before) return "error the first task after unshare(CLONE_NEWPID) is in the old namespace";
-      return getpid() == 1 ? "ok" : fmt("error the first task in it has pid %d, not 1", getpid());
+      return getpid() == 1 ? "ok" : strprintf("error the first task in it has pid %d, not 1", getpid());
     }));
     TRY(verdict(finish_sub(s)));
     return std::string("unshare(CLONE_NEWPID) made a new namespace; its first task is pid 1");
@@ -349,7 +341,7 @@ Result<std::string> ns_user() {
       char c;
       if (read(gr, &c, 1) != 1) return "error the parent did not write the id maps";
       if (getuid() != 0 || getgid() != 0)
-        return fmt("error after the maps were written the task has uid %d gid %d, not 0", getuid(), getgid());
+        return strprintf("error after the maps were written the task has uid %d gid %d, not 0", getuid(), getgid());
       // Root of the new namespace may create namespaces it owns.
       if (unshare(CLONE_NEWUTS)) return errmsg("unshare(CLONE_NEWUTS) as root of the new user namespace");
       return "ok";
@@ -391,7 +383,7 @@ Result<std::string> ns_time() {
     constexpr long kOffset = 86400;
     {
       UniqueFd f(open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC));
-      std::string off = fmt("monotonic %ld 0\nboottime %ld 0\n", kOffset, kOffset);
+      std::string off = strprintf("monotonic %ld 0\nboottime %ld 0\n", kOffset, kOffset);
       if (!f.valid() || write(f.get(), off.data(), off.size()) != (ssize_t)off.size())
         return make_errno(errno, "writing /proc/self/timens_offsets");
     }
@@ -401,7 +393,7 @@ Result<std::string> ns_time() {
       struct timespec inside;
       clock_gettime(CLOCK_MONOTONIC, &inside);
       if (inside.tv_sec < outside.tv_sec + kOffset - 1)
-        return fmt("error CLOCK_MONOTONIC inside is %ld s, outside %ld s: the offset did not apply",
+        return strprintf("error CLOCK_MONOTONIC inside is %ld s, outside %ld s: the offset did not apply",
                    (long)inside.tv_sec, (long)outside.tv_sec);
       return "ok";
     }));
@@ -540,7 +532,7 @@ Result<std::string> freeze_child(const std::string& parent_dir, bool v2) {
   TRY_STATUS(child->expect("pong"));
   thaw.ctl.clear();
   child->kill_and_reap();
-  return fmt("froze and thawed a child through %s", ctl.c_str());
+  return strprintf("froze and thawed a child through %s", ctl.c_str());
 }
 
 }  // namespace

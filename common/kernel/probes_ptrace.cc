@@ -21,21 +21,13 @@
 
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/kernel/uapi.h"
 
 namespace cr::probe {
 
 namespace {
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 // Fork a child that runs setup, says "ready" and then answers "ping" with
 // "pong" until its stdin closes; PTRACE_SEIZE it and stop it with
@@ -108,7 +100,7 @@ Result<std::string> ptrace_getsigmask() {
     return make_pid_error(pid, errno, "PTRACE_GETSIGMASK");
   if (back != more)
     return make_error("PTRACE_SETSIGMASK 0x%" PRIx64 " read back as 0x%" PRIx64, more, back);
-  return fmt("PTRACE_GETSIGMASK read the child's mask 0x%" PRIx64 "; PTRACE_SETSIGMASK changed it", m);
+  return strprintf("PTRACE_GETSIGMASK read the child's mask 0x%" PRIx64 "; PTRACE_SETSIGMASK changed it", m);
 }
 
 Result<std::string> ptrace_peeksiginfo() {
@@ -180,7 +172,7 @@ Result<std::string> ptrace_regsets() {
   if (ptrace(PTRACE_DETACH, pid, 0, 0) != 0) return make_pid_error(pid, errno, "PTRACE_DETACH");
   TRY_STATUS(child->send("ping"));
   TRY_STATUS(child->expect("pong"));
-  return fmt("NT_PRSTATUS %zu bytes, NT_X86_XSTATE %zu bytes (XCR0 0x%" PRIx64 ", XSTATE_BV 0x%" PRIx64
+  return strprintf("NT_PRSTATUS %zu bytes, NT_X86_XSTATE %zu bytes (XCR0 0x%" PRIx64 ", XSTATE_BV 0x%" PRIx64
              "); SETREGSET of both and the child ran on",
              sizeof regs, xiov.iov_len, xcr0, xstate_bv);
 }
@@ -196,7 +188,7 @@ Result<std::string> ptrace_rseq_config() {
     return make_error("PTRACE_GET_RSEQ_CONFIGURATION returned %ld bytes, expected %zu", r, sizeof c);
   if (!c.rseq_abi_pointer)
     return std::string("PTRACE_GET_RSEQ_CONFIGURATION works (the probe child has no rseq registered)");
-  return fmt("PTRACE_GET_RSEQ_CONFIGURATION: the child's rseq area is at 0x%" PRIx64 ", %u bytes, "
+  return strprintf("PTRACE_GET_RSEQ_CONFIGURATION: the child's rseq area is at 0x%" PRIx64 ", %u bytes, "
              "signature 0x%x",
              (uint64_t)c.rseq_abi_pointer, c.rseq_abi_size, c.signature);
 }
@@ -227,7 +219,7 @@ Result<std::string> ptrace_seccomp_filter() {
   struct __ptrace_seccomp_metadata md = {0, 0};
   if (ptrace(PTRACE_SECCOMP_GET_METADATA, pid, sizeof md, &md) < 0)
     return make_pid_error(pid, errno, "PTRACE_SECCOMP_GET_METADATA");
-  return fmt("PTRACE_SECCOMP_GET_FILTER read back the child's %zu-instruction filter (flags 0x%" PRIx64 ")", n,
+  return strprintf("PTRACE_SECCOMP_GET_FILTER read back the child's %zu-instruction filter (flags 0x%" PRIx64 ")", n,
              (uint64_t)md.flags);
 }
 

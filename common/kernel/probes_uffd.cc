@@ -16,6 +16,7 @@
 #include "common/fd.h"
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/strings.h"
 #include "common/kernel/uapi.h"
 
 namespace cr::probe {
@@ -24,15 +25,6 @@ namespace {
 
 constexpr size_t kPage = 4096;
 
-std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
-std::string fmt(const char* f, ...) {
-  char b[512];
-  va_list ap;
-  va_start(ap, f);
-  vsnprintf(b, sizeof b, f, ap);
-  va_end(ap);
-  return b;
-}
 
 // A userfaultfd as cr-dump creates one in the target (a plain syscall).
 Result<UniqueFd> open_uffd() {
@@ -104,7 +96,7 @@ Result<std::string> userfaultfd() {
     if (cp.copy != (int64_t)kPage) return make_error("UFFDIO_COPY copied %lld bytes", (long long)cp.copy);
     // Only the filled page may be touched: the other would wait for a handler.
     if (memcmp(m.get(), src.data(), kPage) != 0) return make_error("UFFDIO_COPY filled the page with other bytes");
-    return fmt("userfaultfd with UFFDIO_API (features offered 0x%" PRIx64 "), UFFDIO_REGISTER and UFFDIO_COPY",
+    return strprintf("userfaultfd with UFFDIO_API (features offered 0x%" PRIx64 "), UFFDIO_REGISTER and UFFDIO_COPY",
                api.features);
   });
 }
