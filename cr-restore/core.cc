@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -76,7 +77,20 @@ bool same_creds_as_self(const Creds& c) {
   if (n < 0 || static_cast<size_t>(n) != c.groups.size()) return false;
   for (int i = 0; i < n; i++)
     if (g[i] != c.groups[i]) return false;
-  return true;
+  // Capabilities too: a root process that dropped some must not come back
+  // with cr-restore's full set.
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return false;
+  auto cap64 = [&](uint32_t lo, uint32_t hi) { return (uint64_t(hi) << 32) | lo; };
+  return cap64(data[0].effective, data[1].effective) == c.cap_eff &&
+         cap64(data[0].permitted, data[1].permitted) == c.cap_prm &&
+         cap64(data[0].inheritable, data[1].inheritable) == c.cap_inh;
 }
 
 }  // namespace
