@@ -34,7 +34,6 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -106,9 +105,15 @@ std::string lower(std::string s) {
 
 // `token` in text as a whole number or word (not inside a longer one).
 bool mentions(const std::string& text, const std::string& token) {
-  std::regex re("(^|[^A-Za-z0-9_])" + std::regex_replace(token, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)") +
-                "($|[^A-Za-z0-9_])");
-  return std::regex_search(text, re);
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  if (token.empty()) return false;
+  for (size_t at = text.find(token); at != std::string::npos; at = text.find(token, at + 1)) {
+    bool before = at == 0 || !word(text[at - 1]);
+    size_t end = at + token.size();
+    bool after = end == text.size() || !word(text[end]);
+    if (before && after) return true;
+  }
+  return false;
 }
 
 int lines_in(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
