@@ -28,6 +28,9 @@
 #include "common/kernel/features.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/proc/maps.h"
+#include "common/proc/stat.h"
+#include "common/proc/status.h"
 #include "common/ptrace/seized_task.h"
 #include "cr-restore/restore.h"
 
@@ -45,26 +48,18 @@ const CommandSpec kRestore = {"restore",
 
 // Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
 Status check_pid_free_now(pid_t pid) {
-  std::string p = "/proc/" + std::to_string(pid);
-  auto stat = read_file((p + "/stat").c_str());
-  if (!stat) return ok_status();
-  std::string s = *stat;
-  size_t l = s.find('('), r = s.rfind(')');
-  std::string comm = (l != std::string::npos && r != std::string::npos && r > l) ? s.substr(l + 1, r - l - 1) : "?";
-  char state = r != std::string::npos && r + 2 < s.size() ? s[r + 2] : '?';
+  auto st = proc::read_stat(pid);
+  if (!st) return ok_status();  // no such process: free
   pid_t tgid = pid;
-  if (auto st = read_file((p + "/status").c_str())) {
-    size_t t = st->find("\nTgid:");
-    if (t != std::string::npos) tgid = atoi(st->c_str() + t + 6);
-  }
+  if (auto status = proc::read_status(pid)) tgid = status->tgid;
   Error e;
-  if (state == 'Z') {
-    e = make_error("pid %d is held by a zombie ('%s') that its parent has not reaped", pid, comm.c_str());
+  if (st->state == 'Z') {
+    e = make_error("pid %d is held by a zombie ('%s') that its parent has not reaped", pid, st->comm.c_str());
     e.remedy = "reap it (its parent must wait for it) or restore in a new pid namespace";
   } else if (tgid != pid) {
-    e = make_error("pid %d is in use by a thread of '%s' (pid %d)", pid, comm.c_str(), tgid);
+    e = make_error("pid %d is in use by a thread of '%s' (pid %d)", pid, st->comm.c_str(), tgid);
   } else {
-    e = make_error("pid %d is in use by '%s' (pid %d)", pid, comm.c_str(), pid);
+    e = make_error("pid %d is in use by '%s' (pid %d)", pid, st->comm.c_str(), pid);
   }
   if (e.remedy.empty()) e.remedy = "stop that process first";
   return e;
@@ -112,18 +107,16 @@ std::string read_error(int fd) {
 
 // Find a `syscall` instruction (0f 05) in the task's [vdso].
 Result<uint64_t> find_syscall_insn(SeizedTask& t) {
-  auto maps = TRY(read_file(("/proc/" + std::to_string(t.tid()) + "/maps").c_str()));
-  size_t at = maps.find("[vdso]");
-  if (at == std::string::npos) return make_pid_error(t.tid(), 0, "no [vdso] to borrow a syscall instruction from");
-  size_t ls = maps.rfind('\n', at);
-  ls = ls == std::string::npos ? 0 : ls + 1;
-  uint64_t start = strtoull(maps.c_str() + ls, nullptr, 16);
-  uint64_t end = strtoull(maps.c_str() + maps.find('-', ls) + 1, nullptr, 16);
-  std::vector<uint8_t> code(end - start);
-  TRY_STATUS(t.read_mem(RemotePtr<void>(start), code.data(), code.size()));
-  for (size_t i = 0; i + 1 < code.size(); i++)
-    if (code[i] == 0x0f && code[i + 1] == 0x05) return start + i;
-  return make_pid_error(t.tid(), 0, "no syscall instruction in the vDSO");
+  auto maps = TRY(proc::read_maps(t.tid()));
+  for (const auto& v : maps) {
+    if (!v.is_vdso()) continue;
+    std::vector<uint8_t> code(v.size());
+    TRY_STATUS(t.read_mem(RemotePtr<void>(v.start), code.data(), code.size()));
+    for (size_t i = 0; i + 1 < code.size(); i++)
+      if (code[i] == 0x0f && code[i + 1] == 0x05) return v.start + i;
+    return make_pid_error(t.tid(), 0, "no syscall instruction in the vDSO");
+  }
+  return make_pid_error(t.tid(), 0, "no [vdso] to borrow a syscall instruction from");
 }
 
 // The task stopped at the restorer's int3, just before rt_sigreturn. Step it

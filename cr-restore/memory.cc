@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "common/log.h"
 #include "common/proc/maps.h"
@@ -185,6 +186,8 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
 
   auto pr = TRY(PageReader::open(set, pid));
   // Fill the pages: each run of the pagemap, split by VMA.
+  std::map<uint64_t, uint64_t> premap_of;  // dumped start -> where it is mapped now
+  for (const auto& pv : plan.vmas) premap_of[pv.start] = pv.premap;
   const auto& vmas = t.mm.vmas;
   size_t vi = 0;
   for (const auto& e : pr->pagemap().entries) {
@@ -193,11 +196,8 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
       while (vi < vmas.size() && vmas[vi].end <= a) vi++;
       // Validated by load_set_images: every page lies in a private VMA.
       const VmaRec& v = vmas[vi];
-      size_t pi = 0;
-      for (size_t k = 0; k < plan.vmas.size(); k++)
-        if (plan.vmas[k].start == v.start) pi = k;
       uint64_t n = std::min(end, v.end) - a;
-      char* dst = reinterpret_cast<char*>(plan.vmas[pi].premap + (a - v.start));
+      char* dst = reinterpret_cast<char*>(premap_of.at(v.start) + (a - v.start));
       // Fault anonymous memory in bulk: the VM's page faults dominate the
       // cost of a restore (NOTES.md section 3).
       if (v.kind != "file") madvise(dst, n, MADV_POPULATE_WRITE);

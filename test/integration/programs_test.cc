@@ -114,8 +114,9 @@ TEST_CASE("program: sleep 600 is restored asleep in its nanosleep") {
   const pid_t pid = d.pid();
   REQUIRE(pid > 0);
   std::string p = "/proc/" + std::to_string(pid);
-  REQUIRE(wait_until([&] { return read_text(p + "/comm") == "sleep\n"; }, 10s));
-  std::string cmdline = read_text(p + "/cmdline");
+  // exec sets comm before the new argument area: wait for the full cmdline.
+  const std::string cmdline("sleep\0" "600\0", 10);
+  REQUIRE(wait_until([&] { return read_text(p + "/cmdline") == cmdline; }, 10s));
   TempDir img;
   auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img.path() + "/set"});
   INFO(r.err);
@@ -140,7 +141,7 @@ TEST_CASE("program: a short sleep finishes normally after restore (exit 0)") {
   Dumpee d("/bin/sh", Dumpee::Options{{"-c", "echo READY >&3; exec 3>&-; exec sleep 2"}});
   const pid_t pid = d.pid();
   REQUIRE(pid > 0);
-  REQUIRE(wait_until([&] { return read_text("/proc/" + std::to_string(pid) + "/comm") == "sleep\n"; }, 10s));
+  REQUIRE(wait_until([&] { return read_text("/proc/" + std::to_string(pid) + "/cmdline") == std::string("sleep\0" "2\0", 8); }, 10s));
   TempDir img;
   auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img.path() + "/set"});
   INFO(r.err);
