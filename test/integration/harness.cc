@@ -393,6 +393,80 @@ bool wait_restored(pid_t pid, const std::string& exe, const std::string& cmdline
   return wait_until([&] { return looks_restored(pid, exe, cmdline); }, duration_cast<milliseconds>(timeout));
 }
 
+// ---------------------------------------------------------------- trees
+
+std::vector<pid_t> ready_list(const std::string& info, const std::string& key) {
+  std::vector<pid_t> res;
+  std::string k = key + "=";
+  size_t at = 0;
+  while ((at = info.find(k, at)) != std::string::npos && at > 0 && info[at - 1] != ' ') at += k.size();
+  if (at == std::string::npos) return res;
+  std::string v = info.substr(at + k.size());
+  v = v.substr(0, v.find(' '));
+  std::istringstream in(v);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) res.push_back(pid_t(std::stol(item)));
+  return res;
+}
+
+std::vector<int> reap_pids(const std::vector<pid_t>& pids, milliseconds timeout) {
+  std::vector<int> st(pids.size(), -2);
+  std::vector<bool> done(pids.size(), false);
+  auto deadline = steady_clock::now() + timeout;
+  while (true) {
+    bool all = true;
+    for (size_t i = 0; i < pids.size(); i++) {
+      if (done[i]) continue;
+      if (pids[i] <= 0) {
+        done[i] = true, st[i] = -1;
+        continue;
+      }
+      int wst;
+      pid_t r = waitpid(pids[i], &wst, WNOHANG);
+      if (r == pids[i]) {
+        done[i] = true, st[i] = status_of(wst);
+        continue;
+      }
+      if (r < 0 && errno == ECHILD && proc_state(pids[i]) == 0) {
+        done[i] = true, st[i] = -1;
+        continue;
+      }
+      all = false;
+    }
+    if (all || steady_clock::now() > deadline) return st;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+}
+
+void kill_tree(const std::vector<pid_t>& pids, const std::string& exe) {
+  std::vector<pid_t> ours;
+  for (pid_t p : pids) {
+    if (p <= 0) continue;
+    int wst;
+    if (waitpid(p, &wst, WNOHANG) == p) continue;  // a zombie of ours: reaped now
+    if (!exe.empty() && proc_exe(p) == exe) ::kill(p, SIGKILL);
+    ours.push_back(p);
+  }
+  // Wait for the killed ones (and reap what comes to us); a zombie that is
+  // not ours is left to its parent.
+  wait_until(
+      [&] {
+        bool all = true;
+        for (pid_t p : ours) {
+          int wst;
+          pid_t r = waitpid(p, &wst, WNOHANG);
+          if (r == p) continue;  // reaped
+          char s = proc_state(p);
+          if (s == 0) continue;                                // gone
+          if ((s == 'Z' || s == 'X') && r < 0) continue;       // someone else's zombie
+          if (s != 'Z' && s != 'X' && proc_exe(p) != exe) continue;  // someone else's process
+          all = false;
+        }
+        return all;
+      },
+      seconds(10));
+}
+
 // ---------------------------------------------------------------- Background
 
 Background::Background(const std::vector<std::string>& argv, const std::string& stdin_file) {

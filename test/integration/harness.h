@@ -232,6 +232,26 @@ std::string proc_exe(pid_t pid);
 std::string proc_cmdline(pid_t pid);
 int proc_tracer(pid_t pid);
 
+// ---------------------------------------------------------------- trees
+//
+// A tree workload (ckpt_tree, ckpt_pipes, ckpt_threads) lists its pids or
+// tids in its READY line: "pids=ROOT,A,B,... zombies=Z1,Z2 tids=MAIN,T1,...".
+
+// The numbers after "key=" in a READY line (comma-separated, up to a space);
+// empty if the key is absent.
+std::vector<pid_t> ready_list(const std::string& info, const std::string& key);
+// Reap each of `pids` that is or becomes our child (killed trees are
+// reparented to us, the child subreaper), polling until every one is gone
+// or `timeout`. Returns, per pid: its status (exit or 128+signal) if we
+// reaped it, -1 if it vanished otherwise (someone else reaped it), -2 if it
+// is still there (alive, or a zombie that is not ours) at the timeout. Never
+// waits for pid <= 0 (reported -1).
+std::vector<int> reap_pids(const std::vector<pid_t>& pids, std::chrono::milliseconds timeout);
+// End what is left of a tree: SIGKILL each pid > 0 that runs `exe` (checked
+// in /proc/PID/exe first: a pid we saw die may be someone else's now), then
+// reap those that are or become ours (up to 10 s).
+void kill_tree(const std::vector<pid_t>& pids, const std::string& exe);
+
 // A fresh temporary directory, removed recursively on destruction.
 class TempDir {
  public:

@@ -7,14 +7,20 @@
 //    checks can fail at all);
 //  - at READY a dumpee holds only what issue 5 can checkpoint: no pipe,
 //    socket or anon-inode fd, one thread, no child, its own session;
+//  - the tree and thread workloads (ckpt_tree, ckpt_threads, ckpt_pipes)
+//    have the shape their READY line says (pids, groups, sessions, zombies,
+//    tids), verify PASS left alone and FAIL under --selftest-corrupt, and
+//    leave no process behind after their verdict;
 //  - the harness collects a verdict from a process that is not its direct
 //    child (the shapes a restored process comes in: a grandchild under an
 //    attached cr-restore, an orphan reparented to us after restore -d).
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/types.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -285,4 +291,181 @@ TEST_CASE("workload selftest: Background runs a command with only fds 0-2") {
   CHECK(r.out == "out\n0\n1\n2\n");
   CHECK(r.err == "err\n");
   CHECK_FALSE(bg.running());
+}
+
+// ------------------------------------------------------------------ trees
+//
+// The tree and thread workloads (ckpt_tree, ckpt_threads, ckpt_pipes) hold
+// what the single-process protocol above forbids: children, threads, pipes.
+// Their READY line lists every pid (pids=) or tid (tids=).
+
+namespace {
+
+struct TreeCase {
+  std::string name;
+  std::vector<std::string> args;
+  std::vector<std::string> corrupt_says;  // in the FAIL line
+  std::vector<std::string> corrupt_output;  // anywhere in the output (children's own lines)
+};
+
+const std::vector<TreeCase>& tree_cases() {
+  static const std::vector<TreeCase> c = {
+      {"ckpt_tree", {}, {"(plain) exited with status 1", "(chain) exited with status 1"},
+       {"(plain): pgid", "(chain): memory: shared part differs at offset 100"}},
+      {"ckpt_tree", {"--zombie"}, {"(plain) exited with status 1"}, {"(plain): pgid"}},
+      {"ckpt_tree", {"--fan=20"}, {"(chain) exited with status 1"}, {"(plain): pgid"}},
+      {"ckpt_threads", {}, {"comm 'corrupted' was 'ckth-1'", "thread 2", "signal mask"}, {}},
+      {"ckpt_threads", {"--threads=50"}, {"comm 'corrupted' was 'ckth-1'", "signal mask"}, {}},
+      {"ckpt_pipes", {}, {"fd 20: offset 3334", "exited with status 1"}, {"pipe A (fd 31): read 2499 bytes"}},
+  };
+  return c;
+}
+
+std::string label(const TreeCase& c) {
+  std::string s = c.name;
+  for (auto& a : c.args) s += " " + a;
+  return s;
+}
+
+// pid, ppid, pgrp, sid and state of a process (from /proc/PID/stat).
+struct Stat {
+  char state = 0;
+  pid_t ppid = -1, pgrp = -1, sid = -1;
+};
+Stat stat_of(pid_t pid) {
+  Stat s;
+  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = st.rfind(')');
+  if (p == std::string::npos) return s;
+  std::istringstream in(st.substr(p + 2));
+  std::string state;
+  in >> state >> s.ppid >> s.pgrp >> s.sid;
+  s.state = state.empty() ? 0 : state[0];
+  return s;
+}
+
+// Everything a tree workload holds at READY that it should not: fd 3, and a
+// pipe except in ckpt_pipes.
+std::string tree_fd_problems(pid_t pid, bool pipes_allowed) {
+  std::string p;
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+    std::string l = std::filesystem::read_symlink(e.path(), ec).string();
+    std::string fd = e.path().filename().string();
+    if (fd == "3") p += "pid " + std::to_string(pid) + ": fd 3 still open; ";
+    if ((!pipes_allowed && l.rfind("pipe:", 0) == 0) || l.rfind("socket:", 0) == 0 || l.rfind("anon_inode:", 0) == 0)
+      p += "pid " + std::to_string(pid) + ": fd " + fd + " is " + l + "; ";
+  }
+  return p;
+}
+
+// The tree: each pid of `pids=` still ends at the end of the case.
+struct TreeGuard {
+  std::vector<pid_t> pids;
+  std::string exe;
+  ~TreeGuard() { kill_tree(pids, exe); }
+};
+
+}  // namespace
+
+TEST_CASE("workload selftest: tree and thread workloads hold their shape and verify PASS") {
+  for (auto& c : tree_cases()) {
+    CAPTURE(label(c));
+    TempDir t;
+    Dumpee::Options o;
+    o.args = c.args;
+    o.dir = t.path();
+    Dumpee d(c.name, o);
+    std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+    std::vector<pid_t> tids = ready_list(d.ready_info(), "tids");
+    TreeGuard guard{pids, d.exe()};
+    CHECK(d.output() == "");
+    if (c.name == "ckpt_threads") {
+      int n = 8;
+      for (auto& a : c.args)
+        if (a.rfind("--threads=", 0) == 0) n = std::stoi(a.substr(10));
+      REQUIRE(tids.size() == size_t(n + 1));
+      CHECK(tids[0] == d.pid());
+      int tasks = 0;
+      for (auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(d.pid()) + "/task")) (void)e, tasks++;
+      CHECK(tasks == n + 1);
+      for (pid_t tid : tids) CHECK(std::filesystem::exists("/proc/" + std::to_string(d.pid()) + "/task/" + std::to_string(tid)));
+      CHECK(children_of(d.pid()).empty());
+      CHECK(tree_fd_problems(d.pid(), false) == "");
+    } else {
+      REQUIRE(!pids.empty());
+      CHECK(pids[0] == d.pid());
+      std::vector<pid_t> zombies = ready_list(d.ready_info(), "zombies");
+      for (pid_t p : pids) {
+        CAPTURE(p);
+        bool z = std::find(zombies.begin(), zombies.end(), p) != zombies.end();
+        Stat s = stat_of(p);
+        if (z) {
+          CHECK(s.state == 'Z');
+          CHECK(s.ppid == d.pid());
+        } else {
+          CHECK((s.state == 'S' || s.state == 'R'));
+          CHECK(proc_exe(p) == d.exe());
+          CHECK(tree_fd_problems(p, c.name == "ckpt_pipes") == "");
+        }
+      }
+      if (c.name == "ckpt_tree") {
+        // root, pgroup (+2), session (+1), chain of 4, plain, fan, 2 zombies
+        int fan = 0;
+        for (auto& a : c.args)
+          if (a.rfind("--fan=", 0) == 0) fan = std::stoi(a.substr(6));
+        CHECK(pids.size() == size_t(1 + 3 + 2 + 4 + 1 + fan + zombies.size()));
+        CHECK(children_of(d.pid()).size() == size_t(4 + fan + zombies.size()));
+        Stat pg = stat_of(pids[1]), pg1 = stat_of(pids[2]), pg2 = stat_of(pids[3]);
+        CHECK(pg.pgrp == pids[1]);
+        CHECK(pg.sid == d.pid());
+        CHECK(pg1.pgrp == pids[1]);
+        CHECK(pg2.pgrp == pids[1]);
+        CHECK(pg1.ppid == pids[1]);
+        Stat ss = stat_of(pids[4]), ss1 = stat_of(pids[5]);
+        CHECK(ss.sid == pids[4]);
+        CHECK(ss.pgrp == pids[4]);
+        CHECK(ss1.sid == pids[4]);
+        CHECK(ss1.ppid == pids[4]);
+        std::vector<pid_t> chain = ready_list(d.ready_info(), "chain");
+        REQUIRE(chain.size() == 4);
+        CHECK(stat_of(chain[0]).ppid == d.pid());
+        for (size_t i = 1; i < chain.size(); i++) CHECK(stat_of(chain[i]).ppid == chain[i - 1]);
+        if (std::find(c.args.begin(), c.args.end(), "--zombie") != c.args.end()) CHECK(zombies.size() == 2);
+      }
+      if (c.name == "ckpt_pipes") {
+        REQUIRE(pids.size() == 2);
+        CHECK(children_of(d.pid()) == std::vector<pid_t>{pids[1]});
+      }
+    }
+    Verdict v = d.verdict(120s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+    for (pid_t p : pids) CHECK_MESSAGE(proc_state(p) == 0, "pid ", p, " left after the verdict");
+  }
+}
+
+TEST_CASE("workload selftest: tree and thread workloads detect their own corruption") {
+  for (auto& c : tree_cases()) {
+    CAPTURE(label(c));
+    Dumpee d(c.name, with(c.args, {"--selftest-corrupt"}));
+    TreeGuard guard{ready_list(d.ready_info(), "pids"), d.exe()};
+    Verdict v = d.verdict(120s);
+    CHECK_MESSAGE(v.exited, v.describe());
+    CHECK_MESSAGE(v.status == 1, v.describe());
+    REQUIRE_MESSAGE(v.line.rfind("FAIL: ", 0) == 0, v.describe());
+    for (auto& phrase : c.corrupt_says) CHECK_MESSAGE(v.line.find(phrase) != std::string::npos, phrase, " not in ", v.line);
+    for (auto& phrase : c.corrupt_output)
+      CHECK_MESSAGE(v.output.find(phrase) != std::string::npos, phrase, " not in ", v.output);
+    for (pid_t p : guard.pids) CHECK_MESSAGE(proc_state(p) == 0, "pid ", p, " left after the verdict");
+  }
+}
+
+TEST_CASE("workload selftest: ckpt_tree --spin and ckpt_pipes --spin verify") {
+  for (std::string w : {"ckpt_tree", "ckpt_pipes"}) {
+    CAPTURE(w);
+    Dumpee d(w, {"--spin"});
+    TreeGuard guard{ready_list(d.ready_info(), "pids"), d.exe()};
+    Verdict v = d.verdict(60s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+  }
 }
