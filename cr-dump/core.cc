@@ -5,6 +5,7 @@
 // robust list (ptrace and get_robust_list), dispositions, itimers,
 // sigaltstack, umask and tid address (the parasite), credentials, limits,
 // personality, cwd and root (/proc).
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -52,9 +53,85 @@ Result<std::vector<Bytes>> peek_pending(pid_t tid, bool shared) {
   return out;
 }
 
+// What any thread's state needs from outside: rseq, robust list,
+// scheduling, name.
+Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
+  struct __ptrace_rseq_configuration rc;
+  memset(&rc, 0, sizeof rc);
+  if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, tid, sizeof rc, &rc) < 0)
+    return make_pid_error(pid, errno, "thread %d: PTRACE_GET_RSEQ_CONFIGURATION", tid);
+  t.rseq_ptr = rc.rseq_abi_pointer;
+  t.rseq_len = rc.rseq_abi_size;
+  t.rseq_sig = rc.signature;
+
+  uint64_t head = 0;
+  size_t len = 0;
+  if (syscall(SYS_get_robust_list, tid, &head, &len) < 0)
+    return make_pid_error(pid, errno, "thread %d: get_robust_list", tid);
+  t.robust_list = head;
+  t.robust_list_len = len;
+
+  // sched_getattr: policy, real-time priority, flags (reset-on-fork).
+  struct {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+    uint32_t util_min, util_max;
+  } attr = {};
+  if (syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0) < 0)
+    return make_pid_error(pid, errno, "thread %d: sched_getattr", tid);
+  if (attr.policy == 6 /* SCHED_DEADLINE */)
+    return make_pid_error(pid, 0, "thread %d: SCHED_DEADLINE is not supported", tid);
+  t.sched_policy = static_cast<int32_t>(attr.policy);
+  t.sched_priority = static_cast<int32_t>(attr.priority);
+  t.sched_flags = attr.flags;
+  t.nice = attr.nice;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(tid, sizeof set, &set) < 0) return make_pid_error(pid, errno, "thread %d: sched_getaffinity", tid);
+  t.affinity.assign(sizeof set / 8, 0);
+  memcpy(t.affinity.data(), &set, sizeof set);
+  while (!t.affinity.empty() && t.affinity.back() == 0) t.affinity.pop_back();
+  return ok_status();
+}
+
+// A thread other than the leader: its registers and mask from its own
+// remote session (which settles an interrupted system call), its
+// sigaltstack and tid address by system calls run in it.
+Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task) {
+  pid_t tid = task.tid();
+  ThreadCore t;
+  t.tid = tid;
+  auto stat = TRY(proc::read_stat(tid));
+  t.comm = stat.comm;
+  auto rs = TRY(RemoteSession::start(task));
+  t.regs = to_gpregs(rs.resume_regs());
+  t.xsave.data = rs.saved_xstate().bytes;
+  t.blocked = rs.saved_sigmask();
+  auto scratch = TRY(rs.alloc_scratch(4096));
+  RemotePtr<stack_t> ss(scratch.addr());
+  long r = TRY(rs.syscall_raw(SYS_sigaltstack, 0, ss));
+  if (r < 0) return make_pid_error(pid, static_cast<int>(-r), "thread %d: sigaltstack", tid);
+  stack_t s = TRY(rs.read(ss));
+  t.altstack_sp = reinterpret_cast<uint64_t>(s.ss_sp);
+  t.altstack_size = s.ss_size;
+  t.altstack_flags = s.ss_flags;
+  RemotePtr<uint64_t> ta(scratch.addr() + 64);
+  r = TRY(rs.syscall_raw(SYS_prctl, PR_GET_TID_ADDRESS, ta, 0, 0, 0));
+  if (r < 0) return make_pid_error(pid, static_cast<int>(-r), "thread %d: PR_GET_TID_ADDRESS", tid);
+  t.clear_child_tid = TRY(rs.read(ta));
+  TRY_STATUS(rs.restore());
+  t.pending = TRY(peek_pending(tid, false));
+  TRY_STATUS(dump_thread_outside(pid, tid, t));
+  return t;
+}
+
 }  // namespace
 
-Result<Core> dump_core(pid_t pid, RemoteSession& rs) {
+Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
+  pid_t pid = p.pid;
   Core c;
   c.pid = pid;
   auto stat = TRY(proc::read_stat(pid));
@@ -116,20 +193,10 @@ Result<Core> dump_core(pid_t pid, RemoteSession& rs) {
   t.altstack_flags = as.u.sigaltstack.ss.flags;
   t.clear_child_tid = misc.u.misc.clear_child_tid;
 
-  struct __ptrace_rseq_configuration rc;
-  memset(&rc, 0, sizeof rc);
-  if (ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof rc, &rc) < 0)
-    return make_pid_error(pid, errno, "PTRACE_GET_RSEQ_CONFIGURATION");
-  t.rseq_ptr = rc.rseq_abi_pointer;
-  t.rseq_len = rc.rseq_abi_size;
-  t.rseq_sig = rc.signature;
-
-  uint64_t head = 0;
-  size_t len = 0;
-  if (syscall(SYS_get_robust_list, pid, &head, &len) < 0) return make_pid_error(pid, errno, "get_robust_list");
-  t.robust_list = head;
-  t.robust_list_len = len;
+  TRY_STATUS(dump_thread_outside(pid, pid, t));
   c.threads.push_back(std::move(t));
+  // The other threads each get a short session of their own.
+  for (size_t i = 1; i < p.threads.size(); i++) c.threads.push_back(TRY(dump_other_thread(pid, p.threads[i])));
   pr_debug(pid, "core: rip %#llx, %zu pending signals, rseq at %#llx", (unsigned long long)c.threads[0].regs.rip,
            c.threads[0].pending.size() + c.shared_pending.size(), (unsigned long long)c.threads[0].rseq_ptr);
   return c;

@@ -21,7 +21,8 @@
 namespace cr {
 
 struct DumpStats {
-  double freeze_us = 0;       // from the first seize to the end (kill/detach)
+  double start_us = 0;        // now_us() at the first seize
+  double freeze_us = 0;       // from the first seize to the images written
   double memory_us = 0;       // reading and writing pages
   uint64_t pages_scanned = 0;
   uint64_t pages_written = 0;
@@ -29,17 +30,36 @@ struct DumpStats {
 };
 
 // ---- pstree.cc
-// Check, before touching it, that `pid` is something this dump supports:
-// one process, one thread, no children, not crtools itself. The checks are
-// repeated after the freeze (check_frozen_tree) to catch races.
+// One frozen process: every thread seized (the leader first), or a zombie.
+struct FrozenProc {
+  pid_t pid = 0, ppid = 0, pgid = 0, sid = 0;  // ppid 0 for the root
+  bool zombie = false;
+  int exit_status = 0;
+  std::vector<SeizedTask> threads;
+};
+// The frozen tree, parents before children. Destroying it detaches every
+// thread (the tree runs on), unless the threads were detached or killed.
+struct FrozenTree {
+  std::vector<FrozenProc> procs;
+  FrozenProc* find(pid_t pid);
+  size_t nr_threads() const;
+};
+// Check, before touching it, that `pid` can be the root of a dump: a
+// process (not a thread, zombie, kernel thread or crtools itself).
 Status check_tree_supported(pid_t pid);
-Status check_frozen_tree(pid_t pid);
-Result<Pstree> dump_pstree(pid_t pid);
+// Seize every thread of every process of the tree rooted at `root`.
+Result<FrozenTree> freeze_tree(pid_t root);
+// What the restore cannot rebuild yet, refused naming the pid: sessions and
+// groups led from outside the tree, seccomp, POSIX timers, threads with
+// their own credentials, processes sharing fd tables, fs or memory.
+Status check_frozen_tree(FrozenTree& tree);
+Pstree make_pstree(const FrozenTree& tree);
 
 // ---- core.cc
-// Everything of the task but memory and files. `rs` is a remote session on
-// the frozen task (its saved registers are the dumped ones).
-Result<Core> dump_core(pid_t pid, RemoteSession& rs);
+// Everything of the process but memory and files. `rs` is a remote session
+// on its frozen leader (its saved registers are the dumped ones); the other
+// threads are in `p`.
+Result<Core> dump_core(FrozenProc& p, RemoteSession& rs);
 
 // ---- memory.cc
 // Everything of the address space: VMAs and mm fields into `mm`, the pages
@@ -48,8 +68,20 @@ Status check_memory_supported(pid_t pid);
 Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats);
 
 // ---- files.cc
-// The fd table of `pid`, adding its open file descriptions to `files`.
-// Unsupported kinds of fd are refused, naming pid, fd and kind.
-Result<FdTable> dump_files(pid_t pid, Files& files);
+// The open file descriptions seen so far in the tree, to find those shared
+// between processes (kcmp).
+struct FileSharing {
+  struct Seen {
+    pid_t pid;
+    int fd;
+    uint64_t dev, ino;
+    uint64_t id;
+  };
+  std::vector<Seen> seen;
+};
+// The fd table of `pid`, adding its open file descriptions (and pipes, with
+// their unread bytes) to `files`. Unsupported kinds of fd are refused,
+// naming pid, fd and kind.
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing);
 
 }  // namespace cr

@@ -4,6 +4,7 @@
 // description (dup, 2>&1) are found with kcmp and saved as one file.
 #include <fcntl.h>
 #include <linux/kcmp.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -46,20 +47,49 @@ std::string kind_of_unsupported(const std::string& link, const struct stat& st) 
   return "file " + link;
 }
 
-long kcmp_file(pid_t pid, int a, int b) { return syscall(SYS_kcmp, pid, pid, KCMP_FILE, a, b); }
+long kcmp_file(pid_t pid1, int a, pid_t pid2, int b) { return syscall(SYS_kcmp, pid1, pid2, KCMP_FILE, a, b); }
+
+// The unread bytes of the pipe behind `pid`'s fd: a new read end opened
+// through /proc (the dumped description is left alone), tee(2)d into a
+// pipe of ours of the same capacity (tee copies without consuming), then
+// read from ours.
+Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino) {
+  std::string p = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
+  UniqueFd src(open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+  if (src.get() < 0) return make_pid_error(pid, errno, "fd %d: cannot open its pipe to read the data in it", fd);
+  int size = fcntl(src.get(), F_GETPIPE_SZ);
+  if (size < 0) return make_pid_error(pid, errno, "fd %d: F_GETPIPE_SZ", fd);
+  int avail = 0;
+  if (ioctl(src.get(), FIONREAD, &avail) < 0) return make_pid_error(pid, errno, "fd %d: FIONREAD on its pipe", fd);
+  PipeRec r;
+  r.id = ino;
+  r.size = static_cast<uint64_t>(size);
+  if (avail == 0) return r;
+  int pp[2];
+  if (pipe2(pp, O_CLOEXEC | O_NONBLOCK) < 0) return make_errno(errno, "pipe");
+  UniqueFd rd(pp[0]), wr(pp[1]);
+  if (fcntl(wr.get(), F_SETPIPE_SZ, size) < size)
+    return make_pid_error(pid, errno, "fd %d: cannot make a pipe of %d bytes to copy its pipe", fd, size);
+  ssize_t n = tee(src.get(), wr.get(), static_cast<size_t>(size), SPLICE_F_NONBLOCK);
+  if (n != avail)
+    return make_pid_error(pid, n < 0 ? errno : 0, "fd %d: copied %zd of the %d bytes in its pipe", fd, n, avail);
+  r.data.data.resize(static_cast<size_t>(n));
+  size_t got = 0;
+  while (got < r.data.data.size()) {
+    ssize_t k = read(rd.get(), r.data.data.data() + got, r.data.data.size() - got);
+    if (k <= 0) return make_pid_error(pid, k < 0 ? errno : 0, "fd %d: reading the copy of its pipe", fd);
+    got += static_cast<size_t>(k);
+  }
+  return r;
+}
 
 }  // namespace
 
-Result<FdTable> dump_files(pid_t pid, Files& files) {
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
   FdTable t;
   t.pid = pid;
   auto fds = TRY(proc::list_fds(pid));
-  struct Seen {
-    int fd;
-    uint64_t dev, ino;
-    uint64_t id;
-  };
-  std::vector<Seen> seen;
+  auto& seen = sharing.seen;
   for (int fd : fds) {
     auto link = TRY(proc::read_fd_link(pid, fd));
     auto info = TRY(proc::read_fdinfo(pid, fd));
@@ -73,10 +103,11 @@ Result<FdTable> dump_files(pid_t pid, Files& files) {
     FdRec rec;
     rec.fd = fd;
     rec.cloexec = info.flags & O_CLOEXEC;
-    // One description at several fds: the same file id.
+    // One description at several fds, of this process or another one of
+    // the tree: the same file id.
     bool shared = false;
     for (auto& s : seen) {
-      if (s.dev == st.st_dev && s.ino == st.st_ino && kcmp_file(pid, s.fd, fd) == 0) {
+      if (s.dev == st.st_dev && s.ino == st.st_ino && kcmp_file(s.pid, s.fd, pid, fd) == 0) {
         rec.file_id = s.id;
         shared = true;
         break;
@@ -85,6 +116,23 @@ Result<FdTable> dump_files(pid_t pid, Files& files) {
     if (!shared) {
       bool anon = link.path.rfind("anon_inode:", 0) == 0;
       FileRec f;
+      if (S_ISFIFO(st.st_mode) && link.path.rfind("pipe:", 0) == 0) {
+        f.id = files.files.size() + 1;
+        f.type = "pipe";
+        f.flags = info.flags & ~O_CLOEXEC;
+        f.mode = st.st_mode;
+        f.dev = st.st_dev;
+        f.ino = st.st_ino;
+        f.pipe_id = st.st_ino;
+        bool known = false;
+        for (auto& pr : files.pipes) known |= pr.id == st.st_ino;
+        if (!known) files.pipes.push_back(TRY(dump_pipe(pid, fd, st.st_ino)));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       if (!anon && S_ISREG(st.st_mode)) f.type = "reg";
       else if (!anon && S_ISDIR(st.st_mode)) f.type = "dir";
       else if (!anon && S_ISCHR(st.st_mode) && plain_char_device(st.st_rdev)) f.type = "chr";
@@ -111,7 +159,7 @@ Result<FdTable> dump_files(pid_t pid, Files& files) {
         f.btime_ns = int64_t(sx.stx_btime.tv_sec) * 1000000000 + sx.stx_btime.tv_nsec;
       rec.file_id = f.id;
       files.files.push_back(f);
-      seen.push_back({fd, st.st_dev, st.st_ino, f.id});
+      seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
     }
     t.fds.push_back(rec);
   }

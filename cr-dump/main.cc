@@ -39,56 +39,81 @@ Status require_dump_features() {
   return ok_status();
 }
 
-struct Dumped {
-  Pstree pstree;
+// Collect every process of the frozen tree, writing its images as it goes
+// (core, mm, fdinfo, pages); pstree, files and the inventory come last.
+Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, DumpStats& stats) {
   Files files;
-  FdTable fds;
-  Core core;
-  Mm mm;
-};
-
-Result<Dumped> collect(pid_t pid, SeizedTask& task, ImageSet& set, const Options& o, DumpStats& stats) {
-  TRY_STATUS(check_frozen_tree(pid));
-  Dumped d;
-  auto rs = TRY(RemoteSession::start(task));
-  d.pstree = TRY(dump_pstree(pid));
-  d.fds = TRY(dump_files(pid, d.files));
-  // Memory before the parasite: its scratch mapping must not be dumped.
-  d.mm = TRY(dump_memory(pid, rs, set, o.compress, stats));
-  d.core = TRY(dump_core(pid, rs));
-  TRY_STATUS(rs.restore());
-  return d;
-}
-
-Status write_images(ImageSet& set, pid_t pid, const Dumped& d, const DumpStats& stats) {
-  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), d.pstree));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Core, pid), d.core));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Mm, pid), d.mm));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Fdinfo, pid), d.fds));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Files), d.files));
+  FileSharing sharing;
+  std::vector<std::string> images = {image_name(ImageKind::Pstree), image_name(ImageKind::Files)};
+  for (auto& p : tree.procs) {
+    if (p.zombie) continue;
+    pid_t pid = p.pid;
+    auto rs = TRY(RemoteSession::start(p.threads[0]));
+    FdTable fds = TRY(dump_files(pid, files, sharing));
+    // Memory before the parasite: its scratch mapping must not be dumped.
+    Mm mm = TRY(dump_memory(pid, rs, set, o.compress, stats));
+    Core core = TRY(dump_core(p, rs));
+    TRY_STATUS(rs.restore());
+    TRY_STATUS(write_record(set, image_name(ImageKind::Core, pid), core));
+    TRY_STATUS(write_record(set, image_name(ImageKind::Mm, pid), mm));
+    TRY_STATUS(write_record(set, image_name(ImageKind::Fdinfo, pid), fds));
+    for (ImageKind k : {ImageKind::Core, ImageKind::Mm, ImageKind::Fdinfo, ImageKind::Pagemap, ImageKind::Pages})
+      images.push_back(image_name(k, pid));
+  }
+  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
+  TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
+  stats.freeze_us = now_us() - stats.start_us;
   Stats s{"dump",
           {{"freeze_us", stats.freeze_us},
            {"memory_dump_us", stats.memory_us},
+           {"processes", double(tree.procs.size())},
+           {"threads", double(tree.nr_threads())},
            {"pages_scanned", double(stats.pages_scanned)},
            {"pages_written", double(stats.pages_written)},
            {"page_bytes_stored", double(stats.bytes_written)}}};
   TRY_STATUS(write_record(set, "stats-dump.img", s));
-  Inventory inv = make_inventory(pid);
-  inv.images = {image_name(ImageKind::Pstree),       image_name(ImageKind::Core, pid),
-                image_name(ImageKind::Mm, pid),      image_name(ImageKind::Fdinfo, pid),
-                image_name(ImageKind::Files),        image_name(ImageKind::Pagemap, pid),
-                image_name(ImageKind::Pages, pid),   "stats-dump.img"};
+  images.push_back("stats-dump.img");
+  Inventory inv = make_inventory(tree.procs[0].pid);
+  inv.images = images;
   return write_record(set, image_name(ImageKind::Inventory), inv);
 }
 
-// Kill the task we hold and see it die.
-void kill_dumped(pid_t pid, SeizedTask& task) {
-  kill(pid, SIGKILL);
-  while (true) {
-    auto s = task.wait_stop();
-    if (!s || s->kind == StopKind::Exited) break;
-    (void)task.resume(PTRACE_CONT, 0);
+// Kill every process of the tree and see every thread die.
+void kill_tree(FrozenTree& tree) {
+  for (auto& p : tree.procs)
+    if (!p.zombie) kill(p.pid, SIGKILL);
+  for (auto& p : tree.procs) {
+    // Other threads first: a leader's exit is reported only after theirs.
+    for (size_t i = p.threads.size(); i-- > 0;) {
+      SeizedTask& t = p.threads[i];
+      while (!t.exited()) {
+        auto s = t.wait_stop();
+        if (!s || s->kind == StopKind::Exited) break;
+        (void)t.resume(PTRACE_CONT, 0);
+      }
+    }
   }
+}
+
+// Leave every process stopped (state T): deliver a SIGSTOP while we still
+// hold the threads, let each enter the group stop, detach from it.
+Status stop_and_detach(FrozenTree& tree) {
+  for (auto& p : tree.procs)
+    if (!p.zombie) kill(p.pid, SIGSTOP);
+  for (auto& p : tree.procs)
+    for (auto& t : p.threads) {
+      TRY_STATUS(t.resume(PTRACE_CONT, 0));
+      while (true) {
+        auto s = TRY(t.wait_stop());
+        if (s.kind == StopKind::GroupStop) break;
+        if (s.kind == StopKind::Exited) return make_pid_error(p.pid, 0, "thread %d exited after the dump", t.tid());
+        int sig = s.kind == StopKind::Signal ? s.sig : 0;
+        TRY_STATUS(t.resume(PTRACE_CONT, sig));
+      }
+    }
+  for (auto& p : tree.procs)
+    for (auto& t : p.threads) TRY_STATUS(t.detach());
+  return ok_status();
 }
 
 }  // namespace
@@ -120,43 +145,35 @@ int main(int argc, char** argv) {
   if (!set) return fail(set.error());
 
   DumpStats stats;
-  double t0 = now_us();
-  auto task = SeizedTask::seize(pid);
-  if (!task) return fail(task.error());
-  pr_debug(pid, "frozen");
-  auto d = collect(pid, *task, **set, o, stats);
-  if (!d) return fail(d.error());  // ~SeizedTask detaches: the task runs on
-  stats.freeze_us = now_us() - t0;
-  if (auto st = write_images(**set, pid, *d, stats); !st) return fail(st.error());
+  stats.start_us = now_us();
+  auto tree = freeze_tree(pid);
+  if (!tree) return fail(tree.error());  // ~FrozenTree detaches: the tree runs on
+  pr_debug(pid, "frozen: %zu processes, %zu threads", tree->procs.size(), tree->nr_threads());
+  if (auto st = check_frozen_tree(*tree); !st) return fail(st.error());
+  for (auto& p : tree->procs)
+    if (!p.zombie)
+      if (auto st = check_memory_supported(p.pid); !st) return fail(st.error());
+  if (auto st = collect_and_write(*tree, **set, o, stats); !st) return fail(st.error());
   bool kill_mode = !o.leave_running && !o.leave_stopped;
   if (kill_mode && (*set)->is_stream()) {
     // A stream's reader may restore as soon as it sees the end of the
-    // archive (dump | restore): the task must be dead before that.
-    kill_dumped(pid, *task);
+    // archive (dump | restore): the tree must be dead before that.
+    kill_tree(*tree);
   }
   if (auto st = (*set)->finish(); !st) return fail(st.error());
 
+  size_t n = tree->procs.size();
   if (o.leave_running) {
-    if (auto st = task->detach(); !st) return fail(st.error());
-    pr_info(pid, "dumped; left running (%.1f ms frozen)", stats.freeze_us / 1000);
+    for (auto& p : tree->procs)
+      for (auto& t : p.threads)
+        if (auto st = t.detach(); !st) return fail(st.error());
+    pr_info(pid, "dumped %zu processes; left running (%.1f ms frozen)", n, stats.freeze_us / 1000);
   } else if (o.leave_stopped) {
-    // Deliver a SIGSTOP while we still hold the task and detach from the
-    // group stop it causes: it is stopped (state T) when cr-dump returns.
-    kill(pid, SIGSTOP);
-    if (auto st = task->resume(PTRACE_CONT, 0); !st) return fail(st.error());
-    while (true) {
-      auto s = task->wait_stop();
-      if (!s) return fail(s.error());
-      if (s->kind == StopKind::GroupStop) break;
-      if (s->kind == StopKind::Exited) return fail(make_pid_error(pid, 0, "exited after the dump"));
-      int sig = s->kind == StopKind::Signal ? s->sig : 0;
-      if (auto st = task->resume(PTRACE_CONT, sig); !st) return fail(st.error());
-    }
-    if (auto st = task->detach(); !st) return fail(st.error());
-    pr_info(pid, "dumped; left stopped (%.1f ms frozen)", stats.freeze_us / 1000);
+    if (auto st = stop_and_detach(*tree); !st) return fail(st.error());
+    pr_info(pid, "dumped %zu processes; left stopped (%.1f ms frozen)", n, stats.freeze_us / 1000);
   } else {
-    if (!(*set)->is_stream()) kill_dumped(pid, *task);
-    pr_info(pid, "dumped and killed (%.1f ms frozen)", stats.freeze_us / 1000);
+    if (!(*set)->is_stream()) kill_tree(*tree);
+    pr_info(pid, "dumped %zu processes and killed them (%.1f ms frozen)", n, stats.freeze_us / 1000);
   }
   return 0;
 }

@@ -1,14 +1,38 @@
 // Dump side of the process tree (record: common/image/pstree.h; restore
-// side: cr-restore). For now a tree of one single-threaded process; the
-// checks name what is not supported yet.
+// side: cr-restore/pstree.cc): freeze every thread of every process below
+// the root, find zombies, and check that the shape is one the restore can
+// rebuild (sessions, process groups, no shared fd tables or address spaces
+// between processes).
+//
+// Freezing (DESIGN.md 3.1): seize every thread we know of, then read every
+// process's threads and children again; repeat until a pass finds nothing
+// new. A seized thread is stopped and cannot clone or fork, so only tasks
+// not yet seized can add more, and the loop ends with the whole tree frozen.
+#include <linux/kcmp.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "common/log.h"
 #include "common/proc/misc.h"
 #include "common/proc/stat.h"
 #include "common/proc/status.h"
 #include "cr-dump/dump.h"
 
 namespace cr {
+
+namespace {
+
+// At most this many passes: a tree that keeps growing faster than we seize
+// it (a fork bomb) is refused rather than chased for ever.
+constexpr int kMaxFreezePasses = 1000;
+
+long kcmp(pid_t a, pid_t b, int type) { return syscall(SYS_kcmp, a, b, type, 0, 0); }
+
+}  // namespace
 
 Status check_tree_supported(pid_t pid) {
   if (pid == getpid()) return make_pid_error(pid, 0, "refusing to dump crtools itself");
@@ -22,35 +46,207 @@ Status check_tree_supported(pid_t pid) {
   if (st->kthread.value_or(false)) return make_pid_error(pid, 0, "is a kernel thread");
   if (st->ns_pid.size() > 1)
     return make_pid_error(pid, 0, "lives in a nested pid namespace, which is not supported yet");
-  return check_frozen_tree(pid);
-}
-
-Status check_frozen_tree(pid_t pid) {
-  auto tasks = TRY(proc::list_tasks(pid));
-  if (tasks.size() > 1)
-    return make_pid_error(pid, 0, "has %zu threads; multi-threaded processes are not supported yet", tasks.size());
-  auto children = TRY(proc::read_children(pid, pid));
-  if (!children.empty())
-    return make_pid_error(pid, 0, "has child process %d; process trees are not supported yet", children[0]);
-  auto st = TRY(proc::read_status(pid));
-  if (st.seccomp != 0) return make_pid_error(pid, 0, "runs under seccomp, which is not supported yet");
-  auto timers = proc::read_timers(pid);
-  if (timers && !timers->empty())
-    return make_pid_error(pid, 0, "has POSIX timer %d; POSIX timers are not supported yet", (*timers)[0].id);
   return ok_status();
 }
 
-Result<Pstree> dump_pstree(pid_t pid) {
-  auto st = TRY(proc::read_stat(pid));
+FrozenProc* FrozenTree::find(pid_t pid) {
+  for (auto& p : procs)
+    if (p.pid == pid) return &p;
+  return nullptr;
+}
+
+size_t FrozenTree::nr_threads() const {
+  size_t n = 0;
+  for (auto& p : procs) n += p.threads.size();
+  return n;
+}
+
+Result<FrozenTree> freeze_tree(pid_t root) {
+  // pid -> its process; threads seized so far, by tid.
+  struct Proc {
+    pid_t ppid = 0;
+    bool zombie = false;
+    int exit_status = 0;
+    std::map<pid_t, SeizedTask> threads;
+    std::set<pid_t> children;
+  };
+  std::map<pid_t, Proc> procs;
+  procs[root] = Proc{};
+  bool changed = true;
+  int pass = 0;
+  while (changed) {
+    if (++pass > kMaxFreezePasses)
+      return make_pid_error(root, 0, "the tree keeps changing (%zu processes so far); cannot freeze it",
+                            procs.size());
+    changed = false;
+    std::vector<pid_t> gone;
+    for (auto& [pid, p] : procs) {
+      if (p.zombie) continue;
+      auto tids = proc::list_tasks(pid);
+      if (!tids) {
+        if (pid == root) return make_pid_error(root, 0, "exited while being frozen");
+        gone.push_back(pid);  // exited and reaped meanwhile: not in the tree
+        changed = true;
+        continue;
+      }
+      if (p.threads.empty()) {
+        auto stat = proc::read_stat(pid);
+        if (stat && stat->state == 'Z' && tids->size() <= 1) {
+          if (pid == root) return make_pid_error(root, 0, "became a zombie while being frozen");
+          p.zombie = true;
+          p.exit_status = stat->exit_code;
+          changed = true;
+          continue;
+        }
+      }
+      for (pid_t tid : *tids) {
+        if (p.threads.count(tid)) continue;
+        auto t = SeizedTask::seize(tid);
+        if (!t) {
+          // A thread that exited before we got it is simply not there; the
+          // leader of a process becoming a zombie is seen on the next pass.
+          if (t.error().err == ESRCH) {
+            changed = true;
+            continue;
+          }
+          return std::move(t).error();
+        }
+        p.threads.emplace(tid, std::move(*t));
+        changed = true;
+      }
+      for (auto& [tid, t] : p.threads) {
+        if (t.exited()) continue;
+        auto kids = proc::read_children(pid, tid);
+        if (!kids) continue;  // the thread is gone; the next pass sees it
+        for (pid_t c : *kids) {
+          if (p.children.insert(c).second) changed = true;
+          if (!procs.count(c)) {
+            // Inserting while iterating a std::map keeps iterators valid.
+            procs[c].ppid = pid;
+            changed = true;
+          }
+        }
+      }
+    }
+    for (pid_t g : gone) {
+      procs.erase(g);
+      for (auto& [pid, p] : procs) p.children.erase(g);
+    }
+    // Threads that exited while held (killed by someone else) are dropped
+    // and the process looked at again.
+    for (auto& [pid, p] : procs)
+      for (auto it = p.threads.begin(); it != p.threads.end();) {
+        if (it->second.exited()) {
+          if (it->first == pid) return make_pid_error(pid, 0, "exited while being frozen");
+          it = p.threads.erase(it);
+          changed = true;
+        } else {
+          ++it;
+        }
+      }
+  }
+
+  // Depth first from the root, children by pid: parents come before their
+  // children, as the restore forks them.
+  FrozenTree tree;
+  std::vector<pid_t> stack = {root};
+  while (!stack.empty()) {
+    pid_t pid = stack.back();
+    stack.pop_back();
+    Proc& p = procs.at(pid);
+    FrozenProc fp;
+    fp.pid = pid;
+    fp.ppid = pid == root ? 0 : p.ppid;
+    fp.zombie = p.zombie;
+    fp.exit_status = p.exit_status;
+    auto stat = TRY(proc::read_stat(pid));
+    fp.pgid = stat.pgrp;
+    fp.sid = stat.session;
+    if (!p.zombie) {
+      if (!p.threads.count(pid)) return make_pid_error(pid, 0, "its main thread has exited; not supported");
+      fp.threads.push_back(std::move(p.threads.at(pid)));
+      for (auto& [tid, t] : p.threads)
+        if (tid != pid) fp.threads.push_back(std::move(t));
+    }
+    tree.procs.push_back(std::move(fp));
+    for (auto it = p.children.rbegin(); it != p.children.rend(); ++it) stack.push_back(*it);
+  }
+  pr_debug(root, "frozen: %zu processes, %zu threads in %d passes", tree.procs.size(), tree.nr_threads(), pass);
+  return tree;
+}
+
+Status check_frozen_tree(FrozenTree& tree) {
+  std::map<pid_t, const FrozenProc*> by_pid;
+  for (auto& p : tree.procs) by_pid[p.pid] = &p;
+  const FrozenProc* first_live = nullptr;
+  for (auto& p : tree.procs) {
+    pid_t pid = p.pid;
+    if (p.ppid) {
+      // Sessions and groups the restore can make: its own, its parent's, or
+      // (a group) one led by another process of the tree in its session.
+      const FrozenProc& parent = *by_pid.at(p.ppid);
+      if (p.sid != pid && p.sid != parent.sid)
+        return make_pid_error(pid, 0, "is in session %d, led by a process outside the tree or gone; not supported yet",
+                              p.sid);
+      if (p.pgid != pid && p.pgid != parent.pgid) {
+        auto leader = by_pid.find(p.pgid);
+        if (leader == by_pid.end() || leader->second->pgid != p.pgid || leader->second->sid != p.sid)
+          return make_pid_error(pid, 0,
+                                "is in process group %d, whose leader is not in the tree; not supported yet",
+                                p.pgid);
+      }
+    }
+    if (p.zombie) continue;
+    auto st = TRY(proc::read_status(pid));
+    if (st.ns_pid.size() > 1) return make_pid_error(pid, 0, "lives in a nested pid namespace; not supported yet");
+    if (st.seccomp != 0) return make_pid_error(pid, 0, "runs under seccomp, which is not supported yet");
+    auto timers = proc::read_timers(pid);
+    if (timers && !timers->empty())
+      return make_pid_error(pid, 0, "has POSIX timer %d; POSIX timers are not supported yet", (*timers)[0].id);
+    for (size_t i = 1; i < p.threads.size(); i++) {
+      pid_t tid = p.threads[i].tid();
+      auto ts = TRY(proc::read_status(tid));
+      if (ts.uid != st.uid || ts.gid != st.gid || ts.groups != st.groups || ts.cap_eff != st.cap_eff ||
+          ts.cap_prm != st.cap_prm || ts.cap_inh != st.cap_inh)
+        return make_pid_error(pid, 0, "thread %d: its credentials differ from the main thread's; not supported yet",
+                              tid);
+      if (ts.seccomp != 0) return make_pid_error(pid, 0, "thread %d runs under seccomp; not supported yet", tid);
+    }
+    // Processes sharing what fork() normally copies.
+    if (first_live) {
+      for (auto& q : tree.procs) {
+        if (&q == &p) break;
+        if (q.zombie) continue;
+        if (kcmp(q.pid, pid, KCMP_VM) == 0)
+          return make_pid_error(pid, 0, "shares its address space with process %d (CLONE_VM); not supported",
+                                q.pid);
+        if (kcmp(q.pid, pid, KCMP_FILES) == 0)
+          return make_pid_error(pid, 0, "shares its fd table with process %d (CLONE_FILES); not supported yet",
+                                q.pid);
+        if (kcmp(q.pid, pid, KCMP_FS) == 0)
+          return make_pid_error(pid, 0, "shares cwd/root/umask with process %d (CLONE_FS); not supported yet",
+                                q.pid);
+      }
+    }
+    first_live = &p;
+  }
+  return ok_status();
+}
+
+Pstree make_pstree(const FrozenTree& tree) {
   Pstree t;
-  t.root_pid = pid;
-  PstreeEntry e;
-  e.pid = pid;
-  e.ppid = 0;
-  e.pgid = st.pgrp;
-  e.sid = st.session;
-  e.threads = {pid};
-  t.tasks.push_back(e);
+  t.root_pid = tree.procs[0].pid;
+  for (auto& p : tree.procs) {
+    PstreeEntry e;
+    e.pid = p.pid;
+    e.ppid = p.ppid;
+    e.pgid = p.pgid;
+    e.sid = p.sid;
+    e.zombie = p.zombie;
+    e.exit_status = p.exit_status;
+    for (auto& th : p.threads) e.threads.push_back(th.tid());
+    t.tasks.push_back(e);
+  }
   return t;
 }
 

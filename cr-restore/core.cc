@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/image/pages.h"
@@ -37,12 +38,15 @@ uint64_t xgetbv0() {
 
 // Offsets of the pieces in the args area.
 struct Layout {
-  uint64_t keep, vdso, vmas, pending, groups, auxv, xsave, frame, total;
+  uint64_t keep, vdso, vmas, pending, groups, auxv, threads;
+  struct Thread {
+    uint64_t pending, xsave, frame, stack_top;
+  };
+  std::vector<Thread> thread;
+  uint64_t total;
 };
 
 Layout layout_of(const TaskImages& t) {
-  const ThreadCore& th = t.core.threads[0];
-  size_t pending = t.core.shared_pending.size() + th.pending.size();
   Layout l;
   uint64_t o = align_up(sizeof(RestoreTaskArgs), 64);
   l.keep = o;
@@ -52,17 +56,77 @@ Layout layout_of(const TaskImages& t) {
   l.vmas = o;
   o += t.mm.vmas.size() * sizeof(RestoreVma);
   l.pending = o;
-  o += pending * sizeof(RestoreSiginfo);
+  o += t.core.shared_pending.size() * sizeof(RestoreSiginfo);
   l.groups = o;
   o = align_up(o + t.core.creds.groups.size() * 4, 16);
   l.auxv = o;
   o = align_up(o + t.mm.auxv.size(), 64);
-  l.xsave = o;
-  o = align_up(o + th.xsave.size() + 4, 64);
-  l.frame = o;
-  o += sizeof(KRtSigframe) + 64;
+  l.threads = o;
+  o += t.core.threads.size() * sizeof(RestoreThread);
+  for (const ThreadCore& th : t.core.threads) {
+    Layout::Thread lt;
+    lt.pending = align_up(o, 8);
+    o = lt.pending + th.pending.size() * sizeof(RestoreSiginfo);
+    lt.xsave = align_up(o, 64);
+    o = align_up(lt.xsave + th.xsave.size() + 4, 64);
+    lt.frame = o;
+    o += sizeof(KRtSigframe) + 64;
+    l.thread.push_back(lt);
+  }
+  // The restorer's stacks of the threads but the leader (which uses the
+  // blob's own stack).
+  o = align_up(o, kPageSize);
+  for (size_t i = 1; i < l.thread.size(); i++) {
+    o += kRestoreThreadStack;
+    l.thread[i].stack_top = o;
+  }
   l.total = align_up(o, kPageSize);
   return l;
+}
+
+uint64_t xgetbv0_cached() {
+  static const uint64_t v = xgetbv0();
+  return v;
+}
+
+// The rt_sigframe one thread returns through: its registers, its XSAVE
+// area (with the software bytes the kernel checks before it trusts an
+// extended state in a signal frame: fpu__restore_sig: magic1, sizes, magic2
+// after the area), its blocked mask and sigaltstack.
+void build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const Layout::Thread& lt) {
+  uint8_t* xs = reinterpret_cast<uint8_t*>(base + lt.xsave);
+  uint32_t n = static_cast<uint32_t>(th.xsave.size());
+  memcpy(xs, th.xsave.data.data(), n);
+  uint32_t magic1 = kFpXstateMagic1, ext = n + 4, magic2 = kFpXstateMagic2;
+  uint64_t features = xgetbv0_cached();
+  memcpy(xs + 464, &magic1, 4);
+  memcpy(xs + 468, &ext, 4);
+  memcpy(xs + 472, &features, 8);
+  memcpy(xs + 480, &n, 4);
+  memcpy(xs + n, &magic2, 4);
+
+  auto* f = reinterpret_cast<KRtSigframe*>(base + lt.frame);
+  const GpRegs& g = th.regs;
+  f->uc.uc_flags = kUcFpXstate | kUcSigcontextSs | kUcStrictRestoreSs;
+  f->uc.ss_sp = th.altstack_sp;
+  f->uc.ss_flags = th.altstack_flags & ~SS_ONSTACK;
+  f->uc.ss_size = th.altstack_size;
+  KSigcontext& sc = f->uc.mcontext;
+  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
+  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
+  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
+  sc.cs = static_cast<uint16_t>(g.cs);
+  sc.ss = static_cast<uint16_t>(g.ss);
+  sc.fs = static_cast<uint16_t>(g.fs);
+  sc.gs = static_cast<uint16_t>(g.gs);
+  sc.fpstate = args_at + lt.xsave;
+  f->uc.sigmask = th.blocked;
+}
+
+void fill_siginfo(RestoreSiginfo& s, const Bytes& info, bool shared) {
+  s.shared = shared;
+  memcpy(&s.sig, info.data.data(), 4);  // si_signo
+  memcpy(s.info, info.data.data(), 128);
 }
 
 bool same_creds_as_self(const Creds& c) {
@@ -121,19 +185,11 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->nr_vmas = static_cast<uint32_t>(plan.vmas.size());
   copy_in(base + l.vmas, plan.vmas.data(), plan.vmas.size() * sizeof(RestoreVma));
 
-  // Pending signals: process-wide, then this thread's.
+  // Process-wide pending signals; each thread's own are with the thread.
   auto* p = reinterpret_cast<RestoreSiginfo*>(base + l.pending);
-  uint32_t np = 0;
-  auto add = [&](const Bytes& info, bool shared) {
-    RestoreSiginfo& s = p[np++];
-    s.shared = shared;
-    memcpy(&s.sig, info.data.data(), 4);  // si_signo
-    memcpy(s.info, info.data.data(), 128);
-  };
-  for (auto& i : c.shared_pending) add(i, true);
-  for (auto& i : th.pending) add(i, false);
+  for (size_t i = 0; i < c.shared_pending.size(); i++) fill_siginfo(p[i], c.shared_pending[i], true);
   a->pending_off = l.pending;
-  a->nr_pending = np;
+  a->nr_pending = static_cast<uint32_t>(c.shared_pending.size());
 
   // mm fields for PR_SET_MM_MAP.
   const Mm& mm = t.mm;
@@ -181,49 +237,40 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->cap_prm = c.creds.cap_prm;
   a->cap_eff = c.creds.cap_eff;
 
-  a->rseq_ptr = th.rseq_ptr;
-  a->rseq_len = th.rseq_len;
-  a->rseq_sig = th.rseq_sig;
-  a->robust_list = th.robust_list;
-  a->robust_list_len = th.robust_list_len;
-  a->clear_child_tid = th.clear_child_tid;
-  a->fs_base = th.regs.fs_base;
-  a->gs_base = th.regs.gs_base;
-  strncpy(a->comm, th.comm.empty() ? c.comm.c_str() : th.comm.c_str(), sizeof a->comm - 1);
   a->log_fd = log_fd;
   a->dumpable = c.dumpable;
 
-  // The XSAVE area for the frame: the dumped one, with the software bytes
-  // the kernel checks before it trusts an extended state in a signal frame
-  // (fpu__restore_sig: magic1, sizes, magic2 after the area).
-  uint8_t* xs = reinterpret_cast<uint8_t*>(base + l.xsave);
-  uint32_t n = static_cast<uint32_t>(th.xsave.size());
-  memcpy(xs, th.xsave.data.data(), n);
-  uint32_t magic1 = kFpXstateMagic1, ext = n + 4, magic2 = kFpXstateMagic2;
-  uint64_t features = xgetbv0();
-  memcpy(xs + 464, &magic1, 4);
-  memcpy(xs + 468, &ext, 4);
-  memcpy(xs + 472, &features, 8);
-  memcpy(xs + 480, &n, 4);
-  memcpy(xs + n, &magic2, 4);
-
-  auto* f = reinterpret_cast<KRtSigframe*>(base + l.frame);
-  const GpRegs& g = th.regs;
-  f->uc.uc_flags = kUcFpXstate | kUcSigcontextSs | kUcStrictRestoreSs;
-  f->uc.ss_sp = th.altstack_sp;
-  f->uc.ss_flags = th.altstack_flags & ~SS_ONSTACK;
-  f->uc.ss_size = th.altstack_size;
-  KSigcontext& sc = f->uc.mcontext;
-  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
-  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
-  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
-  sc.cs = static_cast<uint16_t>(g.cs);
-  sc.ss = static_cast<uint16_t>(g.ss);
-  sc.fs = static_cast<uint16_t>(g.fs);
-  sc.gs = static_cast<uint16_t>(g.gs);
-  sc.fpstate = plan.args_at + l.xsave;
-  f->uc.sigmask = th.blocked;
-  a->sigframe_sp = plan.args_at + l.frame + offsetof(KRtSigframe, uc);
+  a->threads_off = l.threads;
+  a->nr_threads = static_cast<uint32_t>(c.threads.size());
+  auto* ts = reinterpret_cast<RestoreThread*>(base + l.threads);
+  for (size_t i = 0; i < c.threads.size(); i++) {
+    const ThreadCore& tc = c.threads[i];
+    const Layout::Thread& lt = l.thread[i];
+    RestoreThread& rt = ts[i];
+    rt.tid = static_cast<int32_t>(tc.tid);
+    auto* tp = reinterpret_cast<RestoreSiginfo*>(base + lt.pending);
+    for (size_t k = 0; k < tc.pending.size(); k++) fill_siginfo(tp[k], tc.pending[k], false);
+    rt.pending_off = lt.pending;
+    rt.nr_pending = static_cast<uint32_t>(tc.pending.size());
+    rt.stack_top = i ? plan.args_at + lt.stack_top : 0;
+    rt.rseq_ptr = tc.rseq_ptr;
+    rt.rseq_len = tc.rseq_len;
+    rt.rseq_sig = tc.rseq_sig;
+    rt.robust_list = tc.robust_list;
+    rt.robust_list_len = tc.robust_list_len;
+    rt.clear_child_tid = tc.clear_child_tid;
+    rt.fs_base = tc.regs.fs_base;
+    rt.gs_base = tc.regs.gs_base;
+    rt.sched_policy = tc.sched_policy;
+    rt.sched_priority = tc.sched_priority;
+    rt.sched_flags = tc.sched_flags;
+    rt.nice = tc.nice;
+    rt.nr_affinity = static_cast<uint32_t>(std::min<size_t>(tc.affinity.size(), 16));
+    copy_in(reinterpret_cast<char*>(rt.affinity), tc.affinity.data(), rt.nr_affinity * 8);
+    strncpy(rt.comm, tc.comm.empty() ? c.comm.c_str() : tc.comm.c_str(), sizeof rt.comm - 1);
+    build_sigframe(tc, base, plan.args_at, lt);
+    rt.sigframe_sp = plan.args_at + lt.frame + offsetof(KRtSigframe, uc);
+  }
   return ok_status();
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <set>
 
+#include "common/fd.h"
 #include "cr-restore/restore.h"
 
 namespace cr {
@@ -85,25 +86,111 @@ Result<int> open_file(const FileRec& f, const RestoreOptions& o, int fdnum) {
   return fd;
 }
 
+// Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
+Status set_status_flags(int fd, uint32_t flags, const char* what) {
+  int want = static_cast<int>(flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
+  int cur = fcntl(fd, F_GETFL);
+  if (cur < 0) return make_errno(errno, "%s: F_GETFL", what);
+  if ((cur & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) == want) return ok_status();
+  if (fcntl(fd, F_SETFL, (cur & ~(O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) | want) < 0)
+    return make_errno(errno, "%s: F_SETFL %#x", what, want);
+  return ok_status();
+}
+
+Status place_at(int fd, int at, const char* what) {
+  if (dup3(fd, at, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(fd);
+    return make_errno(e, "%s: cannot place it at fd %d", what, at);
+  }
+  close(fd);
+  return ok_status();
+}
+
+// One pipe with its capacity and its unread bytes, and every description
+// of its ends at their transit numbers: the first read end and the first
+// write end are the pipe's own; any other is reopened through /proc.
+Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan) {
+  std::string what = "pipe " + std::to_string(pr.id);
+  int pp[2];
+  if (pipe2(pp, O_CLOEXEC) < 0) return make_errno(errno, "%s", what.c_str());
+  UniqueFd rd(pp[0]), wr(pp[1]);
+  int cur = fcntl(wr.get(), F_GETPIPE_SZ);
+  if (cur != static_cast<int>(pr.size) && fcntl(wr.get(), F_SETPIPE_SZ, static_cast<int>(pr.size)) < 0) {
+    Error e = make_errno(errno, "%s: cannot give it its capacity of %llu bytes", what.c_str(),
+                         (unsigned long long)pr.size);
+    e.remedy = "raise /proc/sys/fs/pipe-max-size";
+    return e;
+  }
+  size_t off = 0;
+  while (off < pr.data.size()) {
+    ssize_t n = write(wr.get(), pr.data.data.data() + off, pr.data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_errno(errno, "%s: cannot put back its %zu bytes", what.c_str(), pr.data.size());
+    off += static_cast<size_t>(n);
+  }
+  bool used_rd = false, used_wr = false;
+  for (auto& f : files.files) {
+    if (f.type != "pipe" || f.pipe_id != pr.id) continue;
+    auto t = plan.transit_fd.find(f.id);
+    if (t == plan.transit_fd.end()) continue;
+    bool reader = (f.flags & O_ACCMODE) == O_RDONLY;
+    bool& used = reader ? used_rd : used_wr;
+    int src;
+    if (!used) {
+      src = fcntl(reader ? rd.get() : wr.get(), F_DUPFD_CLOEXEC, 0);
+    } else {
+      std::string self = "/proc/self/fd/" + std::to_string(reader ? rd.get() : wr.get());
+      src = open(self.c_str(), (reader ? O_RDONLY : O_WRONLY) | O_NONBLOCK | O_CLOEXEC);
+    }
+    if (src < 0) return make_errno(errno, "%s: cannot open an end", what.c_str());
+    used = true;
+    Status st = set_status_flags(src, f.flags, what.c_str());
+    if (!st) {
+      close(src);
+      return st;
+    }
+    TRY_STATUS(place_at(src, t->second, what.c_str()));
+  }
+  return ok_status();
+}
+
 }  // namespace
 
-Result<int> restore_files(const Files& files, const FdTable& t, const RestoreOptions& o,
+Status create_transit_files(const Files& files, const TreePlan& plan, int index, const RestoreOptions& o) {
+  for (uint64_t pipe : plan.creates_pipes[index])
+    for (auto& pr : files.pipes)
+      if (pr.id == pipe) TRY_STATUS(make_pipe(files, pr, plan));
+  for (uint64_t id : plan.creates_files[index])
+    for (auto& f : files.files)
+      if (f.id == id) {
+        int at = plan.transit_fd.at(id);
+        int fd = TRY(open_file(f, o, at));
+        TRY_STATUS(place_at(fd, at, f.path.c_str()));
+      }
+  return ok_status();
+}
+
+Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& plan, const RestoreOptions& o,
                           std::vector<int>& keep) {
   std::map<uint64_t, const FileRec*> by_id;
   for (auto& f : files.files) by_id[f.id] = &f;
   int top = 2;
   for (auto& d : t.fds) top = std::max(top, d.fd);
-  // Service fds (the error pipe) go above every restored number first.
+  // Service fds (the error pipe) go above every restored and transit number.
+  int service = std::max(top + 1, plan.transit_end);
   for (int& k : keep)
-    if (k <= top) k = TRY(move_fd_above(k, top + 1));
-  // Close everything else this process inherited from cr-restore.
+    if (k < service) k = TRY(move_fd_above(k, service));
+  auto transit = [&](int fd) { return fd >= plan.transit_base && fd < plan.transit_end; };
+  // Close everything else this process inherited from cr-restore (the
+  // transit fds stay until every fd is in place).
   std::vector<int> open_now;
   if (DIR* d = opendir("/proc/self/fd")) {
     int self = dirfd(d);
     while (struct dirent* e = readdir(d)) {
       if (e->d_name[0] == '.') continue;
       int fd = atoi(e->d_name);
-      if (fd == self || std::find(keep.begin(), keep.end(), fd) != keep.end()) continue;
+      if (fd == self || transit(fd) || std::find(keep.begin(), keep.end(), fd) != keep.end()) continue;
       open_now.push_back(fd);
     }
     closedir(d);
@@ -112,33 +199,37 @@ Result<int> restore_files(const Files& files, const FdTable& t, const RestoreOpt
   }
   for (int fd : open_now) close(fd);
   // Shared descriptions (one file id at several numbers) are opened once and
-  // duplicated, so they keep one offset.
+  // duplicated, so they keep one offset; those shared with other tasks
+  // come from their transit fds.
   std::map<uint64_t, int> opened;
   for (auto& d : t.fds) {
     const FileRec& f = *by_id.at(d.file_id);
     int src;
     auto it = opened.find(d.file_id);
+    auto tr = plan.transit_fd.find(d.file_id);
     if (it != opened.end()) {
       src = it->second;
+    } else if (tr != plan.transit_fd.end()) {
+      src = tr->second;
     } else {
       src = TRY(open_file(f, o, d.fd));
       opened[d.file_id] = src;
     }
     if (src != d.fd) {
       if (dup3(src, d.fd, d.cloexec ? O_CLOEXEC : 0) < 0)
-        return make_errno(errno, "fd %d: cannot place %s", d.fd, f.path.c_str());
+        return make_errno(errno, "fd %d: cannot place %s", d.fd, f.path.empty() ? f.type.c_str() : f.path.c_str());
     } else if (fcntl(d.fd, F_SETFD, d.cloexec ? FD_CLOEXEC : 0) < 0) {
       return make_errno(errno, "fd %d", d.fd);
     }
-    // A temporary number may be taken by a later fd: dup3 over it is fine,
-    // the description stays open through opened[] only if still needed.
   }
-  // Close the temporary numbers that are not restored fds themselves.
+  // Close the temporary numbers that are not restored fds themselves, and
+  // the transit range.
   std::set<int> wanted;
   for (auto& d : t.fds) wanted.insert(d.fd);
   for (auto& [id, fd] : opened)
     if (!wanted.count(fd)) close(fd);
-  return top + 1;
+  for (auto& [id, fd] : plan.transit_fd) close(fd);
+  return service;
 }
 
 }  // namespace cr

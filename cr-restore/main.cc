@@ -14,6 +14,7 @@
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -22,6 +23,8 @@
 
 #include <cinttypes>
 #include <cstring>
+#include <map>
+#include <set>
 
 #include "common/fd.h"
 #include "common/image/records.h"
@@ -46,62 +49,17 @@ const CommandSpec kRestore = {"restore",
                               0,
                               0};
 
-// Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
-Status check_pid_free_now(pid_t pid) {
-  auto st = proc::read_stat(pid);
-  if (!st) return ok_status();  // no such process: free
-  pid_t tgid = pid;
-  if (auto status = proc::read_status(pid)) tgid = status->tgid;
-  Error e;
-  if (st->state == 'Z') {
-    e = make_error("pid %d is held by a zombie ('%s') that its parent has not reaped", pid, st->comm.c_str());
-    e.remedy = "reap it (its parent must wait for it) or restore in a new pid namespace";
-  } else if (tgid != pid) {
-    e = make_error("pid %d is in use by a thread of '%s' (pid %d)", pid, st->comm.c_str(), tgid);
-  } else {
-    e = make_error("pid %d is in use by '%s' (pid %d)", pid, st->comm.c_str(), pid);
-  }
-  if (e.remedy.empty()) e.remedy = "stop that process first";
-  return e;
-}
-
-// A pid held by a zombie is usually freed a moment later, when its parent
-// reaps it (a dump just killed it: `crtools dump ... | crtools restore`).
-// Give the parent up to five seconds, then report whoever holds the pid.
-Status check_pid_free(pid_t pid) {
-  for (int i = 0; i < 500; i++) {
-    auto st = check_pid_free_now(pid);
-    if (st || st.error().message.find("held by a zombie") == std::string::npos) return st;
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
-  }
-  return check_pid_free_now(pid);
-}
-
-pid_t clone_with_pid(pid_t pid) {
-  struct clone_args ca;
-  memset(&ca, 0, sizeof ca);
-  ca.exit_signal = SIGCHLD;
-  pid_t tids[1] = {pid};
-  ca.set_tid = reinterpret_cast<uint64_t>(tids);
-  ca.set_tid_size = 1;
-  return static_cast<pid_t>(syscall(SYS_clone3, &ca, sizeof ca));
-}
-
-void kill_and_reap(pid_t pid) {
-  kill(pid, SIGKILL);
-  int st;
-  while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
-  }
-}
-
-// Read what the task wrote on the error pipe (one line).
+// Read what the tasks wrote on the error pipe (one line each).
 std::string read_error(int fd) {
   std::string msg;
   char buf[512];
   ssize_t n;
+  fcntl(fd, F_SETFL, O_NONBLOCK);
   while ((n = read(fd, buf, sizeof buf)) > 0) msg.append(buf, n);
   while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+  // The first failure is the cause; later lines are its consequences.
+  size_t nl = msg.find('\n');
+  if (nl != std::string::npos) msg.resize(nl);
   return msg;
 }
 
@@ -119,22 +77,30 @@ Result<uint64_t> find_syscall_insn(SeizedTask& t) {
   return make_pid_error(t.tid(), 0, "no [vdso] to borrow a syscall instruction from");
 }
 
-// The task stopped at the restorer's int3, just before rt_sigreturn. Step it
-// through rt_sigreturn, unmap the restore hole with a system call run in the
-// task (all signals blocked meanwhile, so nothing is delivered on our
-// registers), put the dumped registers back and let it go.
-Status finish_task(pid_t pid, uint64_t hole_start, uint64_t hole_end) {
-  SeizedTask t = SeizedTask::adopt_stopped(pid, pid, false);
+// A thread stopped at the restorer's int3, just before rt_sigreturn: step
+// it through rt_sigreturn. It stays stopped at the syscall exit, in its
+// dumped registers.
+Status step_through_sigreturn(pid_t tid) {
+  SeizedTask t = SeizedTask::adopt_stopped(tid, tid, false);
   TRY_STATUS(t.resume(PTRACE_SYSCALL, 0));  // drop the SIGTRAP of int3
   Stop s = TRY(t.wait_stop());
   if (s.kind != StopKind::SyscallEntry || s.syscall_nr != SYS_rt_sigreturn)
-    return make_pid_error(pid, 0, "restorer: expected rt_sigreturn, got stop kind %d (syscall %ld, signal %d)",
+    return make_pid_error(tid, 0, "restorer: expected rt_sigreturn, got stop kind %d (syscall %ld, signal %d)",
                           (int)s.kind, s.syscall_nr, s.sig);
   TRY_STATUS(t.resume(PTRACE_SYSCALL, 0));
   s = TRY(t.wait_stop());
   if (s.kind != StopKind::SyscallExit)
-    return make_pid_error(pid, 0, "restorer: rt_sigreturn did not complete (stop kind %d, signal %d)", (int)s.kind,
+    return make_pid_error(tid, 0, "restorer: rt_sigreturn did not complete (stop kind %d, signal %d)", (int)s.kind,
                           s.sig);
+  return ok_status();
+}
+
+// Every thread of the process is through rt_sigreturn: unmap the restore
+// hole with a system call run in one of them (all signals blocked
+// meanwhile, so nothing is delivered on our registers), then put its
+// dumped registers and mask back.
+Status unmap_hole(pid_t tid, uint64_t hole_start, uint64_t hole_end) {
+  SeizedTask t = SeizedTask::adopt_stopped(tid, tid, false);
   user_regs_struct dumped = TRY(t.get_regs());
   uint64_t mask = TRY(t.get_sigmask());
   TRY_STATUS(t.set_sigmask(~0ull));
@@ -147,40 +113,176 @@ Status finish_task(pid_t pid, uint64_t hole_start, uint64_t hole_end) {
   r.rsi = hole_end - hole_start;
   TRY_STATUS(t.set_regs(r));
   TRY_STATUS(t.resume(PTRACE_SYSCALL, 0));
-  s = TRY(t.wait_stop());
+  Stop s = TRY(t.wait_stop());
   if (s.kind != StopKind::SyscallEntry || s.syscall_nr != SYS_munmap)
-    return make_pid_error(pid, 0, "unmapping the restorer: unexpected stop kind %d", (int)s.kind);
+    return make_pid_error(tid, 0, "unmapping the restorer: unexpected stop kind %d", (int)s.kind);
   TRY_STATUS(t.resume(PTRACE_SYSCALL, 0));
   s = TRY(t.wait_stop());
-  if (s.kind != StopKind::SyscallExit) return make_pid_error(pid, 0, "unmapping the restorer did not complete");
-  if (s.syscall_ret != 0) return make_pid_error(pid, (int)-s.syscall_ret, "cannot unmap the restorer");
+  if (s.kind != StopKind::SyscallExit) return make_pid_error(tid, 0, "unmapping the restorer did not complete");
+  if (s.syscall_ret != 0) return make_pid_error(tid, (int)-s.syscall_ret, "cannot unmap the restorer");
   TRY_STATUS(t.set_regs(dumped));
   TRY_STATUS(t.set_sigmask(mask));
-  if (ptrace(PTRACE_DETACH, pid, 0, 0) < 0) return make_pid_error(pid, errno, "cannot detach");
   return ok_status();
 }
 
 struct Restored {
   pid_t pid;
   double restore_us;
-  uint64_t pages_bytes;
+  size_t processes = 0, threads = 0;
+};
+
+// The restore of one tree, as cr-restore sees it: every task and thread is
+// traced from birth (the root by PTRACE_SEIZE, the rest through the fork
+// and clone events), so that cr-restore sees every failure, holds every
+// thread at the restorer's int3 until all are there (no task runs before
+// the whole tree is ready), and can kill everything it made.
+class TreeRestore {
+ public:
+  explicit TreeRestore(const SetImages& imgs) : imgs_(imgs) {
+    for (auto& t : imgs.tasks) {
+      expected_.insert(static_cast<pid_t>(t.entry.pid));
+      for (auto tid : t.entry.threads) expected_.insert(static_cast<pid_t>(tid));
+      if (t.entry.zombie) zombies_[static_cast<pid_t>(t.entry.pid)] = t.entry.exit_status;
+      else live_threads_ += t.entry.threads.size();
+    }
+  }
+
+  void created(pid_t pid) { made_.insert(pid); }
+
+  // Run every task up to its int3. An Error when any task fails.
+  Status run_to_int3() {
+    while (int3_.size() < live_threads_ || zombies_done_ < zombies_.size()) {
+      int st;
+      pid_t w = waitpid(-1, &st, __WALL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return make_errno(errno, "waiting for the tasks being restored");
+      }
+      made_.insert(w);
+      if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        auto z = zombies_.find(w);
+        if (z != zombies_.end() && same_end(st, z->second)) {
+          zombies_done_++;
+          continue;
+        }
+        gone_.insert(w);
+        return make_pid_error(w, 0, "the new task %s during restore", describe_wait_status(st).c_str());
+      }
+      if (!WIFSTOPPED(st)) continue;
+      int sig = WSTOPSIG(st), event = st >> 16;
+      if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
+        unsigned long child = 0;
+        if (ptrace(PTRACE_GETEVENTMSG, w, 0, &child) == 0) made_.insert(static_cast<pid_t>(child));
+        if (!expected_.count(static_cast<pid_t>(child)))
+          return make_pid_error(w, 0, "made task %lu, which is not in the images", child);
+        TRY_STATUS(cont(w, 0));
+        continue;
+      }
+      if (event || sig == (SIGTRAP | 0x80)) {  // a new tracee's first stop, ...
+        if (!expected_.count(w)) return make_pid_error(w, 0, "an unexpected task appeared during restore");
+        TRY_STATUS(cont(w, 0));
+        continue;
+      }
+      if (sig == SIGTRAP && !zombies_.count(w)) {
+        // The restorer's int3 (SI_KERNEL): this thread is ready; it waits
+        // here, stopped, until the whole tree is.
+        siginfo_t si;
+        if (ptrace(PTRACE_GETSIGINFO, w, 0, &si) == 0 && si.si_code == SI_KERNEL) {
+          user_regs_struct regs;
+          if (ptrace(PTRACE_GETREGS, w, 0, &regs) < 0) return make_pid_error(w, errno, "PTRACE_GETREGS");
+          if (regs.rsi <= regs.rdi || regs.rsi > kTaskSizeMax)
+            return make_pid_error(w, 0, "the restorer stopped with a bad hole %#llx-%#llx",
+                                  (unsigned long long)regs.rdi, (unsigned long long)regs.rsi);
+          hole_[w] = {regs.rdi, regs.rsi};
+          int3_.insert(w);
+          continue;
+        }
+      }
+      if (zombies_.count(w)) {  // the signal a zombie-to-be dies of
+        TRY_STATUS(cont(w, sig));
+        continue;
+      }
+      siginfo_t si{};
+      ptrace(PTRACE_GETSIGINFO, w, 0, &si);
+      user_regs_struct regs{};
+      ptrace(PTRACE_GETREGS, w, 0, &regs);
+      return make_pid_error(w, 0, "the task got signal %d (%s) at %#llx during restore, address %p", sig,
+                            strsignal(sig), (unsigned long long)regs.rip, si.si_addr);
+    }
+    return ok_status();
+  }
+
+  // Every thread through rt_sigreturn, every hole unmapped, then let the
+  // whole tree go at once.
+  Status finish() {
+    for (auto& t : imgs_.tasks)
+      for (auto tid : t.entry.threads) TRY_STATUS(step_through_sigreturn(static_cast<pid_t>(tid)));
+    for (auto& t : imgs_.tasks) {
+      if (t.entry.zombie) continue;
+      pid_t pid = static_cast<pid_t>(t.entry.pid);
+      auto h = hole_.at(pid);
+      TRY_STATUS(unmap_hole(pid, h.first, h.second));
+    }
+    for (auto& t : imgs_.tasks)
+      for (auto tid : t.entry.threads)
+        if (ptrace(PTRACE_DETACH, static_cast<pid_t>(tid), 0, 0) < 0)
+          return make_pid_error(static_cast<pid_t>(tid), errno, "cannot detach");
+    return ok_status();
+  }
+
+  // Kill every task made so far and reap all of them (cr-restore is the
+  // tracer of all and a child subreaper meanwhile): nothing is left.
+  void kill_all() {
+    for (pid_t p : made_) kill(p, SIGKILL);
+    while (true) {
+      int st;
+      pid_t w = waitpid(-1, &st, __WALL);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        break;  // ECHILD: nothing left
+      }
+      if (!made_.count(w)) {
+        made_.insert(w);
+        kill(w, SIGKILL);
+      }
+      if (WIFSTOPPED(st)) ptrace(PTRACE_CONT, w, 0, 0);
+    }
+  }
+
+ private:
+  static bool same_end(int st, int want) {
+    if (WIFEXITED(want)) return WIFEXITED(st) && WEXITSTATUS(st) == WEXITSTATUS(want);
+    return WIFSIGNALED(st) && WTERMSIG(st) == WTERMSIG(want);
+  }
+  Status cont(pid_t w, int sig) {
+    if (ptrace(PTRACE_CONT, w, 0, sig) < 0 && errno != ESRCH) return make_pid_error(w, errno, "PTRACE_CONT");
+    return ok_status();
+  }
+
+  const SetImages& imgs_;
+  std::set<pid_t> expected_, made_, gone_, int3_;
+  std::map<pid_t, int> zombies_;
+  std::map<pid_t, std::pair<uint64_t, uint64_t>> hole_;
+  size_t live_threads_ = 0, zombies_done_ = 0;
 };
 
 Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const RestoreOptions& ro) {
   double t0 = now_us();
-  const TaskImages& t = imgs.tasks[0];
-  pid_t pid = static_cast<pid_t>(t.core.pid);
-  TRY_STATUS(check_pid_free(pid));
+  pid_t pid = static_cast<pid_t>(imgs.pstree.root_pid);
+  TRY_STATUS(check_pids_free(imgs));
+  TreePlan plan = TRY(plan_tree(imgs));
 
   int errp[2], syncp[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
   UniqueFd err_r(errp[0]), err_w(errp[1]), sync_r(syncp[0]), sync_w(syncp[1]);
+  // Orphans of a failed restore come to us, to be reaped.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   fflush(nullptr);
   pid_t child = clone_with_pid(pid);
   if (child < 0) {
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
     if (errno == EEXIST) {
-      auto held = check_pid_free(pid);
-      if (!held) return std::move(held).error();
+      TRY_STATUS(check_pid_free_now(pid));
       return make_error("pid %d was taken meanwhile", pid);
     }
     return make_errno(errno, "clone3 with pid %d", pid);
@@ -189,67 +291,37 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
     err_r.reset();
     sync_w.reset();
     char c;
-    // Wait until cr-restore traces us: the restorer ends in int3.
+    // Wait until cr-restore traces us: every task and thread made from
+    // here on is traced from birth.
     if (read(sync_r.get(), &c, 1) != 1) _exit(1);
     sync_r.reset();
-    restore_task_and_jump(set, imgs, t, ro, err_w.release());
+    restore_task_and_jump(set, imgs, plan, 0, ro, err_w.release());
   }
   err_w.reset();
   sync_r.reset();
-  if (ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD) < 0) {
-    int e = errno;
-    kill_and_reap(child);
-    return make_pid_error(child, e, "cannot trace the new task");
-  }
-  if (write(sync_w.get(), "g", 1) != 1) {
-    kill_and_reap(child);
-    return make_errno(errno, "sync pipe");
-  }
+  TreeRestore tr(imgs);
+  tr.created(child);
+  auto failed = [&](Error e) -> Error {
+    tr.kill_all();
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    std::string why = read_error(err_r.get());
+    if (!why.empty()) return make_error("%s", why.c_str());
+    return e;
+  };
+  long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
+              PTRACE_O_TRACECLONE;
+  if (ptrace(PTRACE_SEIZE, child, 0, opts) < 0) return failed(make_pid_error(child, errno, "cannot trace the new task"));
+  if (write(sync_w.get(), "g", 1) != 1) return failed(make_errno(errno, "sync pipe"));
   sync_w.reset();
-  SeizedTask watch = SeizedTask::adopt_stopped(child, child, false);
-  while (true) {
-    auto s = watch.wait_stop();
-    if (!s) {
-      kill_and_reap(child);
-      return std::move(s).error();
-    }
-    if (s->kind == StopKind::Exited) {
-      std::string why = read_error(err_r.get());
-      if (why.empty()) why = "the new task " + describe_wait_status(s->wait_status) + " during restore";
-      return make_pid_error(pid, 0, "%s", why.c_str());
-    }
-    if (s->kind == StopKind::Signal && s->sig == SIGTRAP) break;  // the restorer's int3: done
-    if (s->kind == StopKind::Signal) {
-      auto si = watch.get_siginfo();
-      user_regs_struct regs{};
-      if (auto r = watch.get_regs()) regs = *r;
-      kill_and_reap(child);
-      return make_pid_error(pid, 0, "the task got signal %d (%s) at %#llx during restore, address %p", s->sig,
-                            strsignal(s->sig), (unsigned long long)regs.rip, si ? si->si_addr : nullptr);
-    }
-    // Other stops (group stop, events): carry on.
-    if (!watch.resume(PTRACE_CONT, 0)) {
-      kill_and_reap(child);
-      return make_pid_error(pid, 0, "lost the new task");
-    }
+  if (auto st = tr.run_to_int3(); !st) return failed(st.error());
+  if (auto st = tr.finish(); !st) return failed(st.error());
+  prctl(PR_SET_CHILD_SUBREAPER, 0);
+  Restored r{child, now_us() - t0};
+  for (auto& t : imgs.tasks) {
+    r.processes++;
+    r.threads += t.entry.threads.size();
   }
-  // At its int3 the restorer holds the restore hole in rdi and rsi.
-  auto regs = watch.get_regs();
-  if (!regs) {
-    kill_and_reap(child);
-    return std::move(regs).error();
-  }
-  if (regs->rsi <= regs->rdi || regs->rsi > kTaskSizeMax) {
-    kill_and_reap(child);
-    return make_pid_error(pid, 0, "the restorer stopped with a bad hole %#llx-%#llx", (unsigned long long)regs->rdi,
-                          (unsigned long long)regs->rsi);
-  }
-  auto st = finish_task(child, regs->rdi, regs->rsi);
-  if (!st) {
-    kill_and_reap(child);
-    return std::move(st).error();
-  }
-  return Restored{child, now_us() - t0, 0};
+  return r;
 }
 
 }  // namespace
@@ -285,18 +357,13 @@ int main(int argc, char** argv) {
     log_error(make_error("the image set holds the tree of pid %lld, not %d", (long long)imgs->pstree.root_pid, o.tree));
     return 1;
   }
-  if (imgs->tasks.size() != 1) {
-    log_error(make_error("the image set holds %zu processes; restoring process trees is not supported yet",
-                         imgs->tasks.size()));
-    return 1;
-  }
   auto r = restore_tree(**set, *imgs, ro);
   if (!r) {
     log_error(r.error());
     return 1;
   }
-  pr_info(r->pid, "restored (%.1f ms, images read and checked in %.1f ms)", r->restore_us / 1000,
-          (validated - t0) / 1000);
+  pr_info(r->pid, "restored %zu processes, %zu threads (%.1f ms, images read and checked in %.1f ms)", r->processes,
+          r->threads, r->restore_us / 1000, (validated - t0) / 1000);
   if (!(*set)->is_stream()) {
     // This run's figures beside the images (cr-show prints them); a
     // read-only image directory only costs the figures.

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,13 +20,51 @@ struct RestoreOptions {
   bool skip_file_check = false;
 };
 
+// ---- pstree.cc
+// The plan of the tree, made once in cr-restore before the first fork and
+// inherited by every task.
+//
+// Open file descriptions held by more than one task, and every pipe, are
+// made once — by the nearest common ancestor of the tasks holding them —
+// at a fixed "transit" fd number above every restored one, and reach the
+// others through fork. Each task dups what it holds from there to its own
+// numbers and closes the transit range.
+struct TreePlan {
+  std::vector<int> parent;                 // task index -> its parent's (-1: the root)
+  std::vector<std::vector<int>> children;  // task index -> its children's, in pstree order
+  int transit_base = 0, transit_end = 0;   // [base, end): the transit fd numbers
+  std::map<uint64_t, int> transit_fd;      // file id -> its transit fd number
+  std::vector<std::vector<uint64_t>> creates_files;  // task index -> files it opens for the tree
+  std::vector<std::vector<uint64_t>> creates_pipes;  // task index -> pipes it makes
+};
+Result<TreePlan> plan_tree(const SetImages& imgs);
+// Every pid and tid of the tree is free (a zombie holding one is given a
+// few seconds to be reaped); otherwise an Error naming who holds it.
+Status check_pids_free(const SetImages& imgs);
+Status check_pid_free_now(pid_t pid);
+// clone3 with set_tid: a child process with exactly this pid.
+pid_t clone_with_pid(pid_t pid);
+// In a new task: its session and process group as dumped.
+Status restore_session(const SetImages& imgs, const TreePlan& plan, int index);
+// In a new task restored as a zombie: exit as it did. Never returns.
+[[noreturn]] void become_zombie(const PstreeEntry& e);
+// In a new task: fork its children with their pids; each goes on in
+// restore_task_and_jump. Zombie children are waited for (not reaped).
+Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, int index,
+                     const RestoreOptions& o, int err_fd);
+
 // ---- files.cc (runs in the task being restored)
 // Close every fd except `keep`, then open each dumped fd at its number.
 // Returns the lowest fd number above all restored ones (for service fds).
 // `keep` fds are moved above the restored ones (their new numbers are
 // written back).
-Result<int> restore_files(const Files& files, const FdTable& fds, const RestoreOptions& o,
+// Shared descriptions come from the transit fds of `plan`, which are then
+// closed.
+Result<int> restore_files(const Files& files, const FdTable& fds, const TreePlan& plan, const RestoreOptions& o,
                           std::vector<int>& keep);
+// Open (or make, for pipes) the transit objects task `index` creates for
+// the tree, at their transit numbers.
+Status create_transit_files(const Files& files, const TreePlan& plan, int index, const RestoreOptions& o);
 // Check that a file still is what the dump saw (a regular file: identity
 // and size); an error unless o.skip_file_check.
 Status check_file_unchanged(const std::string& what, const std::string& path, uint64_t dev, uint64_t ino,
@@ -36,8 +75,8 @@ Result<int> move_fd_above(int fd, int min);
 // ---- task.cc: the work inside the new task; never returns on success
 // (it ends in the restorer's rt_sigreturn). err_fd reports failures as
 // one line; the task then exits.
-[[noreturn]] void restore_task_and_jump(const ImageSet& set, const SetImages& imgs, const TaskImages& t,
-                                        const RestoreOptions& o, int err_fd);
+[[noreturn]] void restore_task_and_jump(const ImageSet& set, const SetImages& imgs, const TreePlan& plan,
+                                        int index, const RestoreOptions& o, int err_fd);
 
 }  // namespace cr
 

@@ -41,27 +41,22 @@ void unregister_glibc_rseq() {
     if (syscall(SYS_rseq, area, len, kRseqFlagUnregister, kRseqSig) == 0) return;
 }
 
-Status set_session(const PstreeEntry& e) {
-  pid_t pid = getpid();
-  if (e.sid == pid) {
-    if (setsid() < 0) return make_errno(errno, "setsid");
-  } else if (e.pgid == pid) {
-    if (setpgid(0, 0) < 0) return make_errno(errno, "setpgid");
-  }
-  return ok_status();
-}
-
-Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TaskImages& t, const RestoreOptions& o,
-                        int& err_fd) {
+Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePlan& tree, int index,
+                        const RestoreOptions& o, int& err_fd) {
+  const TaskImages& t = imgs.tasks[index];
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, nullptr);
-  // The error pipe goes above every fd to restore first, so that a failure
-  // at any later step still reaches cr-restore.
+  // The error pipe goes above every fd to restore and every transit fd
+  // first, so that a failure at any later step still reaches cr-restore.
   int top = 2;
   for (auto& d : t.fds.fds) top = std::max(top, d.fd);
-  err_fd = TRY(move_fd_above(err_fd, top + 1));
-  TRY_STATUS(set_session(t.entry));
+  err_fd = TRY(move_fd_above(err_fd, std::max(top + 1, tree.transit_end)));
+  TRY_STATUS(restore_session(imgs, tree, index));
+  if (t.entry.zombie) become_zombie(t.entry);
+  // What this task's subtree shares, then the subtree itself.
+  TRY_STATUS(create_transit_files(imgs.files, tree, index, o));
+  TRY_STATUS(fork_children(set, imgs, tree, index, o, err_fd));
 
   const BlobDesc& rb = restorer_blob();
   uint64_t blob_size = rb.map_size();
@@ -84,7 +79,7 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TaskIm
   // From here on fds 0-2 are the restored task's: nothing may be logged.
   log_set_silent(true);
   std::vector<int> keep = {err_fd};
-  int service = TRY(restore_files(imgs.files, t.fds, o, keep));
+  int service = TRY(restore_files(imgs.files, t.fds, tree, o, keep));
   err_fd = keep[0];
 
   // The executable, for PR_SET_MM_MAP's exe_fd.
@@ -121,11 +116,13 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TaskIm
 
 }  // namespace
 
-void restore_task_and_jump(const ImageSet& set, const SetImages& imgs, const TaskImages& t, const RestoreOptions& o,
-                           int err_fd) {
-  auto st = prepare_and_jump(set, imgs, t, o, err_fd);
-  // Only failures come back.
-  std::string msg = st.error().str() + "\n";
+void restore_task_and_jump(const ImageSet& set, const SetImages& imgs, const TreePlan& tree, int index,
+                           const RestoreOptions& o, int err_fd) {
+  auto st = prepare_and_jump(set, imgs, tree, index, o, err_fd);
+  // Only failures come back, named by the pid they happened in.
+  Error e = st.error();
+  if (!e.pid && e.message.rfind("pid ", 0) != 0) e.pid = getpid();
+  std::string msg = e.str() + "\n";
   if (err_fd >= 0) (void)!write(err_fd, msg.data(), msg.size());
   _exit(1);
 }

@@ -102,20 +102,44 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
   return 0;
 }
 
-long restore_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
+long restore_sigactions(RestoreTaskArgs* a, cr::BlobResult* r) {
   for (int sig = 1; sig <= cr::kBlobNSig; sig++) {
     if (sig == 9 || sig == 19) continue;  // SIGKILL, SIGSTOP
     long ret = blob::sys_rt_sigaction(sig, &a->sigactions[sig - 1], nullptr);
     if (blob::is_err(ret)) return fail(a, r, "rt_sigaction", sig, ret);
   }
-  auto* p = at<cr::RestoreSiginfo>(a, a->pending_off);
-  long pid = blob::sys_getpid(), tid = blob::sys_gettid();
-  for (uint32_t i = 0; i < a->nr_pending; i++) {
+  return 0;
+}
+
+// Signals the restore itself caused (a child restored as a zombie sent
+// SIGCHLD) are not the dumped ones: take every pending signal off the
+// queues (all are blocked here) before queueing those of the images.
+long drain_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
+  const uint64_t all = ~0ull;
+  struct {
+    long sec, nsec;
+  } zero = {0, 0};
+  for (int i = 0; i < 1 << 20; i++) {
+    long ret = blob::syscall4(__NR_rt_sigtimedwait, blob::arg(&all), 0, blob::arg(&zero), 8);
+    if (ret == -EAGAIN) return 0;
+    if (blob::is_err(ret) && ret != -EINTR) return fail(a, r, "rt_sigtimedwait", 0, ret);
+  }
+  return fail(a, r, "signals keep arriving", 0, -EAGAIN);
+}
+
+long queue_pending(RestoreTaskArgs* a, cr::BlobResult* r, uint64_t off, uint32_t n, long tid) {
+  auto* p = at<cr::RestoreSiginfo>(a, off);
+  long pid = blob::sys_getpid();
+  for (uint32_t i = 0; i < n; i++) {
     long ret = p[i].shared
                    ? blob::syscall3(__NR_rt_sigqueueinfo, pid, p[i].sig, blob::arg(p[i].info))
                    : blob::syscall4(__NR_rt_tgsigqueueinfo, pid, tid, p[i].sig, blob::arg(p[i].info));
     if (blob::is_err(ret)) return fail(a, r, "queue pending signal", p[i].sig, ret);
   }
+  return 0;
+}
+
+long restore_altstack(RestoreTaskArgs* a, cr::BlobResult* r) {
   if (!(a->altstack.flags & 2 /* SS_DISABLE */) || a->altstack.sp) {
     cr::BlobStack ss = a->altstack;
     ss.flags &= ~1;  // SS_ONSTACK is a state, not a setting
@@ -125,22 +149,64 @@ long restore_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
   return 0;
 }
 
-long restore_task_fields(RestoreTaskArgs* a, cr::BlobResult* r) {
+// Step 7: what every thread sets for itself.
+long restore_thread_fields(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobResult* r) {
   long ret;
-  if (a->rseq_ptr) {
-    ret = blob::syscall4(__NR_rseq, blob::arg(a->rseq_ptr), a->rseq_len, 0, a->rseq_sig);
-    if (blob::is_err(ret)) return fail(a, r, "rseq", a->rseq_ptr, ret);
+  if (t->rseq_ptr) {
+    ret = blob::syscall4(__NR_rseq, blob::arg(t->rseq_ptr), t->rseq_len, 0, t->rseq_sig);
+    if (blob::is_err(ret)) return fail(a, r, "rseq", t->rseq_ptr, ret);
   }
-  ret = blob::syscall2(__NR_set_robust_list, blob::arg(a->robust_list), blob::arg(a->robust_list_len));
-  if (blob::is_err(ret)) return fail(a, r, "set_robust_list", a->robust_list, ret);
-  blob::syscall1(__NR_set_tid_address, blob::arg(a->clear_child_tid));
-  ret = blob::sys_prctl(PR_SET_NAME, blob::arg(a->comm));
+  ret = blob::syscall2(__NR_set_robust_list, blob::arg(t->robust_list), blob::arg(t->robust_list_len));
+  if (blob::is_err(ret)) return fail(a, r, "set_robust_list", t->robust_list, ret);
+  blob::syscall1(__NR_set_tid_address, blob::arg(t->clear_child_tid));
+  ret = blob::sys_prctl(PR_SET_NAME, blob::arg(t->comm));
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_NAME", 0, ret);
+  // struct sched_attr, SCHED_ATTR_SIZE_VER0.
+  struct {
+    uint32_t size, policy;
+    uint64_t flags;
+    int32_t nice;
+    uint32_t priority;
+    uint64_t runtime, deadline, period;
+  } attr = {48, uint32_t(t->sched_policy), t->sched_flags, t->nice, uint32_t(t->sched_priority), 0, 0, 0};
+  ret = blob::syscall3(__NR_sched_setattr, 0, blob::arg(&attr), 0);
+  if (blob::is_err(ret)) return fail(a, r, "sched_setattr", uint64_t(t->sched_policy), ret);
+  if (t->nr_affinity) {
+    ret = blob::syscall3(__NR_sched_setaffinity, 0, t->nr_affinity * 8, blob::arg(t->affinity));
+    if (blob::is_err(ret)) return fail(a, r, "sched_setaffinity", t->affinity[0], ret);
+  }
+  if ((ret = queue_pending(a, r, t->pending_off, t->nr_pending, blob::sys_gettid()))) return ret;
+  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_FS, blob::arg(t->fs_base));
+  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_FS", t->fs_base, ret);
+  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_GS, blob::arg(t->gs_base));
+  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_GS", t->gs_base, ret);
+  return 0;
+}
+
+long restore_rlimits(RestoreTaskArgs* a, cr::BlobResult* r) {
   for (uint32_t i = 0; i < a->nr_rlimits && i < 16; i++) {
-    ret = blob::syscall4(__NR_prlimit64, 0, i, blob::arg(&a->rlimits[i]), 0);
+    long ret = blob::syscall4(__NR_prlimit64, 0, i, blob::arg(&a->rlimits[i]), 0);
     if (blob::is_err(ret)) return fail(a, r, "prlimit64", i, ret);
   }
   return 0;
+}
+
+// Step 9: stop for cr-restore (it traces us: it reads the hole from
+// rdi/rsi, steps us through rt_sigreturn and then unmaps the hole), then
+// return into the dumped registers.
+[[noreturn]] void sigreturn_into(RestoreTaskArgs* a, cr::RestoreThread* t) {
+  register uint64_t hole_start asm("rdi") = a->hole_start;
+  register uint64_t hole_end asm("rsi") = a->hole_end;
+  asm volatile(
+      "movq %0, %%rsp\n\t"
+      "int3\n\t"
+      "movl %3, %%eax\n\t"
+      "syscall\n\t"
+      "ud2"
+      :
+      : "r"(t->sigframe_sp), "r"(hole_start), "r"(hole_end), "i"(__NR_rt_sigreturn)
+      : "memory");
+  __builtin_unreachable();
 }
 
 long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
@@ -169,11 +235,66 @@ long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
   return 0;
 }
 
+// clone_args of clone3 (linux/sched.h, CLONE_ARGS_SIZE_VER2).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
+      cgroup;
+};
+static_assert(sizeof(CloneArgs) == 88);
+
+constexpr uint64_t kThreadFlags = 0x100 /* CLONE_VM */ | 0x200 /* CLONE_FS */ | 0x400 /* CLONE_FILES */ |
+                                  0x800 /* CLONE_SIGHAND */ | 0x10000 /* CLONE_THREAD */ |
+                                  0x40000 /* CLONE_SYSVSEM */;
+constexpr int kFutexWaitPrivate = 128, kFutexWakePrivate = 129;
+
+// Step 6: one thread with its tid, on its own stack, running
+// restorer_thread_main(a, t). Returns the tid or -errno.
+long clone_thread(RestoreTaskArgs* a, cr::RestoreThread* t) {
+  int32_t tid = t->tid;
+  CloneArgs ca = {};
+  ca.flags = kThreadFlags;
+  ca.stack = t->stack_top - cr::kRestoreThreadStack;
+  ca.stack_size = cr::kRestoreThreadStack;
+  ca.set_tid = blob::arg(&tid);
+  ca.set_tid_size = 1;
+  register long rax asm("rax") = __NR_clone3;
+  register long rdi asm("rdi") = blob::arg(&ca);
+  register long rsi asm("rsi") = sizeof ca;
+  register long r12 asm("r12") = blob::arg(a);
+  register long r13 asm("r13") = blob::arg(t);
+  asm volatile(
+      "syscall\n\t"
+      "testq %%rax, %%rax\n\t"
+      "jnz 1f\n\t"
+      // The new thread: on its own stack (16-byte aligned), nothing of the
+      // caller's frame is valid here.
+      "movq %%r12, %%rdi\n\t"
+      "movq %%r13, %%rsi\n\t"
+      "call restorer_thread_main\n\t"
+      "ud2\n\t"
+      "1:"
+      : "+r"(rax)
+      : "r"(rdi), "r"(rsi), "r"(r12), "r"(r13)
+      : "rcx", "r11", "memory");
+  return rax;
+}
+
 }  // namespace
+
+// A thread other than the leader, right after clone3.
+extern "C" [[noreturn]] __attribute__((used)) void restorer_thread_main(RestoreTaskArgs* a, cr::RestoreThread* t) {
+  cr::BlobResult res = {};
+  if (restore_thread_fields(a, t, &res) || restore_creds(a, &res)) blob::sys_exit_group(1);
+  __atomic_add_fetch(&a->threads_done, 1, __ATOMIC_RELEASE);
+  blob::syscall3(__NR_futex, blob::arg(&a->threads_done), kFutexWakePrivate, 1);
+  sigreturn_into(a, t);
+}
 
 // Called by restorer_main for RestorerCmd::kRestore. Returns only on failure.
 extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   if (a->magic != cr::kRestoreTaskMagic) return fail(a, r, "task args: bad magic", a->magic, -EPROTO);
+  if (a->nr_threads < 1) return fail(a, r, "task args: no threads", 0, -EPROTO);
+  auto* threads = at<cr::RestoreThread>(a, a->threads_off);
   long ret;
   if ((ret = unmap_old(a, r))) return ret;
   if ((ret = move_vdso(a, r))) return ret;
@@ -181,8 +302,23 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   ret = blob::sys_prctl(PR_SET_MM, PR_SET_MM_MAP, blob::arg(&a->mm), sizeof(a->mm));
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_MM_MAP", a->mm.start_brk, ret);
   if (a->mm.exe_fd != ~0u) blob::syscall1(__NR_close, a->mm.exe_fd);
-  if ((ret = restore_signals(a, r))) return ret;
-  if ((ret = restore_task_fields(a, r))) return ret;
+  if ((ret = restore_sigactions(a, r))) return ret;
+  if ((ret = drain_signals(a, r))) return ret;
+  if ((ret = queue_pending(a, r, a->pending_off, a->nr_pending, 0))) return ret;
+  if ((ret = restore_altstack(a, r))) return ret;
+  // Threads before any credentials change: clone3 with set_tid needs
+  // CAP_CHECKPOINT_RESTORE, which the dumped credentials may lack.
+  for (uint32_t i = 1; i < a->nr_threads; i++) {
+    ret = clone_thread(a, &threads[i]);
+    if (blob::is_err(ret)) return fail(a, r, "clone3 thread", uint64_t(threads[i].tid), ret);
+  }
+  if ((ret = restore_thread_fields(a, &threads[0], r))) return ret;
+  if ((ret = restore_rlimits(a, r))) return ret;
+  for (;;) {
+    uint32_t done = __atomic_load_n(&a->threads_done, __ATOMIC_ACQUIRE);
+    if (done >= a->nr_threads - 1) break;
+    blob::syscall4(__NR_futex, blob::arg(&a->threads_done), kFutexWaitPrivate, done, 0);
+  }
   if ((ret = restore_creds(a, r))) return ret;
   // After the credentials: changing uids resets the dumpable flag. The
   // kernel takes only 0 and 1 here; 2 (suid_dumpable) is what it set itself.
@@ -195,26 +331,8 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
     ret = blob::syscall3(__NR_setitimer, w, blob::arg(&a->itimers[w]), 0);
     if (blob::is_err(ret)) return fail(a, r, "setitimer", w, ret);
   }
-  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_FS, blob::arg(a->fs_base));
-  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_FS", a->fs_base, ret);
-  ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_GS, blob::arg(a->gs_base));
-  if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_GS", a->gs_base, ret);
   if (a->log_fd >= 0) blob::syscall1(__NR_close, a->log_fd);
-  // Stop for cr-restore (it traces us: it reads the hole from rdi/rsi, steps
-  // us through rt_sigreturn and then unmaps the hole), then return into the
-  // dumped registers.
-  register uint64_t hole_start asm("rdi") = a->hole_start;
-  register uint64_t hole_end asm("rsi") = a->hole_end;
-  asm volatile(
-      "movq %0, %%rsp\n\t"
-      "int3\n\t"
-      "movl %3, %%eax\n\t"
-      "syscall\n\t"
-      "ud2"
-      :
-      : "r"(a->sigframe_sp), "r"(hole_start), "r"(hole_end), "i"(__NR_rt_sigreturn)
-      : "memory");
-  __builtin_unreachable();
+  sigreturn_into(a, &threads[0]);
 }
 
 #pragma GCC visibility pop

@@ -15,13 +15,20 @@
 //   3. mremap each VMA premapped in the hole to its address (those mapped in
 //      place stay), set its protection and madvise flags;
 //   4. PR_SET_MM_MAP (mm fields, auxv, exe_fd), then close exe_fd;
-//   5. sigactions, itimers, sigaltstack, rseq, robust list, tid address,
-//      pending signals, comm, rlimits, credentials, then the dumpable flag
-//      (a change of uid resets it);
-//   6. fs/gs base; close log_fd; int3 (cr-restore, tracing, steps the task
-//      through rt_sigreturn and unmaps the hole afterwards);
-//   7. rt_sigreturn on the prebuilt frame: the dumped registers, xsave state
-//      and blocked mask.
+//   5. sigactions; drain every signal pending now (the SIGCHLDs of children
+//      restored as zombies, ...) and queue the dumped process-wide ones;
+//   6. create the other threads with their tids (clone3 + set_tid); each
+//      runs restorer_thread (step 7 for itself, its credentials) and
+//      counts itself in threads_done;
+//   7. per thread: rseq, robust list, tid address, name, scheduling policy,
+//      nice and affinity, its pending signals, fs/gs base;
+//   8. the leader waits until every thread is done, then rlimits,
+//      credentials, the dumpable flag (a change of uid resets it), itimers;
+//      closes log_fd;
+//   9. every thread executes int3 (cr-restore, tracing every thread, steps
+//      each through rt_sigreturn and unmaps the hole once all are through),
+//      then rt_sigreturn on its prebuilt frame: the dumped registers, xsave
+//      state, blocked mask and sigaltstack.
 // All addresses are uint64_t; arrays are at offsets from the struct's start.
 #pragma once
 
@@ -81,6 +88,35 @@ struct RestoreRlimit {
   uint64_t cur, max;
 };
 
+// The restorer's stack of each thread but the leader (in the args area).
+inline constexpr uint64_t kRestoreThreadStack = 16384;
+
+// One thread (the leader is threads[0]).
+struct RestoreThread {
+  int32_t tid;
+  uint32_t nr_pending;   // its own queued signals: RestoreSiginfo[] at pending_off
+  uint64_t pending_off;
+  uint64_t sigframe_sp;  // rsp for rt_sigreturn: the address of the frame's ucontext
+  uint64_t stack_top;    // the restorer's stack for this thread (not the leader's)
+  uint64_t rseq_ptr;
+  uint32_t rseq_len, rseq_sig;
+  uint64_t robust_list, robust_list_len;
+  uint64_t clear_child_tid;
+  uint64_t fs_base, gs_base;
+  int32_t sched_policy, sched_priority;
+  uint64_t sched_flags;
+  int32_t nice;
+  uint32_t nr_affinity;  // words of affinity; 0: leave it
+  uint64_t affinity[16];
+  char comm[16];
+};
+static_assert(offsetof(RestoreThread, pending_off) == 8);
+static_assert(offsetof(RestoreThread, rseq_len) == 40);
+static_assert(offsetof(RestoreThread, sched_policy) == 88);
+static_assert(offsetof(RestoreThread, affinity) == 112);
+static_assert(sizeof(RestoreThread) == 256);
+CR_BLOB_ABI_TYPE(RestoreThread);
+
 // The kernel's prctl_mm_map (linux/prctl.h), by field.
 struct RestoreMmMap {
   uint64_t start_code, end_code, start_data, end_data, start_brk, brk, start_stack;
@@ -115,14 +151,10 @@ struct RestoreTaskArgs {
   uint32_t uids[4], gids[4];  // real, effective, saved, fs
   uint64_t cap_inh, cap_prm, cap_eff;
 
-  uint64_t rseq_ptr;
-  uint32_t rseq_len, rseq_sig;
-  uint64_t robust_list, robust_list_len;
-  uint64_t clear_child_tid;
-  uint64_t fs_base, gs_base;
-  char comm[16];
+  uint64_t threads_off;  // RestoreThread[nr_threads], the leader first
+  uint32_t nr_threads;
+  uint32_t threads_done;  // futex: threads (not the leader) through step 7 and their credentials
 
-  uint64_t sigframe_sp;  // rsp for rt_sigreturn: the address of the frame's ucontext
   int32_t log_fd;        // closed before the final step
   int32_t dumpable;      // PR_SET_DUMPABLE after the credentials (0 or 1; 2 is kept)
 };

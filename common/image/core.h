@@ -68,10 +68,17 @@ struct ThreadCore {
   uint32_t rseq_len = 0, rseq_sig = 0;
   uint64_t robust_list = 0, robust_list_len = 0;
   uint64_t clear_child_tid = 0;
+  // Scheduling (sched_getattr, getpriority, sched_getaffinity).
+  int32_t sched_policy = 0;    // SCHED_OTHER, SCHED_BATCH, SCHED_IDLE, SCHED_FIFO, SCHED_RR
+  int32_t sched_priority = 0;  // real-time priority
+  uint64_t sched_flags = 0;    // SCHED_FLAG_RESET_ON_FORK, ...
+  int32_t nice = 0;
+  std::vector<uint64_t> affinity;  // CPU mask, 64 CPUs per word; empty: all
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadCore, tid, comm, regs, xsave, blocked, pending, altstack_sp,
                                    altstack_size, altstack_flags, rseq_ptr, rseq_len, rseq_sig, robust_list,
-                                   robust_list_len, clear_child_tid)
+                                   robust_list_len, clear_child_tid, sched_policy, sched_priority, sched_flags,
+                                   nice, affinity)
 
 struct Core {
   static constexpr ImageKind kKind = ImageKind::Core;

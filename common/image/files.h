@@ -9,14 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "common/image/bytes.h"
 #include "common/image/format.h"
 
 namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr
-  std::string path;       // absolute
+  std::string type;       // reg, dir, chr, pipe
+  std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
   uint32_t mode = 0;      // st_mode
@@ -25,15 +26,26 @@ struct FileRec {
   int64_t mtime_ns = 0;   // st_mtim at dump (regular files)
   int64_t btime_ns = 0;   // statx birth time, 0 if the filesystem has none:
                           // tells a replaced file that reuses the inode number
+  uint64_t pipe_id = 0;   // type pipe: the PipeRec this end belongs to
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns)
+                                   btime_ns, pipe_id)
+
+// One pipe (both ends share it): its capacity and the bytes in it, unread,
+// at dump time. Each end an fd refers to is its own FileRec (type pipe).
+struct PipeRec {
+  uint64_t id = 0;      // the pipe's inode number at dump
+  uint64_t size = 0;    // capacity (F_GETPIPE_SZ)
+  Bytes data;           // unread bytes, oldest first
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, size, data)
 
 struct Files {
   static constexpr ImageKind kKind = ImageKind::Files;
-  std::vector<FileRec> files;
+  std::vector<FileRec> files;  // every open file description of the tree
+  std::vector<PipeRec> pipes;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes)
 
 struct FdRec {
   int32_t fd = 0;

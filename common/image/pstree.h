@@ -16,14 +16,16 @@ struct PstreeEntry {
   int64_t ppid = 0;  // 0 for the root (its parent is outside the tree)
   int64_t pgid = 0;
   int64_t sid = 0;
-  std::vector<int64_t> threads;  // tids, the leader first
+  std::vector<int64_t> threads;  // tids, the leader first; empty for a zombie
+  bool zombie = false;           // exited, not yet reaped by its parent:
+  int32_t exit_status = 0;       // its wait status (exit code or signal)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads, zombie, exit_status)
 
 struct Pstree {
   static constexpr ImageKind kKind = ImageKind::Pstree;
   int64_t root_pid = 0;
-  std::vector<PstreeEntry> tasks;  // parents before children
+  std::vector<PstreeEntry> tasks;  // parents before children (depth first)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pstree, root_pid, tasks)
 

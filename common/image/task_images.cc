@@ -1,5 +1,6 @@
 #include "common/image/task_images.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -39,6 +40,9 @@ Status validate_core(const Core& c, const std::string& file) {
     if (t.regs.rip >= kTaskSizeMax || t.regs.rsp >= kTaskSizeMax)
       return make_error("%s: thread %lld: rip/rsp outside user space", f, (long long)t.tid);
     if (t.comm.size() > 15) return make_error("%s: thread name too long", f);
+    if (t.sched_policy < 0 || t.sched_policy > 6 || t.sched_policy == 4 || t.sched_priority < 0 ||
+        t.sched_priority > 99 || t.nice < -20 || t.nice > 19 || t.affinity.size() > 128)
+      return make_error("%s: thread %lld: bad scheduling settings", f, (long long)t.tid);
   }
   if (c.comm.size() > 15) return make_error("%s: comm too long", f);
   std::set<int> sigs;
@@ -96,8 +100,25 @@ Status validate_mm(const Mm& mm, const std::string& file) {
 Status validate_files(const Files& files, const FdTable& t, const std::string& file) {
   const char* f = file.c_str();
   std::set<uint64_t> ids;
+  std::set<uint64_t> pipes;
+  for (auto& p : files.pipes) {
+    if (!pipes.insert(p.id).second) return make_error("files.img: duplicate pipe %llu", ull(p.id));
+    // Capacities are powers of two from one page to 1 GiB (pipe_set_size).
+    if (p.size < kPageSize || p.size > (1ull << 30) || (p.size & (p.size - 1)))
+      return make_error("files.img: pipe %llu: bad capacity %llu", ull(p.id), ull(p.size));
+    if (p.data.size() > p.size)
+      return make_error("files.img: pipe %llu: %zu bytes do not fit its capacity", ull(p.id), p.data.size());
+  }
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    if (fr.type == "pipe") {
+      if (!pipes.count(fr.pipe_id))
+        return make_error("files.img: file %llu: no pipe %llu", ull(fr.id), ull(fr.pipe_id));
+      int acc = static_cast<int>(fr.flags & O_ACCMODE);
+      if (acc != O_RDONLY && acc != O_WRONLY)
+        return make_error("files.img: file %llu: a pipe end is read or write only", ull(fr.id));
+      continue;
+    }
     if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr")
       return make_error("files.img: file %llu: unknown type '%s'", ull(fr.id), fr.type.c_str());
     if (fr.path.empty() || fr.path[0] != '/')
@@ -134,12 +155,39 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     if (f.kind_info().cbor) (void)TRY(f.decode());
     else if (verify_pages) TRY_STATUS(f.verify());
   }
-  std::set<int64_t> pids;
+  // The tree: unique pids and tids, parents before children, the root
+  // first; a zombie has no threads and no children.
+  std::set<int64_t> pids, zombies;
+  for (size_t i = 0; i < s.pstree.tasks.size(); i++) {
+    const auto& e = s.pstree.tasks[i];
+    auto bad = [&](const char* why) {
+      return make_error("pstree.img: task %zu (pid %lld): %s", i, (long long)e.pid, why);
+    };
+    if (e.pid <= 0 || e.pid > (1 << 22) || !pids.insert(e.pid).second) return bad("bad or duplicate pid");
+    if (i == 0 ? e.ppid != 0 : !pids.count(e.ppid) || e.ppid == e.pid) return bad("parent not before it in the tree");
+    if (zombies.count(e.ppid)) return bad("the child of a zombie");
+    if (e.pgid <= 0 || e.sid <= 0) return bad("bad process group or session");
+    if (e.zombie) {
+      if (!e.threads.empty()) return bad("a zombie with threads");
+      if (i == 0) return bad("the root is a zombie");
+      zombies.insert(e.pid);
+    } else if (e.threads.empty() || e.threads[0] != e.pid) {
+      return bad("the leader is not its first thread");
+    }
+  }
+  if (s.pstree.tasks.size() > 65536) return make_error("pstree.img: too many tasks");
+  for (const auto& e : s.pstree.tasks)
+    for (size_t k = 1; k < e.threads.size(); k++)
+      if (e.threads[k] <= 0 || e.threads[k] > (1 << 22) || !pids.insert(e.threads[k]).second)
+        return make_error("pstree.img: pid %lld: bad or duplicate thread id %lld", (long long)e.pid,
+                          (long long)e.threads[k]);
   for (const auto& e : s.pstree.tasks) {
-    if (e.pid <= 0 || !pids.insert(e.pid).second)
-      return make_error("pstree.img: bad or duplicate pid %lld", (long long)e.pid);
     TaskImages t;
     t.entry = e;
+    if (e.zombie) {
+      s.tasks.push_back(std::move(t));
+      continue;
+    }
     std::string cn = image_name(ImageKind::Core, e.pid), mn = image_name(ImageKind::Mm, e.pid),
                 fn = image_name(ImageKind::Fdinfo, e.pid);
     t.core = TRY(read_record<Core>(set, cn));
@@ -147,6 +195,10 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     if (t.core.pid != e.pid) return make_error("%s: pid %lld, pstree says %lld", cn.c_str(), (long long)t.core.pid, (long long)e.pid);
     if (t.core.threads.size() != e.threads.size())
       return make_error("%s: %zu threads, pstree says %zu", cn.c_str(), t.core.threads.size(), e.threads.size());
+    for (size_t k = 0; k < e.threads.size(); k++)
+      if (t.core.threads[k].tid != e.threads[k])
+        return make_error("%s: thread %zu has tid %lld, pstree says %lld", cn.c_str(), k,
+                          (long long)t.core.threads[k].tid, (long long)e.threads[k]);
     t.mm = TRY(read_record<Mm>(set, mn));
     TRY_STATUS(validate_mm(t.mm, mn));
     t.fds = TRY(read_record<FdTable>(set, fn));

@@ -1,0 +1,236 @@
+// Restore side of the process tree (dump side: cr-dump/pstree.cc, record:
+// common/image/pstree.h): the plan of the tree, pids, sessions and process
+// groups, zombies, and each task forking its children with their pids.
+//
+// Order (DESIGN.md 4.2): a task sets its session or group first (setsid()
+// before it forks, so its children inherit the session), makes the shared
+// files its subtree needs, then forks its children; each child does the
+// same for its own subtree before it restores itself.
+#include <dirent.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "common/proc/stat.h"
+#include "common/proc/status.h"
+#include "cr-restore/restore.h"
+
+namespace cr {
+
+namespace {
+
+int highest_open_fd() {
+  int top = 2;
+  if (DIR* d = opendir("/proc/self/fd")) {
+    while (struct dirent* e = readdir(d))
+      if (e->d_name[0] != '.') top = std::max(top, atoi(e->d_name));
+    closedir(d);
+  }
+  return top;
+}
+
+void sleep_ms(int ms) {
+  struct timespec ts = {0, ms * 1000 * 1000};
+  nanosleep(&ts, nullptr);
+}
+
+}  // namespace
+
+Result<TreePlan> plan_tree(const SetImages& imgs) {
+  TreePlan p;
+  size_t n = imgs.tasks.size();
+  std::map<int64_t, int> index;
+  for (size_t i = 0; i < n; i++) index[imgs.tasks[i].entry.pid] = static_cast<int>(i);
+  p.parent.assign(n, -1);
+  p.children.assign(n, {});
+  p.creates_files.assign(n, {});
+  p.creates_pipes.assign(n, {});
+  std::vector<int> depth(n, 0);
+  for (size_t i = 1; i < n; i++) {
+    int par = index.at(imgs.tasks[i].entry.ppid);  // validated: parents come first
+    p.parent[i] = par;
+    p.children[par].push_back(static_cast<int>(i));
+    depth[i] = depth[par] + 1;
+  }
+  auto lca = [&](int a, int b) {
+    while (depth[a] > depth[b]) a = p.parent[a];
+    while (depth[b] > depth[a]) b = p.parent[b];
+    while (a != b) a = p.parent[a], b = p.parent[b];
+    return a;
+  };
+  // Who holds each file, and each pipe (through any of its ends).
+  std::map<uint64_t, std::set<int>> file_holders, pipe_holders;
+  std::map<uint64_t, const FileRec*> by_id;
+  for (auto& f : imgs.files.files) by_id[f.id] = &f;
+  int top = 2;
+  for (size_t i = 0; i < n; i++)
+    for (auto& d : imgs.tasks[i].fds.fds) {
+      top = std::max(top, d.fd);
+      file_holders[d.file_id].insert(static_cast<int>(i));
+      const FileRec& f = *by_id.at(d.file_id);
+      if (f.type == "pipe") pipe_holders[f.pipe_id].insert(static_cast<int>(i));
+    }
+  p.transit_base = std::max(top, highest_open_fd()) + 64;
+  int next = p.transit_base;
+  for (auto& [pipe, holders] : pipe_holders) {
+    int c = *holders.begin();
+    for (int h : holders) c = lca(c, h);
+    p.creates_pipes[c].push_back(pipe);
+    for (auto& f : imgs.files.files)
+      if (f.type == "pipe" && f.pipe_id == pipe && file_holders.count(f.id)) p.transit_fd[f.id] = next++;
+  }
+  for (auto& [id, holders] : file_holders) {
+    if (by_id.at(id)->type == "pipe" || holders.size() < 2) continue;
+    int c = *holders.begin();
+    for (int h : holders) c = lca(c, h);
+    p.creates_files[c].push_back(id);
+    p.transit_fd[id] = next++;
+  }
+  p.transit_end = next;
+  // The transit numbers and the service fds above them must be allowed.
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rlim_t want = static_cast<rlim_t>(p.transit_end) + 64;
+  if (rl.rlim_cur < want) {
+    if (rl.rlim_max < want)
+      return make_error("the tree needs %llu file descriptors in one task, more than RLIMIT_NOFILE (%llu) allows",
+                        (unsigned long long)want, (unsigned long long)rl.rlim_max);
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return make_errno(errno, "setrlimit RLIMIT_NOFILE");
+  }
+  return p;
+}
+
+// Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
+Status check_pid_free_now(pid_t pid) {
+  auto st = proc::read_stat(pid);
+  if (!st) return ok_status();  // no such process: free
+  pid_t tgid = pid;
+  if (auto status = proc::read_status(pid)) tgid = status->tgid;
+  Error e;
+  if (st->state == 'Z') {
+    e = make_error("pid %d is held by a zombie ('%s') that its parent has not reaped", pid, st->comm.c_str());
+    e.remedy = "reap it (its parent must wait for it) or restore in a new pid namespace";
+  } else if (tgid != pid) {
+    e = make_error("pid %d is in use by a thread of '%s' (pid %d)", pid, st->comm.c_str(), tgid);
+  } else {
+    e = make_error("pid %d is in use by '%s' (pid %d)", pid, st->comm.c_str(), pid);
+  }
+  if (e.remedy.empty()) e.remedy = "stop that process first";
+  return e;
+}
+
+// A pid held by a zombie is usually freed a moment later, when its parent
+// reaps it (a dump just killed it: `crtools dump ... | crtools restore`).
+// Give the parents up to five seconds in all, then report whoever holds it.
+Status check_pids_free(const SetImages& imgs) {
+  std::vector<pid_t> all;
+  for (auto& t : imgs.tasks) {
+    all.push_back(static_cast<pid_t>(t.entry.pid));
+    for (size_t k = 1; k < t.entry.threads.size(); k++) all.push_back(static_cast<pid_t>(t.entry.threads[k]));
+  }
+  for (int i = 0; i < 500; i++) {
+    bool zombie = false;
+    for (pid_t pid : all) {
+      auto st = check_pid_free_now(pid);
+      if (st) continue;
+      if (st.error().message.find("held by a zombie") == std::string::npos) return st;
+      zombie = true;
+    }
+    if (!zombie) return ok_status();
+    sleep_ms(10);
+  }
+  for (pid_t pid : all) TRY_STATUS(check_pid_free_now(pid));
+  return ok_status();
+}
+
+pid_t clone_with_pid(pid_t pid) {
+  struct clone_args ca;
+  memset(&ca, 0, sizeof ca);
+  ca.exit_signal = SIGCHLD;
+  pid_t tids[1] = {pid};
+  ca.set_tid = reinterpret_cast<uint64_t>(tids);
+  ca.set_tid_size = 1;
+  return static_cast<pid_t>(syscall(SYS_clone3, &ca, sizeof ca));
+}
+
+Status restore_session(const SetImages& imgs, const TreePlan& plan, int index) {
+  const PstreeEntry& e = imgs.tasks[index].entry;
+  pid_t pid = getpid();
+  if (e.sid == pid) {
+    if (setsid() < 0) return make_errno(errno, "pid %d: setsid", pid);
+    return ok_status();
+  }
+  if (e.pgid == pid) {
+    if (setpgid(0, 0) < 0) return make_errno(errno, "pid %d: setpgid", pid);
+    return ok_status();
+  }
+  // The root otherwise stays in cr-restore's group; another task inherits
+  // its parent's group, or joins one led by another task of the tree
+  // (checked at dump time), which may not have made it yet: a sibling
+  // forked before us is still on its way (bash: `a | b`, b joins a's group).
+  int par = plan.parent[index];
+  if (par < 0 || e.pgid == imgs.tasks[par].entry.pgid) return ok_status();
+  pid_t pgid = static_cast<pid_t>(e.pgid);
+  for (int i = 0; i < 10000 && getpgid(pgid) != pgid; i++) sleep_ms(1);
+  if (setpgid(0, pgid) < 0) return make_errno(errno, "pid %d: cannot join process group %d", pid, pgid);
+  return ok_status();
+}
+
+void become_zombie(const PstreeEntry& e) {
+  int st = e.exit_status;
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    // Killed by a signal: die by the same one. A core dump is not made
+    // again (the wait status loses its core flag).
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    sigprocmask(SIG_UNBLOCK, &s, nullptr);
+    kill(getpid(), sig);
+    _exit(128 + sig);  // a signal that does not kill: not a dumped state
+  }
+  _exit(WEXITSTATUS(st));
+}
+
+Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, int index,
+                     const RestoreOptions& o, int err_fd) {
+  for (int c : plan.children[index]) {
+    pid_t want = static_cast<pid_t>(imgs.tasks[c].entry.pid);
+    pid_t got = clone_with_pid(want);
+    if (got < 0) {
+      int e = errno;
+      if (e == EEXIST) {
+        auto held = check_pid_free_now(want);
+        if (!held) return std::move(held).error();
+        return make_error("pid %d was taken meanwhile", want);
+      }
+      return make_errno(e, "clone3 with pid %d", want);
+    }
+    if (got == 0) restore_task_and_jump(set, imgs, plan, c, o, err_fd);
+  }
+  // A zombie child must have exited before the restorer drains the
+  // signals its exit sent (SIGCHLD); WNOWAIT leaves it unreaped.
+  for (int c : plan.children[index]) {
+    const PstreeEntry& e = imgs.tasks[c].entry;
+    if (!e.zombie) continue;
+    siginfo_t si;
+    while (waitid(P_PID, static_cast<id_t>(e.pid), &si, WEXITED | WNOWAIT) < 0)
+      if (errno != EINTR) return make_errno(errno, "waiting for zombie %lld", (long long)e.pid);
+  }
+  return ok_status();
+}
+
+}  // namespace cr
