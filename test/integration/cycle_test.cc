@@ -18,6 +18,11 @@
 // images refused before any process is created, a file changed since the
 // dump, a dump into a full filesystem or a stream whose reader goes away.
 //
+// Trees and threads (ckpt_tree, ckpt_threads, ckpt_pipes): the same modes,
+// followed pid by pid and tid by tid from their READY lines; and a restore
+// that finds a non-root pid of the tree taken must name it and leave no
+// task behind.
+//
 // CYCLE_ONLY=<substring> runs only the cycles whose label contains it, e.g.
 //   CYCLE_ONLY=ckpt_regs build/test/integration-tests -tc='cycle*'
 #include <doctest/doctest.h>
@@ -28,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <cstdlib>
@@ -36,6 +42,7 @@
 #include <future>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test/integration/harness.h"
@@ -170,7 +177,140 @@ bool wait_restored_or_gone(const Dumpee& d, pid_t pid, Background& restore, std:
          looks_restored(pid, d.exe(), d.cmdline());
 }
 
+// The processes of a dumpee: the pids of its READY line's "pids=" (a tree:
+// root first) or the root alone; "zombies=" among them; the threads of
+// "tids=".
+struct Tree {
+  pid_t root = -1;
+  std::vector<pid_t> pids;     // root first
+  std::vector<pid_t> others;   // pids without the root
+  std::vector<pid_t> zombies;  // dead before the dump, unreaped
+  std::vector<pid_t> tids;     // threads of the root (main thread first)
+  bool zombie(pid_t p) const { return std::find(zombies.begin(), zombies.end(), p) != zombies.end(); }
+  std::vector<pid_t> live() const {
+    std::vector<pid_t> r;
+    for (pid_t p : pids)
+      if (!zombie(p)) r.push_back(p);
+    return r;
+  }
+};
+
+Tree tree_of(const Dumpee& d) {
+  Tree t;
+  t.root = d.pid();
+  t.pids = ready_list(d.ready_info(), "pids");
+  if (t.pids.empty() || t.pids[0] != t.root) t.pids.insert(t.pids.begin(), t.root);
+  for (size_t i = 1; i < t.pids.size(); i++) t.others.push_back(t.pids[i]);
+  t.zombies = ready_list(d.ready_info(), "zombies");
+  t.tids = ready_list(d.ready_info(), "tids");
+  return t;
+}
+
+std::string join(const std::vector<pid_t>& v) {
+  std::string s;
+  for (pid_t p : v) s += (s.empty() ? "" : ",") + std::to_string(p);
+  return s;
+}
+
+// What the reaped statuses of a killed tree's other pids should be: killed
+// by the dump (SIGKILL), except its zombies, which keep what they died of
+// (ckpt_tree --zombie: exit 7, then SIGUSR2).
+std::string killed_tree_problems(const Tree& t, const std::vector<int>& st) {
+  std::string p;
+  for (size_t i = 0; i < t.others.size(); i++) {
+    pid_t q = t.others[i];
+    if (st[i] == -2) {
+      p += "pid " + std::to_string(q) + " still there (state '" + std::string(1, proc_state(q) ? proc_state(q) : '0') + "'); ";
+      continue;
+    }
+    if (st[i] == -1) continue;  // reaped by someone else (e.g. its own parent): gone all the same
+    int want = 128 + SIGKILL;
+    if (t.zombie(q)) {
+      size_t z = size_t(std::find(t.zombies.begin(), t.zombies.end(), q) - t.zombies.begin());
+      want = t.zombies.size() == 2 ? (z == 0 ? 7 : 128 + SIGUSR2) : -1;
+    }
+    if (want >= 0 && st[i] != want)
+      p += "pid " + std::to_string(q) + " ended with " + std::to_string(st[i]) + ", expected " + std::to_string(want) + "; ";
+  }
+  for (pid_t tid : t.tids)
+    if (tid != t.root && proc_state(tid) != 0) p += "thread " + std::to_string(tid) + " still there; ";
+  return p;
+}
+
+// Reaps the other pids of a tree as they die, in the background (a
+// dump|restore pipeline: their zombies would hold pids against the restore
+// already reading the stream). They come to us when their parents die.
+class TreeReaper {
+ public:
+  explicit TreeReaper(std::vector<pid_t> pids) : pids_(std::move(pids)), st_(pids_.size(), -2), done_(pids_.size()) {
+    th_ = std::thread([this] {
+      while (!stop_) {
+        bool all = true;
+        for (size_t i = 0; i < pids_.size(); i++) {
+          if (done_[i]) continue;
+          if (pids_[i] <= 0) {
+            done_[i] = true, st_[i] = -1;
+            continue;
+          }
+          int wst;
+          if (waitpid(pids_[i], &wst, WNOHANG) == pids_[i]) {
+            st_[i] = WIFEXITED(wst) ? WEXITSTATUS(wst) : WIFSIGNALED(wst) ? 128 + WTERMSIG(wst) : -1;
+            done_[i] = true;
+            continue;
+          }
+          all = false;
+        }
+        if (all) break;
+        usleep(500);
+      }
+      finished_ = true;
+    });
+  }
+  ~TreeReaper() {
+    stop_ = true;
+    th_.join();
+  }
+  // Wait until all are reaped (or t); statuses as reap_pids().
+  std::vector<int> wait(std::chrono::seconds t) {
+    wait_until([&] { return finished_.load(); }, std::chrono::duration_cast<std::chrono::milliseconds>(t));
+    stop_ = true;
+    th_.join();
+    th_ = std::thread([] {});
+    return st_;
+  }
+
+ private:
+  std::vector<pid_t> pids_;
+  std::vector<int> st_;
+  std::vector<char> done_;
+  std::atomic<bool> stop_{false}, finished_{false};
+  std::thread th_;
+};
+
+// Every process of the tree runs again as dumped: the live ones run the
+// workload (same exe and cmdline, not stopped or traced), the zombies are
+// zombies of the root again, every thread is back.
+std::string not_restored(const Tree& t, const Dumpee& d) {
+  std::string p;
+  for (pid_t q : t.pids) {
+    if (t.zombie(q)) {
+      if (proc_state(q) != 'Z' || ppid_of(q) != t.root) p += "zombie " + std::to_string(q) + " not a zombie of the root; ";
+    } else if (!looks_restored(q, d.exe(), d.cmdline())) {
+      p += "pid " + std::to_string(q) + " not running the workload; ";
+    }
+  }
+  for (pid_t tid : t.tids)
+    if (!fs::exists("/proc/" + std::to_string(t.root) + "/task/" + std::to_string(tid)))
+      p += "thread " + std::to_string(tid) + " missing; ";
+  return p;
+}
+
 // One full cycle. Uses CHECK/REQUIRE; returns early on the first broken step.
+// A tree workload (READY "pids=..." / "tids=...") is followed pid by pid:
+// after a kill-mode dump every pid is gone (the others are reaped by pid:
+// they come to us, the child subreaper); after -s every live one is stopped;
+// after --leave-running the original verifies PASS and then every pid is
+// gone; after the restore every pid and thread is back before the SIGTERM.
 void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 120s) {
   TempDir t;
   std::string wd = t / "wd", img = t / "img", tarfile = t / "img.tar";
@@ -180,15 +320,15 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   o.dir = wd;
   Dumpee d(w.name, o);
   const pid_t pid = d.pid();
+  const Tree tree = tree_of(d);
   const std::string ps = std::to_string(pid), cr = crtools_path();
-  // Whatever happens, no restored workload outlives the case.
+  // Whatever happens, no restored workload outlives the case: every pid of
+  // the tree that still runs the workload is killed (by pid, never <= 0).
   struct Guard {
-    pid_t pid;
+    std::vector<pid_t> pids;
     std::string exe;
-    ~Guard() {
-      if (proc_exe(pid) == exe) kill_and_reap(pid);
-    }
-  } guard{pid, d.exe()};
+    ~Guard() { kill_tree(pids, exe); }
+  } guard{tree.pids, d.exe()};
   const bool detached = m.restore == RestoreMode::Detached;
   INFO("pid ", pid, ", ready: ", d.ready_info());
 
@@ -200,12 +340,16 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   if (m.images == ImageMode::Pipeline) {
     REQUIRE(m.dump == DumpMode::Kill);  // otherwise the pid is still taken when the restore needs it
     Reaper reaper(pid);
+    TreeReaper others(tree.others);
     std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D - | " + shq(cr) + " restore -D -" +
                       (detached ? " -d" : "");
     restore = std::make_unique<Background>(std::vector<std::string>{"/bin/bash", "-c", cmd});
     int st = reaper.wait(120s);
     INFO("pipeline stderr: ", restore->err());
     REQUIRE_MESSAGE(st == 128 + SIGKILL, "the original ended with status ", st, " (expected killed by the dump)");
+    std::vector<int> sts = others.wait(60s);
+    std::string bad = killed_tree_problems(tree, sts);
+    REQUIRE_MESSAGE(bad == "", "after the dump: ", bad);
   } else {
     RunResult dr = m.images == ImageMode::Dir
                        ? crtools(dump_args)
@@ -222,29 +366,54 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
         int st = d.wait_exit(30s);
         CHECK_MESSAGE(st == 128 + SIGKILL, "after a dump without -s/--leave-running the original ended with ", st);
         REQUIRE_FALSE(pid_alive(pid));
+        std::string bad = killed_tree_problems(tree, reap_pids(tree.others, 30s));
+        REQUIRE_MESSAGE(bad == "", "after the dump: ", bad);
         break;
       }
       case DumpMode::Stopped: {
-        CHECK_MESSAGE(wait_until([&] { return proc_state(pid) == 'T'; }, 10s), "state '", proc_state(pid), "' after dump -s");
-        CHECK(proc_tracer(pid) == 0);
-        kill(pid, SIGKILL);
+        for (pid_t q : tree.pids) {
+          if (tree.zombie(q)) {
+            CHECK_MESSAGE(proc_state(q) == 'Z', "zombie ", q, " in state '", proc_state(q), "' after dump -s");
+            continue;
+          }
+          CHECK_MESSAGE(wait_until([&] { return proc_state(q) == 'T'; }, 10s), "pid ", q, " in state '", proc_state(q),
+                        "' after dump -s");
+          CHECK(proc_tracer(q) == 0);
+        }
+        for (pid_t tid : tree.tids) CHECK_MESSAGE(proc_state(tid) == 'T', "thread ", tid, " in state '", proc_state(tid), "'");
+        for (pid_t q : tree.pids)
+          if (q > 0 && !tree.zombie(q) && proc_exe(q) == d.exe()) kill(q, SIGKILL);
         CHECK(d.wait_exit(30s) == 128 + SIGKILL);
+        std::string bad = killed_tree_problems(tree, reap_pids(tree.others, 30s));
+        REQUIRE_MESSAGE(bad == "", "after killing the stopped tree: ", bad);
         break;
       }
       case DumpMode::LeaveRunning: {
-        char st = proc_state(pid);
-        CHECK_MESSAGE((st == 'R' || st == 'S'), "state '", st, "' after --leave-running");
-        CHECK(proc_tracer(pid) == 0);
+        for (pid_t q : tree.live()) {
+          char st = proc_state(q);
+          CHECK_MESSAGE((st == 'R' || st == 'S'), "pid ", q, " in state '", st, "' after --leave-running");
+          CHECK(proc_tracer(q) == 0);
+        }
+        for (pid_t tid : tree.tids) {
+          char st = proc_state(tid);
+          CHECK_MESSAGE((st == 'R' || st == 'S'), "thread ", tid, " in state '", st, "' after --leave-running");
+        }
         off_t size_at_dump = d.output_size();
         Verdict v = d.verdict(verdict_timeout);
         CHECK_MESSAGE(v.passed(), "the original, after dump --leave-running: ", v.describe());
         // Its verdict grew the output file; cut it back so the restore finds
         // the file as it was dumped (a size change would be refused).
         d.truncate_output(size_at_dump);
+        // The original reaped its own tree; anything left is ours to reap.
+        std::string bad;
+        std::vector<int> sts = reap_pids(tree.others, 10s);
+        for (size_t i = 0; i < sts.size(); i++)
+          if (sts[i] == -2) bad += std::to_string(tree.others[i]) + " ";
+        REQUIRE_MESSAGE(bad == "", "pids still there after the original's verdict: ", bad);
         break;
       }
     }
-    REQUIRE_MESSAGE(proc_state(pid) == 0, "pid ", pid, " still taken before the restore");
+    for (pid_t q : tree.pids) REQUIRE_MESSAGE(proc_state(q) == 0, "pid ", q, " still taken before the restore");
 
     std::vector<std::string> rargs = {cr, "restore", "-D", m.images == ImageMode::Dir ? img : "-"};
     if (detached) rargs.push_back("-d");
@@ -257,6 +426,9 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
     INFO("restore stderr: ", r.err);
     REQUIRE_MESSAGE(r.status == 0, "restore -d failed");
     REQUIRE_MESSAGE(wait_restored(pid, d.exe(), d.cmdline(), 30s), "pid ", pid, " does not run the workload after restore -d");
+    std::string missing;
+    wait_until([&] { return (missing = not_restored(tree, d)).empty(); }, 30s);
+    REQUIRE_MESSAGE(missing == "", "after restore -d: ", missing);
     CHECK_MESSAGE(ppid_of(pid) == getpid(), "restore -d: the workload's parent is ", ppid_of(pid),
                   ", not the test (the child subreaper)");
     Verdict v = terminate_and_collect(pid, d.output_path(), verdict_timeout);
@@ -267,6 +439,10 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
     INFO("restore stderr: ", restore->err());
     REQUIRE_MESSAGE(up, "pid ", pid, " does not run the workload (restore ",
                     std::string(restore->running() ? "still running" : "ended"), ")");
+    std::string missing;
+    wait_until([&] { return (missing = not_restored(tree, d)).empty() || !restore->running(); }, 60s);
+    missing = not_restored(tree, d);
+    REQUIRE_MESSAGE(missing == "", "after the restore: ", missing);
     if (m.images != ImageMode::Pipeline)
       CHECK_MESSAGE(ppid_of(pid) == restore->pid(), "attached restore: the workload's parent is ", ppid_of(pid));
     Verdict v = terminate_and_collect(pid, d.output_path(), *restore, verdict_timeout);
@@ -274,6 +450,8 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
     CHECK_MESSAGE(v.status == 0, "attached restore exited ", v.status, " (the workload's status)");
   }
   CHECK_FALSE(pid_alive(pid));
+  // The root reaped its children (and they theirs) before its verdict.
+  for (pid_t q : tree.others) CHECK_MESSAGE(proc_state(q) == 0, "pid ", q, " left after the verdict");
 }
 
 struct CycleCase {
@@ -469,6 +647,56 @@ TEST_CASE("cycle: caught in user code (--spin) rather than in a system call") {
               {{"ckpt_task", {"--spin"}}, kStoppedAttached}});
 }
 
+// ------------------------------------------------------------------ trees
+
+// The tree and thread workloads, each through the modes above.
+const std::vector<Work>& tree_workloads() {
+  static const std::vector<Work> w = {
+      {"ckpt_tree", {}}, {"ckpt_tree", {"--zombie"}}, {"ckpt_threads", {}}, {"ckpt_pipes", {}}};
+  return w;
+}
+
+TEST_CASE("cycle: process trees and threads; dump (kill); -D DIR; attached and -d") {
+  std::vector<CycleCase> cs = each(tree_workloads(), kKillDirAttached);
+  for (auto& c : each(tree_workloads(), kKillDirDetached)) cs.push_back(c);
+  cs.push_back({{"ckpt_tree", {"--fan=30"}}, kKillDirDetached});
+  run_cycles(cs);
+}
+
+TEST_CASE("cycle: process trees and threads; dump -s; attached and -d") {
+  std::vector<CycleCase> cs = each(tree_workloads(), kStoppedAttached);
+  for (auto& c : each(tree_workloads(), kStoppedDetached)) cs.push_back(c);
+  run_cycles(cs);
+}
+
+TEST_CASE("cycle: process trees and threads; dump --leave-running; attached and -d") {
+  std::vector<CycleCase> cs = each(tree_workloads(), kRunningAttached);
+  for (auto& c : each(tree_workloads(), kRunningDetached)) cs.push_back(c);
+  run_cycles(cs);
+}
+
+TEST_CASE("cycle: process trees and threads; -D - through a file; attached and -d") {
+  std::vector<CycleCase> cs = each(tree_workloads(), kStreamAttached);
+  for (auto& c : each(tree_workloads(), kStreamDetached)) cs.push_back(c);
+  run_cycles(cs);
+}
+
+TEST_CASE("cycle: process trees and threads; dump -D - | restore -D -; attached and -d") {
+  std::vector<CycleCase> cs = each(tree_workloads(), kPipeAttached);
+  for (auto& c : each(tree_workloads(), kPipeDetached)) cs.push_back(c);
+  run_cycles(cs);
+}
+
+TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
+  run_cycles({{{"ckpt_tree", {"--spin", "--zombie"}}, kKillDirAttached},
+              {{"ckpt_pipes", {"--spin"}}, kKillDirDetached},
+              {{"ckpt_threads", {"--spin"}}, kPipeDetached}});
+}
+
+TEST_CASE("cycle: 200 threads each counting in its own variable (ckpt_threads --threads=200)") {
+  run_cycles({{{"ckpt_threads", {"--threads=200"}}, kKillDirAttached}});
+}
+
 TEST_CASE("cycle: credentials of a non-root process (ckpt_task --creds)") {
   run_cycles({{{"ckpt_task", {"--creds"}}, kKillDirAttached}, {{"ckpt_task", {"--creds"}}, kPipeDetached}});
 }
@@ -615,6 +843,102 @@ TEST_CASE("cycle: restore refuses a pid held by an unreaped zombie and works onc
   REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
   Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
   CHECK_MESSAGE(v.passed(), v.describe());
+}
+
+TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and leaves nothing behind") {
+  TempDir t;
+  std::string wd = t / "wd", img = t / "img";
+  fs::create_directory(wd);
+  Dumpee::Options o;
+  o.dir = wd;
+  Dumpee d("ckpt_tree", o);
+  const Tree tree = tree_of(d);
+  const std::vector<pid_t> chain = ready_list(d.ready_info(), "chain");
+  REQUIRE(chain.size() == 4);
+  REQUIRE(tree.pids.size() == 11);
+  const std::string exe = d.exe();
+  struct Guard {
+    std::vector<pid_t> pids;
+    std::string exe;
+    ~Guard() { kill_tree(pids, exe); }
+  } guard{tree.pids, exe};
+  INFO("tree: ", join(tree.pids));
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", img});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+  std::string bad = killed_tree_problems(tree, reap_pids(tree.others, 30s));
+  REQUIRE_MESSAGE(bad == "", "after the dump: ", bad);
+
+  // The deepest of the chain (created late whatever the order) is taken by a
+  // sleep: ns_last_pid = victim - 1, then one fork.
+  const pid_t victim = chain.back();
+  INFO("victim pid ", victim);
+  std::unique_ptr<Background> holder;
+  for (int attempt = 0; attempt < 200 && !holder; attempt++) {
+    REQUIRE(proc_state(victim) == 0);
+    {
+      std::ofstream lp("/proc/sys/kernel/ns_last_pid");
+      lp << victim - 1;
+    }
+    auto b = std::make_unique<Background>(std::vector<std::string>{"/bin/sleep", "600"});
+    if (b->pid() == victim) holder = std::move(b);
+  }
+  REQUIRE_MESSAGE(holder, "could not start a process with pid ", victim);
+  REQUIRE(wait_until([&] { return proc_exe(victim).find("sleep") != std::string::npos; }, 10s));
+  const std::string sleep_exe = proc_exe(victim);
+
+  for (bool det : {false, true}) {
+    CAPTURE(det);
+    auto kids_before = children_of(getpid());
+    std::vector<std::string> args = {crtools_path(), "restore", "-D", img};
+    if (det) args.push_back("-d");
+    RunResult res;
+    {
+      Background rs(args);
+      res = rs.wait(60s);
+    }
+    INFO("restore stderr: ", res.err);
+    CHECK_MESSAGE(res.status != 0, "restore accepted a tree whose pid ", victim, " is taken");
+    CHECK(res.status > 0);
+    CHECK(res.status < 128);
+    CHECK_MESSAGE(mentions(res.err, std::to_string(victim)), "the error does not name pid ", victim);
+    // Every task it created is gone (reaped by it, or by us if it left
+    // them to us), no pid of the tree runs the workload, the holder is
+    // untouched, and no other process is left.
+    std::vector<pid_t> rest;
+    for (pid_t q : tree.pids)
+      if (q != victim) rest.push_back(q);
+    std::vector<int> sts = reap_pids(rest, 10s);
+    for (size_t i = 0; i < rest.size(); i++)
+      CHECK_MESSAGE(sts[i] != -2, "pid ", rest[i], " of the tree is there after the failed restore (state '",
+                    proc_state(rest[i]), "', exe '", proc_exe(rest[i]), "')");
+    CHECK(proc_exe(victim) == sleep_exe);
+    CHECK(proc_state(victim) == 'S');
+    std::vector<pid_t> running_workload;
+    for (auto& e : fs::directory_iterator("/proc")) {
+      std::string n = e.path().filename().string();
+      if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit) && proc_exe(std::stoi(n)) == exe)
+        running_workload.push_back(std::stoi(n));
+    }
+    CHECK_MESSAGE(running_workload.empty(), "processes running the workload after the failed restore: ",
+                  join(running_workload));
+    kill_tree(running_workload, exe);
+    CHECK(children_of(getpid()) == kids_before);
+  }
+
+  // Once the pid is free the same images restore and verify.
+  holder.reset();
+  REQUIRE(wait_until([&] { return proc_state(victim) == 0; }, 10s));
+  Background ok({crtools_path(), "restore", "-D", img, "-d"});
+  RunResult res = ok.wait(120s);
+  INFO("restore stderr: ", res.err);
+  REQUIRE(res.status == 0);
+  std::string missing;
+  wait_until([&] { return (missing = not_restored(tree, d)).empty(); }, 30s);
+  REQUIRE_MESSAGE(missing == "", missing);
+  Verdict v = terminate_and_collect(d.pid(), d.output_path(), 60s);
+  CHECK_MESSAGE(v.passed(), v.describe(), "; output file: ", d.output());
 }
 
 TEST_CASE("cycle: restore -t checks the root pid recorded in the images") {
