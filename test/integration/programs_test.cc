@@ -1,6 +1,9 @@
 // Real programs through the dump/kill/restore cycle (issue 5): a python3
 // program counting in a dict and appending to a file, a perl program doing
-// the same in a hash, and sleep(1). Each must go on from its pre-dump state:
+// the same in a hash, sleep(1), and a bash loop that forks a sleep each
+// round (a process tree: bash and its child). (A program with 200 threads
+// each counting in its own variable is the cycle case
+// "cycle: 200 threads ..." in cycle_test.cc.) Each must go on from its pre-dump state:
 // the counter and the log continue where they stopped (no restart, no gap),
 // and the program's own check of its memory passes.
 #include <doctest/doctest.h>
@@ -64,6 +67,17 @@ if ($bad || scalar(keys %h) != $i) { print "FAIL: hash lost entries\n"; }
 elsif ($gap) { print "FAIL: log has a gap or restarted\n"; }
 else { print "PASS\n"; }
 )PL";
+
+pid_t ppid_of_pid(pid_t pid) {
+  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = st.rfind(')');
+  if (p == std::string::npos) return -1;
+  std::istringstream in(st.substr(p + 2));
+  std::string state;
+  pid_t pp = -1;
+  in >> state >> pp;
+  return pp;
+}
 
 long last_logged(const std::string& path) {
   std::ifstream f(path);
@@ -151,4 +165,77 @@ TEST_CASE("program: a short sleep finishes normally after restore (exit 0)") {
   auto rr = crtools({"restore", "-D", img.path() + "/set"});
   INFO(rr.err);
   CHECK(rr.status == 0);
+}
+
+TEST_CASE("program: a bash loop forking sleep goes on counting with its child sleep restored") {
+  // Each round appends the next number to log.txt and forks `sleep 1`.
+  const char* script =
+      "i=0; while true; do i=$((i+1)); echo $i >> log.txt; "
+      "if [ $i = 1 ]; then echo READY >&3; exec 3>&-; fi; sleep 1; done";
+  Dumpee d("/bin/bash", Dumpee::Options{{"-c", script}});
+  const pid_t pid = d.pid();
+  REQUIRE(pid > 0);
+  const std::string bash_exe = d.exe(), log = d.dir() + "/log.txt";
+  const std::string sleep_cmdline("sleep\0" "1\0", 8);
+  pid_t s = -1;
+  std::string sleep_exe;
+  // Whatever happens, bash and its sleeps end with the case (by pid).
+  struct Guard {
+    pid_t bash;
+    std::string bash_exe;
+    ~Guard() {
+      std::vector<pid_t> kids = children_of(bash);
+      kill_tree({bash}, bash_exe);
+      for (pid_t k : kids) kill_tree({k}, proc_exe(k).find("sleep") != std::string::npos ? proc_exe(k) : "");
+    }
+  } guard{pid, bash_exe};
+  auto sleep_child = [&]() -> pid_t {
+    for (pid_t c : children_of(pid))
+      if (proc_cmdline(c) == sleep_cmdline) return c;
+    return -1;
+  };
+  // A fresh round: a new number in the log, then its sleep running; the
+  // dump comes well within the second the sleep lasts.
+  REQUIRE(wait_until([&] { return last_logged(log) >= 2; }, 10s));
+  long n0 = last_logged(log);
+  REQUIRE(wait_until([&] { return last_logged(log) > n0 && (s = sleep_child()) > 0; }, 10s));
+  sleep_exe = proc_exe(s);
+  TempDir img;
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img.path() + "/set"});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  CHECK(d.wait_exit() == 128 + SIGKILL);
+  std::vector<int> st = reap_pids({s}, 30s);  // killed too, and reparented to us
+  CHECK_MESSAGE(st[0] == 128 + SIGKILL, "bash's sleep ended with ", st[0]);
+  REQUIRE(proc_state(s) == 0);
+  long at_dump = last_logged(log);
+  auto rr = crtools({"restore", "-D", img.path() + "/set", "-d"});
+  INFO("restore stderr: ", rr.err);
+  REQUIRE(rr.status == 0);
+  REQUIRE(wait_restored(pid, bash_exe, d.cmdline(), 30s));
+  // The sleep is bash's child again, with its pid, asleep where it was.
+  CHECK_MESSAGE(wait_until([&] { return proc_cmdline(s) == sleep_cmdline && ppid_of_pid(s) == pid; }, 10s),
+                "sleep ", s, " is not bash's child again (cmdline '", proc_cmdline(s), "')");
+  CHECK(proc_exe(s) == sleep_exe);
+  // bash waits for it and goes on counting: the next numbers follow the
+  // last one before the dump (no restart from 1, no gap).
+  CHECK(wait_until([&] { return last_logged(log) >= at_dump + 2; }, 30s));
+  std::ifstream f(log);
+  long expect = 1;
+  std::string line;
+  bool ok = true;
+  while (std::getline(f, line)) {
+    if (line != std::to_string(expect)) {
+      ok = false;
+      break;
+    }
+    expect++;
+  }
+  CHECK_MESSAGE(ok, "log.txt line ", expect, " is '", line, "' (dumped at ", at_dump, "): restarted or skipped");
+  CHECK(expect - 1 >= at_dump + 2);
+  // bash does not print PASS: end the tree by pid (bash first, then its sleep).
+  std::vector<pid_t> kids = children_of(pid);
+  kill_tree({pid}, bash_exe);
+  for (pid_t k : kids) kill_tree({k}, sleep_exe);
+  CHECK(proc_state(pid) == 0);
 }
