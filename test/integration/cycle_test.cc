@@ -381,8 +381,14 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
           CHECK(proc_tracer(q) == 0);
         }
         for (pid_t tid : tree.tids) CHECK_MESSAGE(proc_state(tid) == 'T', "thread ", tid, " in state '", proc_state(tid), "'");
-        for (pid_t q : tree.pids)
-          if (q > 0 && !tree.zombie(q) && proc_exe(q) == d.exe()) kill(q, SIGKILL);
+        // Leaves first, each dead before its parent is killed: a process
+        // group left orphaned with stopped members would get SIGHUP first.
+        for (auto it = tree.pids.rbegin(); it != tree.pids.rend(); ++it) {
+          pid_t q = *it;
+          if (q <= 0 || tree.zombie(q) || proc_exe(q) != d.exe()) continue;
+          kill(q, SIGKILL);
+          CHECK(wait_until([&] { char s = proc_state(q); return s == 0 || s == 'Z' || s == 'X'; }, 10s));
+        }
         CHECK(d.wait_exit(30s) == 128 + SIGKILL);
         std::string bad = killed_tree_problems(tree, reap_pids(tree.others, 30s));
         REQUIRE_MESSAGE(bad == "", "after killing the stopped tree: ", bad);
@@ -937,7 +943,7 @@ TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and 
   std::string missing;
   wait_until([&] { return (missing = not_restored(tree, d)).empty(); }, 30s);
   REQUIRE_MESSAGE(missing == "", missing);
-  Verdict v = terminate_and_collect(d.pid(), d.output_path(), 60s);
+  Verdict v = terminate_and_collect(tree.root, d.output_path(), 60s);
   CHECK_MESSAGE(v.passed(), v.describe(), "; output file: ", d.output());
 }
 
