@@ -439,27 +439,28 @@ std::vector<int> reap_pids(const std::vector<pid_t>& pids, milliseconds timeout)
 }
 
 void kill_tree(const std::vector<pid_t>& pids, const std::string& exe) {
-  std::vector<pid_t> ours;
+  std::vector<pid_t> killed;
   for (pid_t p : pids) {
     if (p <= 0) continue;
     int wst;
     if (waitpid(p, &wst, WNOHANG) == p) continue;  // a zombie of ours: reaped now
-    if (!exe.empty() && proc_exe(p) == exe) ::kill(p, SIGKILL);
-    ours.push_back(p);
+    if (exe.empty() || proc_exe(p) != exe) continue;
+    ::kill(p, SIGKILL);
+    killed.push_back(p);
   }
-  // Wait for the killed ones (and reap what comes to us); a zombie that is
-  // not ours is left to its parent.
+  // Wait for the killed ones and reap what comes to us. (Not by exe: a
+  // process on its way out has no exe link any more.) A zombie that is not
+  // ours is left to its parent.
   wait_until(
       [&] {
         bool all = true;
-        for (pid_t p : ours) {
+        for (pid_t p : killed) {
           int wst;
           pid_t r = waitpid(p, &wst, WNOHANG);
           if (r == p) continue;  // reaped
           char s = proc_state(p);
-          if (s == 0) continue;                                // gone
-          if ((s == 'Z' || s == 'X') && r < 0) continue;       // someone else's zombie
-          if (s != 'Z' && s != 'X' && proc_exe(p) != exe) continue;  // someone else's process
+          if (s == 0) continue;                           // gone
+          if ((s == 'Z' || s == 'X') && r < 0) continue;  // someone else's zombie
           all = false;
         }
         return all;

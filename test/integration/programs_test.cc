@@ -213,6 +213,8 @@ TEST_CASE("program: a bash loop forking sleep goes on counting with its child sl
   INFO("restore stderr: ", rr.err);
   REQUIRE(rr.status == 0);
   REQUIRE(wait_restored(pid, bash_exe, d.cmdline(), 30s));
+  // Restored with -d, bash is our child again (we are a child subreaper).
+  CHECK_MESSAGE(ppid_of_pid(pid) == getpid(), "bash's parent is ", ppid_of_pid(pid), " (", proc_cmdline(ppid_of_pid(pid)), ")");
   // The sleep is bash's child again, with its pid, asleep where it was.
   CHECK_MESSAGE(wait_until([&] { return proc_cmdline(s) == sleep_cmdline && ppid_of_pid(s) == pid; }, 10s),
                 "sleep ", s, " is not bash's child again (cmdline '", proc_cmdline(s), "')");
@@ -237,5 +239,5 @@ TEST_CASE("program: a bash loop forking sleep goes on counting with its child sl
   std::vector<pid_t> kids = children_of(pid);
   kill_tree({pid}, bash_exe);
   for (pid_t k : kids) kill_tree({k}, sleep_exe);
-  CHECK(proc_state(pid) == 0);
+  CHECK_MESSAGE(proc_state(pid) == 0, "bash in state '", proc_state(pid), "', parent ", ppid_of_pid(pid));
 }
