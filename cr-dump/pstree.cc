@@ -99,9 +99,12 @@ Result<FrozenTree> freeze_tree(pid_t root) {
           continue;
         }
       }
+      // Every new thread is asked to stop first, then waited for: a busy
+      // process is frozen in one round, not one thread per time slice.
+      std::vector<SeizedTask> starting;
       for (pid_t tid : *tids) {
         if (p.threads.count(tid)) continue;
-        auto t = SeizedTask::seize(tid);
+        auto t = SeizedTask::seize_start(tid);
         if (!t) {
           // A thread that exited before we got it is simply not there; the
           // leader of a process becoming a zombie is seen on the next pass.
@@ -111,7 +114,18 @@ Result<FrozenTree> freeze_tree(pid_t root) {
           }
           return std::move(t).error();
         }
-        p.threads.emplace(tid, std::move(*t));
+        starting.push_back(std::move(*t));
+      }
+      for (auto& t : starting) {
+        if (auto st = t.wait_seized(); !st) {
+          if (st.error().err == ESRCH) {
+            changed = true;
+            continue;
+          }
+          return std::move(st).error();
+        }
+        pid_t tid = t.tid();
+        p.threads.emplace(tid, std::move(t));
         changed = true;
       }
       for (auto& [tid, t] : p.threads) {

@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/syscall.h>
@@ -152,6 +153,16 @@ bool same_creds_as_self(const Creds& c) {
   } data[2] = {};
   if (syscall(SYS_capget, &hdr, data) != 0) return false;
   auto cap64 = [&](uint32_t lo, uint32_t hi) { return (uint64_t(hi) << 32) | lo; };
+  // The bounding and ambient sets, securebits and no_new_privs as well.
+  for (int cap = 0; cap < 64; cap++) {
+    int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (in < 0) break;
+    if (bool(in) != bool(c.cap_bnd & (1ull << cap))) return false;
+    if (bool(prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) == 1) != bool(c.cap_amb & (1ull << cap)))
+      return false;
+  }
+  if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != static_cast<int>(c.securebits)) return false;
+  if (bool(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1) != c.no_new_privs) return false;
   return cap64(data[0].effective, data[1].effective) == c.cap_eff &&
          cap64(data[0].permitted, data[1].permitted) == c.cap_prm &&
          cap64(data[0].inheritable, data[1].inheritable) == c.cap_inh;
@@ -236,6 +247,10 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->cap_inh = c.creds.cap_inh;
   a->cap_prm = c.creds.cap_prm;
   a->cap_eff = c.creds.cap_eff;
+  a->cap_bnd = c.creds.cap_bnd;
+  a->cap_amb = c.creds.cap_amb;
+  a->securebits = c.creds.securebits;
+  a->no_new_privs = c.creds.no_new_privs;
 
   a->log_fd = log_fd;
   a->dumpable = c.dumpable;

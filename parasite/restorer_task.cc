@@ -209,19 +209,33 @@ long restore_rlimits(RestoreTaskArgs* a, cr::BlobResult* r) {
   __builtin_unreachable();
 }
 
+// Credentials, per thread. Order matters: the bounding set can only shrink
+// and securebits only change while we still hold CAP_SETPCAP (as root,
+// before setresuid); SECBIT_KEEP_CAPS carries the permitted set across
+// setresuid; ambient capabilities need them permitted and inheritable;
+// locked securebits and no_new_privs come last, for they cannot be undone.
+constexpr uint32_t kSecbitKeepCaps = 1u << 4, kSecbitLockedMask = 0x2au;  // *_LOCKED bits 1, 3, 5 (and 7)
+
 long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
   if (!a->restore_creds) return 0;
-  long ret = blob::syscall2(__NR_setgroups, a->nr_groups, blob::arg(at<uint32_t>(a, a->groups_off)));
+  long ret;
+  for (int cap = 0; cap < 64; cap++) {
+    if (a->cap_bnd & (1ull << cap)) continue;
+    ret = blob::sys_prctl(PR_CAPBSET_DROP, cap);
+    if (ret == -EINVAL) break;  // past the kernel's last capability
+    if (blob::is_err(ret)) return fail(a, r, "PR_CAPBSET_DROP", cap, ret);
+  }
+  uint32_t bits = a->securebits & ~(kSecbitLockedMask | 0x80u);
+  ret = blob::sys_prctl(PR_SET_SECUREBITS, bits | kSecbitKeepCaps);
+  if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS", bits, ret);
+  ret = blob::syscall2(__NR_setgroups, a->nr_groups, blob::arg(at<uint32_t>(a, a->groups_off)));
   if (blob::is_err(ret)) return fail(a, r, "setgroups", a->nr_groups, ret);
   ret = blob::syscall3(__NR_setresgid, a->gids[0], a->gids[1], a->gids[2]);
   if (blob::is_err(ret)) return fail(a, r, "setresgid", a->gids[1], ret);
   blob::syscall1(__NR_setfsgid, a->gids[3]);
-  ret = blob::sys_prctl(PR_SET_KEEPCAPS, 1);
-  if (blob::is_err(ret)) return fail(a, r, "PR_SET_KEEPCAPS", 1, ret);
   ret = blob::syscall3(__NR_setresuid, a->uids[0], a->uids[1], a->uids[2]);
   if (blob::is_err(ret)) return fail(a, r, "setresuid", a->uids[1], ret);
   blob::syscall1(__NR_setfsuid, a->uids[3]);
-  blob::sys_prctl(PR_SET_KEEPCAPS, 0);
   struct {
     uint32_t version;
     int pid;
@@ -232,6 +246,23 @@ long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
                {uint32_t(a->cap_eff >> 32), uint32_t(a->cap_prm >> 32), uint32_t(a->cap_inh >> 32)}};
   ret = blob::syscall2(__NR_capset, blob::arg(&hdr), blob::arg(data));
   if (blob::is_err(ret)) return fail(a, r, "capset", a->cap_eff, ret);
+  ret = blob::sys_prctl(PR_SET_KEEPCAPS, (a->securebits & kSecbitKeepCaps) ? 1 : 0);
+  if (blob::is_err(ret)) return fail(a, r, "PR_SET_KEEPCAPS", 0, ret);
+  ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_CLEAR_ALL", 0, ret);
+  for (int cap = 0; cap < 64; cap++) {
+    if (!(a->cap_amb & (1ull << cap))) continue;
+    ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_RAISE", cap, ret);
+  }
+  if (a->securebits & (kSecbitLockedMask | 0x80u)) {
+    ret = blob::sys_prctl(PR_SET_SECUREBITS, a->securebits);
+    if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS (locked bits)", a->securebits, ret);
+  }
+  if (a->no_new_privs) {
+    ret = blob::sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (blob::is_err(ret)) return fail(a, r, "PR_SET_NO_NEW_PRIVS", 1, ret);
+  }
   return 0;
 }
 

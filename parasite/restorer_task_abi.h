@@ -150,6 +150,9 @@ struct RestoreTaskArgs {
   int32_t restore_creds;  // 0: keep cr-restore's (same as dumped)
   uint32_t uids[4], gids[4];  // real, effective, saved, fs
   uint64_t cap_inh, cap_prm, cap_eff;
+  uint64_t cap_bnd, cap_amb;  // bounding and ambient sets
+  uint32_t securebits;        // SECBIT_* (PR_GET_SECUREBITS)
+  int32_t no_new_privs;       // PR_SET_NO_NEW_PRIVS (set last; it cannot be undone)
 
   uint64_t threads_off;  // RestoreThread[nr_threads], the leader first
   uint32_t nr_threads;

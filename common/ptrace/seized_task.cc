@@ -68,6 +68,12 @@ std::string describe_wait_status(int st) {
 }
 
 Result<SeizedTask> SeizedTask::seize(pid_t tid, const SeizeOptions& opts) {
+  SeizedTask t = TRY(seize_start(tid, opts));
+  TRY_STATUS(t.wait_seized(opts));
+  return t;
+}
+
+Result<SeizedTask> SeizedTask::seize_start(pid_t tid, const SeizeOptions& opts) {
   TaskState st = TRY(read_task_state(tid));
   TRY_STATUS(check_task_enterable(st));
 
@@ -88,7 +94,12 @@ Result<SeizedTask> SeizedTask::seize(pid_t tid, const SeizeOptions& opts) {
     t.attached_ = false;
     return make_pid_error(tid, e, "cannot interrupt the task (PTRACE_INTERRUPT)");
   }
+  return t;
+}
 
+Status SeizedTask::wait_seized(const SeizeOptions& opts) {
+  SeizedTask& t = *this;
+  pid_t tid = tid_;
   auto deadline = std::chrono::steady_clock::now() + opts.stop_timeout;
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -116,7 +127,7 @@ Result<SeizedTask> SeizedTask::seize(pid_t tid, const SeizeOptions& opts) {
       case StopKind::Trap:
       case StopKind::GroupStop:
         pr_debug(tid, "stopped%s", t.group_stopped_ ? " (in group stop)" : "");
-        return t;
+        return ok_status();
       case StopKind::Exited:
         return make_pid_error(tid, ESRCH, "task %s while being seized",
                               describe_wait_status(stop->wait_status).c_str());

@@ -77,6 +77,11 @@ class SeizedTask {
   // reported as permission denied. A signal arriving meanwhile is delivered
   // as it would have been.
   static Result<SeizedTask> seize(pid_t tid, const SeizeOptions& opts = {});
+  // The same in two halves, to freeze many threads at once: seize_start()
+  // attaches and asks for the stop; wait_seized() waits for it (the Errors
+  // of seize() come from one or the other).
+  static Result<SeizedTask> seize_start(pid_t tid, const SeizeOptions& opts = {});
+  Status wait_seized(const SeizeOptions& opts = {});
 
   // A task already seized (PTRACE_SEIZE) and stopped by other code of this
   // thread. Never detaches; `group_stopped` says whether its process is in a
