@@ -53,6 +53,40 @@ Result<std::vector<Bytes>> peek_pending(pid_t tid, bool shared) {
   return out;
 }
 
+// POSIX timers: what /proc/PID/timers tells, and each one's remaining time
+// and interval from timer_gettime run in the task.
+Result<std::vector<PosixTimerRec>> dump_posix_timers(pid_t pid, RemoteSession& rs) {
+  auto timers = proc::read_timers(pid);
+  if (!timers) {
+    if (timers.error().err == ENOENT) return std::vector<PosixTimerRec>{};
+    return std::move(timers).error();
+  }
+  std::vector<PosixTimerRec> out;
+  if (timers->empty()) return out;
+  auto scratch = TRY(rs.alloc_scratch(4096));
+  RemotePtr<struct itimerspec> spec(scratch.addr());
+  for (const auto& t : *timers) {
+    long r = TRY(rs.syscall_raw(SYS_timer_gettime, t.id, spec));
+    if (r < 0) return make_pid_error(pid, static_cast<int>(-r), "POSIX timer %d: timer_gettime", t.id);
+    struct itimerspec its = TRY(rs.read(spec));
+    long ov = TRY(rs.syscall_raw(SYS_timer_getoverrun, t.id));
+    PosixTimerRec p;
+    p.id = t.id;
+    p.clock_id = t.clock_id;
+    p.signo = t.signo;
+    p.sigev_notify = t.sigev_notify();
+    p.notify_tid = t.thread_id ? t.notify_pid : 0;
+    p.sigev_value = t.sigev_value;
+    p.interval_sec = its.it_interval.tv_sec;
+    p.interval_nsec = its.it_interval.tv_nsec;
+    p.value_sec = its.it_value.tv_sec;
+    p.value_nsec = its.it_value.tv_nsec;
+    p.overrun = ov > 0 ? static_cast<int32_t>(ov) : 0;
+    out.push_back(p);
+  }
+  return out;
+}
+
 // What any thread's state needs from outside: rseq, robust list,
 // scheduling, name.
 Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
@@ -176,6 +210,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   for (int w = 0; w < 3; w++)
     c.itimers.push_back({w, tv[w]->interval_sec, tv[w]->interval_usec, tv[w]->value_sec, tv[w]->value_usec});
   ParasiteArgs as = TRY(ps.run(ParasiteCmd::kGetSigaltstack));
+  c.posix_timers = TRY(dump_posix_timers(pid, rs));
   ParasiteArgs misc = TRY(ps.run(ParasiteCmd::kGetMisc));
   c.umask = misc.u.misc.umask;
   c.personality = TRY(proc::read_personality(pid));

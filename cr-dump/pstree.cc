@@ -16,6 +16,7 @@
 #include <map>
 #include <set>
 
+#include "common/kernel/features.h"
 #include "common/log.h"
 #include "common/proc/misc.h"
 #include "common/proc/stat.h"
@@ -215,8 +216,9 @@ Status check_frozen_tree(FrozenTree& tree) {
     if (st.ns_pid.size() > 1) return make_pid_error(pid, 0, "lives in a nested pid namespace; not supported yet");
     if (st.seccomp != 0) return make_pid_error(pid, 0, "runs under seccomp, which is not supported yet");
     auto timers = proc::read_timers(pid);
-    if (timers && !timers->empty())
-      return make_pid_error(pid, 0, "has POSIX timer %d; POSIX timers are not supported yet", (*timers)[0].id);
+    if (timers && !timers->empty() && !feature_available(Feature::PosixTimerIds))
+      return make_pid_error(pid, 0, "has POSIX timer %d, which this kernel cannot restore with its id",
+                            (*timers)[0].id);
     for (size_t i = 1; i < p.threads.size(); i++) {
       pid_t tid = p.threads[i].tid();
       auto ts = TRY(proc::read_status(tid));

@@ -39,7 +39,7 @@ uint64_t xgetbv0() {
 
 // Offsets of the pieces in the args area.
 struct Layout {
-  uint64_t keep, vdso, vmas, pending, groups, auxv, threads;
+  uint64_t keep, vdso, vmas, pending, groups, auxv, timers, threads;
   struct Thread {
     uint64_t pending, xsave, frame, stack_top;
   };
@@ -62,6 +62,8 @@ Layout layout_of(const TaskImages& t) {
   o = align_up(o + t.core.creds.groups.size() * 4, 16);
   l.auxv = o;
   o = align_up(o + t.mm.auxv.size(), 64);
+  l.timers = o;
+  o += t.core.posix_timers.size() * sizeof(RestoreTimer);
   l.threads = o;
   o += t.core.threads.size() * sizeof(RestoreThread);
   for (const ThreadCore& th : t.core.threads) {
@@ -255,6 +257,21 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->log_fd = log_fd;
   a->dumpable = c.dumpable;
 
+  a->timers_off = l.timers;
+  a->nr_timers = static_cast<uint32_t>(c.posix_timers.size());
+  auto* tm = reinterpret_cast<RestoreTimer*>(base + l.timers);
+  for (size_t i = 0; i < c.posix_timers.size(); i++) {
+    const PosixTimerRec& p = c.posix_timers[i];
+    tm[i] = {p.id, p.clock_id, p.signo, p.sigev_notify, p.notify_tid, 0, p.sigev_value, p.interval_sec,
+             p.interval_nsec, p.value_sec, p.value_nsec};
+    // The same kernel quirk as ITIMER_REAL above: a periodic timer whose
+    // signal waits undelivered reads as value 0 (re-armed when the signal is
+    // dequeued); value 0 would disarm it, so arm it for one interval.
+    if (!p.value_sec && !p.value_nsec && (p.interval_sec || p.interval_nsec)) {
+      tm[i].value_sec = p.interval_sec;
+      tm[i].value_nsec = p.interval_nsec;
+    }
+  }
   a->threads_off = l.threads;
   a->nr_threads = static_cast<uint32_t>(c.threads.size());
   auto* ts = reinterpret_cast<RestoreThread*>(base + l.threads);

@@ -353,6 +353,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   double validated = now_us();
+  for (auto& t : imgs->tasks)
+    if (!t.core.posix_timers.empty())
+      if (auto st = require_feature(Feature::PosixTimerIds); !st) {
+        log_error(st.error());
+        return 1;
+      }
   if (o.tree && o.tree != imgs->pstree.root_pid) {
     log_error(make_error("the image set holds the tree of pid %lld, not %d", (long long)imgs->pstree.root_pid, o.tree));
     return 1;

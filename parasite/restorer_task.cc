@@ -266,6 +266,34 @@ long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
   return 0;
 }
 
+// POSIX timers with their ids (PR_TIMER_CREATE_RESTORE_IDS: timer_create
+// takes the id from *created_timer_id), then armed.
+long restore_posix_timers(RestoreTaskArgs* a, cr::BlobResult* r) {
+  if (!a->nr_timers) return 0;
+  auto* t = at<cr::RestoreTimer>(a, a->timers_off);
+  long ret = blob::sys_prctl(77 /* PR_TIMER_CREATE_RESTORE_IDS */, 1);
+  if (blob::is_err(ret)) return fail(a, r, "PR_TIMER_CREATE_RESTORE_IDS", 1, ret);
+  for (uint32_t i = 0; i < a->nr_timers; i++) {
+    struct {
+      uint64_t value;
+      int32_t signo, notify;
+      int32_t tid;
+      int32_t pad[11];
+    } sev = {t[i].sigev_value, t[i].signo, t[i].sigev_notify, t[i].notify_tid, {}};
+    int32_t id = t[i].id;
+    ret = blob::syscall3(__NR_timer_create, t[i].clock_id, blob::arg(&sev), blob::arg(&id));
+    if (blob::is_err(ret)) return fail(a, r, "timer_create", uint64_t(t[i].id), ret);
+    if (id != t[i].id) return fail(a, r, "timer_create gave another id", uint64_t(id), -EEXIST);
+  }
+  blob::sys_prctl(77, 0);
+  for (uint32_t i = 0; i < a->nr_timers; i++) {
+    int64_t spec[4] = {t[i].interval_sec, t[i].interval_nsec, t[i].value_sec, t[i].value_nsec};
+    ret = blob::syscall4(__NR_timer_settime, t[i].id, 0, blob::arg(spec), 0);
+    if (blob::is_err(ret)) return fail(a, r, "timer_settime", uint64_t(t[i].id), ret);
+  }
+  return 0;
+}
+
 // clone_args of clone3 (linux/sched.h, CLONE_ARGS_SIZE_VER2).
 struct CloneArgs {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size,
@@ -362,6 +390,7 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
     ret = blob::syscall3(__NR_setitimer, w, blob::arg(&a->itimers[w]), 0);
     if (blob::is_err(ret)) return fail(a, r, "setitimer", w, ret);
   }
+  if ((ret = restore_posix_timers(a, r))) return ret;
   if (a->log_fd >= 0) blob::syscall1(__NR_close, a->log_fd);
   sigreturn_into(a, &threads[0]);
 }

@@ -91,6 +91,17 @@ struct RestoreRlimit {
 // The restorer's stack of each thread but the leader (in the args area).
 inline constexpr uint64_t kRestoreThreadStack = 16384;
 
+// A POSIX timer to create with its id and arm (timer_create, timer_settime).
+struct RestoreTimer {
+  int32_t id, clock_id;
+  int32_t signo, sigev_notify;
+  int32_t notify_tid, pad;
+  uint64_t sigev_value;
+  int64_t interval_sec, interval_nsec, value_sec, value_nsec;
+};
+static_assert(sizeof(RestoreTimer) == 64);
+CR_BLOB_ABI_TYPE(RestoreTimer);
+
 // One thread (the leader is threads[0]).
 struct RestoreThread {
   int32_t tid;
@@ -154,6 +165,8 @@ struct RestoreTaskArgs {
   uint32_t securebits;        // SECBIT_* (PR_GET_SECUREBITS)
   int32_t no_new_privs;       // PR_SET_NO_NEW_PRIVS (set last; it cannot be undone)
 
+  uint64_t timers_off;   // RestoreTimer[nr_timers]
+  uint32_t nr_timers, pad1;
   uint64_t threads_off;  // RestoreThread[nr_threads], the leader first
   uint32_t nr_threads;
   uint32_t threads_done;  // futex: threads (not the leader) through step 7 and their credentials

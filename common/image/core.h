@@ -38,6 +38,20 @@ struct ItimerRec {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ItimerRec, which, interval_sec, interval_usec, value_sec, value_usec)
 
+// A POSIX timer (timer_create), from /proc/PID/timers and timer_gettime.
+struct PosixTimerRec {
+  int32_t id = 0;
+  int32_t clock_id = 0;
+  int32_t signo = 0;
+  int32_t sigev_notify = 0;  // SIGEV_SIGNAL, SIGEV_NONE, SIGEV_THREAD, or SIGEV_THREAD_ID
+  int32_t notify_tid = 0;    // for SIGEV_THREAD_ID
+  uint64_t sigev_value = 0;
+  int64_t interval_sec = 0, interval_nsec = 0, value_sec = 0, value_nsec = 0;
+  int32_t overrun = 0;       // timer_getoverrun at dump (not restored: no interface sets it)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PosixTimerRec, id, clock_id, signo, sigev_notify, notify_tid, sigev_value,
+                                   interval_sec, interval_nsec, value_sec, value_nsec, overrun)
+
 struct RlimitRec {
   int32_t resource = 0;
   uint64_t cur = 0, max = 0;  // RLIM_INFINITY as ~0
@@ -92,11 +106,12 @@ struct Core {
   Creds creds;
   std::vector<SigactionRec> sigactions;  // signals 1..64 except SIGKILL, SIGSTOP
   std::vector<ItimerRec> itimers;
+  std::vector<PosixTimerRec> posix_timers;
   std::vector<RlimitRec> rlimits;
   std::vector<Bytes> shared_pending;  // process-wide queued siginfo
   std::vector<ThreadCore> threads;    // the leader first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, cwd, root, creds, sigactions, itimers,
-                                   rlimits, shared_pending, threads)
+                                   posix_timers, rlimits, shared_pending, threads)
 
 }  // namespace cr

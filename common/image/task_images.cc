@@ -54,6 +54,15 @@ Status validate_core(const Core& c, const std::string& file) {
     if (t.which < 0 || t.which > 2 || t.interval_usec < 0 || t.interval_usec >= 1000000 || t.value_usec < 0 ||
         t.value_usec >= 1000000 || t.interval_sec < 0 || t.value_sec < 0)
       return make_error("%s: bad itimer %d", f, t.which);
+  std::set<int> timer_ids;
+  for (auto& t : c.posix_timers) {
+    bool notify_ok = (t.sigev_notify >= 0 && t.sigev_notify <= 2) || t.sigev_notify == 4;
+    if (t.id < 0 || !timer_ids.insert(t.id).second || t.clock_id < 0 || t.clock_id > 11 || t.signo < 0 ||
+        t.signo > 64 || !notify_ok || t.interval_sec < 0 || t.value_sec < 0 || t.interval_nsec < 0 ||
+        t.interval_nsec >= 1000000000 || t.value_nsec < 0 || t.value_nsec >= 1000000000)
+      return make_error("%s: bad POSIX timer %d", f, t.id);
+  }
+  if (c.posix_timers.size() > 65536) return make_error("%s: too many POSIX timers", f);
   for (auto& r : c.rlimits)
     if (r.resource < 0 || r.resource >= RLIM_NLIMITS || r.cur > r.max)
       return make_error("%s: bad rlimit %d", f, r.resource);

@@ -155,6 +155,9 @@ const std::vector<FeatureInfo> kTable = {
      "freeze a whole tree at once through its cgroup (cgroup v2 cgroup.freeze, else the v1 freezer) "
      "before seizing it, so that no task forks away meanwhile",
      "dump freezes with ptrace alone, re-reading the tree until it is stable", p::cgroup_freezer, {}},
+    {F::PosixTimerIds, "posix-timer-ids", false,
+     "create each POSIX timer with the id it had (prctl PR_TIMER_CREATE_RESTORE_IDS, then timer_create)",
+     "a process holding POSIX timers (timer_create) is refused at dump", p::posix_timer_ids, {}},
 };
 
 struct State {

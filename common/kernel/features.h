@@ -72,6 +72,7 @@ enum class Feature : uint8_t {
   BpfMaps,
   Btf,
   CgroupFreezer,
+  PosixTimerIds,
   Count_
 };
 

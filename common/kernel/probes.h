@@ -47,6 +47,7 @@ Result<std::string> ns_user();
 Result<std::string> ns_cgroup();
 Result<std::string> ns_time();
 Result<std::string> cgroup_freezer();
+Result<std::string> posix_timer_ids();
 
 // probes_cpu.cc
 Result<std::string> cpu_xsave();

@@ -565,4 +565,23 @@ Result<std::string> cgroup_freezer() {
   return make_error("%s", why.c_str());
 }
 
+// ---------------------------------------------------------------- posix timers
+
+Result<std::string> posix_timer_ids() {
+  return run_in_child("posix-timer-ids", []() -> Result<std::string> {
+    if (prctl(PR_TIMER_CREATE_RESTORE_IDS, PR_TIMER_CREATE_RESTORE_IDS_ON, 0, 0, 0) != 0)
+      return make_errno(errno, "prctl(PR_TIMER_CREATE_RESTORE_IDS)");
+    int id = 7;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_NONE;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) != 0) return make_errno(errno, "timer_create id 7");
+    if (id != 7) return make_error("timer_create gave id %d, not the 7 asked for", id);
+    id = 7;
+    if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) == 0 || errno != EBUSY)
+      return make_error("a second timer_create with id 7 did not fail with EBUSY");
+    return std::string("timer_create made timer 7 as asked; asking again for 7 failed with EBUSY");
+  });
+}
+
 }  // namespace cr::probe

@@ -91,6 +91,16 @@ struct pm_scan_arg {
 // Shadow stack control, arch/x86/include/uapi/asm/prctl.h: Linux 6.6
 // (ARCH_SHSTK_STATUS from 6.6 as well).
 #ifndef ARCH_SHSTK_ENABLE
+// prctl: timer_create() takes the timer id to create from *created_timer_id
+// while this is on (a recent addition, present on the 6.18 development
+// kernel; CRIU's reason for it).
+#ifndef PR_TIMER_CREATE_RESTORE_IDS
+#define PR_TIMER_CREATE_RESTORE_IDS 77
+#define PR_TIMER_CREATE_RESTORE_IDS_OFF 0
+#define PR_TIMER_CREATE_RESTORE_IDS_ON 1
+#define PR_TIMER_CREATE_RESTORE_IDS_GET 2
+#endif
+
 #define ARCH_SHSTK_ENABLE 0x5001
 #define ARCH_SHSTK_DISABLE 0x5002
 #define ARCH_SHSTK_LOCK 0x5003
