@@ -87,6 +87,32 @@ Result<std::vector<PosixTimerRec>> dump_posix_timers(pid_t pid, RemoteSession& r
   return out;
 }
 
+// The thread's seccomp mode and filters (PTRACE_SECCOMP_GET_FILTER: index 0
+// is the newest), with their flags (PTRACE_SECCOMP_GET_METADATA).
+Status dump_seccomp(pid_t pid, pid_t tid, ThreadCore& t) {
+  auto st = TRY(proc::read_status(tid));
+  t.seccomp_mode = st.seccomp;
+  if (st.seccomp != 2) return ok_status();
+  for (long index = 0;; index++) {
+    long n = ptrace(PTRACE_SECCOMP_GET_FILTER, tid, index, nullptr);
+    if (n < 0 && errno == ENOENT) break;
+    if (n <= 0) return make_pid_error(pid, errno, "thread %d: PTRACE_SECCOMP_GET_FILTER %ld", tid, index);
+    SeccompFilterRec f;
+    f.prog.data.resize(static_cast<size_t>(n) * 8);
+    if (ptrace(PTRACE_SECCOMP_GET_FILTER, tid, index, f.prog.data.data()) != n)
+      return make_pid_error(pid, errno, "thread %d: PTRACE_SECCOMP_GET_FILTER %ld", tid, index);
+    struct {
+      uint64_t filter_off, flags;
+    } md = {static_cast<uint64_t>(index), 0};
+    if (ptrace(PTRACE_SECCOMP_GET_METADATA, tid, sizeof md, &md) < 0)
+      return make_pid_error(pid, errno, "thread %d: PTRACE_SECCOMP_GET_METADATA %ld", tid, index);
+    f.flags = md.flags;
+    t.seccomp_filters.insert(t.seccomp_filters.begin(), std::move(f));
+    if (t.seccomp_filters.size() > 512) return make_pid_error(pid, 0, "thread %d: too many seccomp filters", tid);
+  }
+  return ok_status();
+}
+
 // What any thread's state needs from outside: rseq, robust list,
 // scheduling, name.
 Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
@@ -122,6 +148,7 @@ Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
   t.sched_priority = static_cast<int32_t>(attr.priority);
   t.sched_flags = attr.flags;
   t.nice = attr.nice;
+  TRY_STATUS(dump_seccomp(pid, tid, t));
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(tid, sizeof set, &set) < 0) return make_pid_error(pid, errno, "thread %d: sched_getaffinity", tid);

@@ -214,7 +214,12 @@ Status check_frozen_tree(FrozenTree& tree) {
     if (p.zombie) continue;
     auto st = TRY(proc::read_status(pid));
     if (st.ns_pid.size() > 1) return make_pid_error(pid, 0, "lives in a nested pid namespace; not supported yet");
-    if (st.seccomp != 0) return make_pid_error(pid, 0, "runs under seccomp, which is not supported yet");
+    // Filters are installed again last, with the dumped credentials: the
+    // kernel takes them only with no_new_privs or CAP_SYS_ADMIN.
+    if (st.seccomp == 2 && !st.no_new_privs && !(st.cap_eff & (1ull << 21 /* CAP_SYS_ADMIN */)))
+      return make_pid_error(pid, 0,
+                            "has seccomp filters but neither no_new_privs nor CAP_SYS_ADMIN to install them "
+                            "again; not supported");
     auto timers = proc::read_timers(pid);
     if (timers && !timers->empty() && !feature_available(Feature::PosixTimerIds))
       return make_pid_error(pid, 0, "has POSIX timer %d, which this kernel cannot restore with its id",
@@ -226,7 +231,6 @@ Status check_frozen_tree(FrozenTree& tree) {
           ts.cap_prm != st.cap_prm || ts.cap_inh != st.cap_inh)
         return make_pid_error(pid, 0, "thread %d: its credentials differ from the main thread's; not supported yet",
                               tid);
-      if (ts.seccomp != 0) return make_pid_error(pid, 0, "thread %d runs under seccomp; not supported yet", tid);
     }
     // Processes sharing what fork() normally copies.
     if (first_live) {

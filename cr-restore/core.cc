@@ -41,7 +41,8 @@ uint64_t xgetbv0() {
 struct Layout {
   uint64_t keep, vdso, vmas, pending, groups, auxv, timers, threads;
   struct Thread {
-    uint64_t pending, xsave, frame, stack_top;
+    uint64_t pending = 0, xsave = 0, frame = 0, stack_top = 0, filters = 0;
+    std::vector<uint64_t> progs;
   };
   std::vector<Thread> thread;
   uint64_t total;
@@ -74,6 +75,13 @@ Layout layout_of(const TaskImages& t) {
     o = align_up(lt.xsave + th.xsave.size() + 4, 64);
     lt.frame = o;
     o += sizeof(KRtSigframe) + 64;
+    lt.filters = o;
+    o += th.seccomp_filters.size() * sizeof(RestoreSeccompFilter);
+    for (auto& sf : th.seccomp_filters) {
+      lt.progs.push_back(o);
+      o = align_up(o + sf.prog.size(), 8);
+    }
+    o = align_up(o, 64);
     l.thread.push_back(lt);
   }
   // The restorer's stacks of the threads but the leader (which uses the
@@ -301,6 +309,15 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
     copy_in(reinterpret_cast<char*>(rt.affinity), tc.affinity.data(), rt.nr_affinity * 8);
     strncpy(rt.comm, tc.comm.empty() ? c.comm.c_str() : tc.comm.c_str(), sizeof rt.comm - 1);
     build_sigframe(tc, base, plan.args_at, lt);
+    rt.seccomp_mode = tc.seccomp_mode;
+    rt.nr_filters = static_cast<uint32_t>(tc.seccomp_filters.size());
+    rt.filters_off = lt.filters;
+    auto* sf = reinterpret_cast<RestoreSeccompFilter*>(base + lt.filters);
+    for (size_t k = 0; k < tc.seccomp_filters.size(); k++) {
+      const SeccompFilterRec& fr = tc.seccomp_filters[k];
+      sf[k] = {fr.flags, lt.progs[k], static_cast<uint32_t>(fr.prog.size() / 8), 0};
+      copy_in(base + lt.progs[k], fr.prog.data.data(), fr.prog.size());
+    }
     rt.sigframe_sp = plan.args_at + lt.frame + offsetof(KRtSigframe, uc);
   }
   return ok_status();

@@ -308,8 +308,11 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
     if (!why.empty()) return make_error("%s", why.c_str());
     return e;
   };
+  // Every task and thread inherits these options. SUSPEND_SECCOMP: the
+  // restorer installs the dumped seccomp filters before its last steps,
+  // which they must not judge; they apply once we detach.
   long opts = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-              PTRACE_O_TRACECLONE;
+              PTRACE_O_TRACECLONE | PTRACE_O_SUSPEND_SECCOMP;
   if (ptrace(PTRACE_SEIZE, child, 0, opts) < 0) return failed(make_pid_error(child, errno, "cannot trace the new task"));
   if (write(sync_w.get(), "g", 1) != 1) return failed(make_errno(errno, "sync pipe"));
   sync_w.reset();

@@ -191,6 +191,29 @@ long restore_rlimits(RestoreTaskArgs* a, cr::BlobResult* r) {
   return 0;
 }
 
+// Last of all, per thread: seccomp. cr-restore traces every task with
+// PTRACE_O_SUSPEND_SECCOMP, so the filters do not apply to what the restore
+// still does; they do from the moment it detaches.
+long restore_seccomp(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobResult* r) {
+  if (t->seccomp_mode == 1) {
+    long ret = blob::sys_prctl(PR_SET_SECCOMP, 1 /* SECCOMP_MODE_STRICT */);
+    if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECCOMP strict", 1, ret);
+    return 0;
+  }
+  auto* f = at<cr::RestoreSeccompFilter>(a, t->filters_off);
+  for (uint32_t i = 0; i < t->nr_filters; i++) {
+    struct {
+      uint16_t len;
+      uint16_t pad[3];
+      uint64_t filter;
+    } prog = {static_cast<uint16_t>(f[i].len), {}, static_cast<uint64_t>(blob::arg(at<char>(a, f[i].prog_off)))};
+    long ret = blob::syscall3(__NR_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, blob::arg(f[i].flags),
+                              blob::arg(&prog));
+    if (blob::is_err(ret)) return fail(a, r, "seccomp filter", i, ret);
+  }
+  return 0;
+}
+
 // Step 9: stop for cr-restore (it traces us: it reads the hole from
 // rdi/rsi, steps us through rt_sigreturn and then unmaps the hole), then
 // return into the dumped registers.
@@ -343,7 +366,8 @@ long clone_thread(RestoreTaskArgs* a, cr::RestoreThread* t) {
 // A thread other than the leader, right after clone3.
 extern "C" [[noreturn]] __attribute__((used)) void restorer_thread_main(RestoreTaskArgs* a, cr::RestoreThread* t) {
   cr::BlobResult res = {};
-  if (restore_thread_fields(a, t, &res) || restore_creds(a, &res)) blob::sys_exit_group(1);
+  if (restore_thread_fields(a, t, &res) || restore_creds(a, &res) || restore_seccomp(a, t, &res))
+    blob::sys_exit_group(1);
   __atomic_add_fetch(&a->threads_done, 1, __ATOMIC_RELEASE);
   blob::syscall3(__NR_futex, blob::arg(&a->threads_done), kFutexWakePrivate, 1);
   sigreturn_into(a, t);
@@ -391,6 +415,7 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
     if (blob::is_err(ret)) return fail(a, r, "setitimer", w, ret);
   }
   if ((ret = restore_posix_timers(a, r))) return ret;
+  if ((ret = restore_seccomp(a, &threads[0], r))) return ret;
   if (a->log_fd >= 0) blob::syscall1(__NR_close, a->log_fd);
   sigreturn_into(a, &threads[0]);
 }

@@ -25,6 +25,8 @@
 //   8. the leader waits until every thread is done, then rlimits,
 //      credentials, the dumpable flag (a change of uid resets it), itimers;
 //      closes log_fd;
+//      seccomp comes last of all, per thread (a filter may deny what the
+//      steps before need); cr-restore suspends it while it finishes;
 //   9. every thread executes int3 (cr-restore, tracing every thread, steps
 //      each through rt_sigreturn and unmaps the hole once all are through),
 //      then rt_sigreturn on its prebuilt frame: the dumped registers, xsave
@@ -120,12 +122,22 @@ struct RestoreThread {
   uint32_t nr_affinity;  // words of affinity; 0: leave it
   uint64_t affinity[16];
   char comm[16];
+  int32_t seccomp_mode;   // 1: strict; 2: the filters
+  uint32_t nr_filters;    // RestoreSeccompFilter[] at filters_off, oldest first
+  uint64_t filters_off;
 };
 static_assert(offsetof(RestoreThread, pending_off) == 8);
 static_assert(offsetof(RestoreThread, rseq_len) == 40);
 static_assert(offsetof(RestoreThread, sched_policy) == 88);
 static_assert(offsetof(RestoreThread, affinity) == 112);
-static_assert(sizeof(RestoreThread) == 256);
+static_assert(sizeof(RestoreThread) == 272);
+
+struct RestoreSeccompFilter {
+  uint64_t flags;     // SECCOMP_FILTER_FLAG_*
+  uint64_t prog_off;  // sock_filter[len] at this offset from the args
+  uint32_t len, pad;
+};
+static_assert(sizeof(RestoreSeccompFilter) == 24);
 CR_BLOB_ABI_TYPE(RestoreThread);
 
 // The kernel's prctl_mm_map (linux/prctl.h), by field.

@@ -69,6 +69,14 @@ struct Creds {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Creds, uids, gids, groups, cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb,
                                    securebits, no_new_privs)
 
+// One seccomp filter of a thread: its classic BPF program (struct
+// sock_filter, 8 bytes per instruction) and the flags it was installed with.
+struct SeccompFilterRec {
+  Bytes prog;
+  uint64_t flags = 0;  // SECCOMP_FILTER_FLAG_LOG, ...
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SeccompFilterRec, prog, flags)
+
 struct ThreadCore {
   int64_t tid = 0;
   std::string comm;
@@ -88,11 +96,13 @@ struct ThreadCore {
   uint64_t sched_flags = 0;    // SCHED_FLAG_RESET_ON_FORK, ...
   int32_t nice = 0;
   std::vector<uint64_t> affinity;  // CPU mask, 64 CPUs per word; empty: all
+  int32_t seccomp_mode = 0;        // SECCOMP_MODE_DISABLED, STRICT or FILTER
+  std::vector<SeccompFilterRec> seccomp_filters;  // oldest first
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadCore, tid, comm, regs, xsave, blocked, pending, altstack_sp,
                                    altstack_size, altstack_flags, rseq_ptr, rseq_len, rseq_sig, robust_list,
                                    robust_list_len, clear_child_tid, sched_policy, sched_priority, sched_flags,
-                                   nice, affinity)
+                                   nice, affinity, seccomp_mode, seccomp_filters)
 
 struct Core {
   static constexpr ImageKind kKind = ImageKind::Core;

@@ -43,6 +43,12 @@ Status validate_core(const Core& c, const std::string& file) {
     if (t.sched_policy < 0 || t.sched_policy > 6 || t.sched_policy == 4 || t.sched_priority < 0 ||
         t.sched_priority > 99 || t.nice < -20 || t.nice > 19 || t.affinity.size() > 128)
       return make_error("%s: thread %lld: bad scheduling settings", f, (long long)t.tid);
+    if (t.seccomp_mode < 0 || t.seccomp_mode > 2 || (t.seccomp_mode != 2 && !t.seccomp_filters.empty()) ||
+        t.seccomp_filters.size() > 512)
+      return make_error("%s: thread %lld: bad seccomp state", f, (long long)t.tid);
+    for (auto& sf : t.seccomp_filters)
+      if (sf.prog.empty() || sf.prog.size() % 8 || sf.prog.size() > 4096 * 8)
+        return make_error("%s: thread %lld: bad seccomp filter of %zu bytes", f, (long long)t.tid, sf.prog.size());
   }
   if (c.comm.size() > 15) return make_error("%s: comm too long", f);
   std::set<int> sigs;
