@@ -65,7 +65,8 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs);
 // Everything of the address space: VMAs and mm fields into `mm`, the pages
 // into pagemap-<pid>/pages-<pid>. Unsupported mappings are refused.
 Status check_memory_supported(pid_t pid);
-Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats);
+// Shared anonymous memory objects go into `files` (once for the tree).
+Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files);
 
 // ---- files.cc
 // The open file descriptions seen so far in the tree, to find those shared

@@ -51,7 +51,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     auto rs = TRY(RemoteSession::start(p.threads[0]));
     FdTable fds = TRY(dump_files(pid, files, sharing));
     // Memory before the parasite: its scratch mapping must not be dumped.
-    Mm mm = TRY(dump_memory(pid, rs, set, o.compress, stats));
+    Mm mm = TRY(dump_memory(pid, rs, set, o.compress, stats, files));
     Core core = TRY(dump_core(p, rs));
     TRY_STATUS(rs.restore());
     TRY_STATUS(write_record(set, image_name(ImageKind::Core, pid), core));

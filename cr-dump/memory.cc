@@ -36,7 +36,7 @@ unsigned long long ull(uint64_t v) { return v; }
 std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
-  if (v.is_shared_anon()) return "shared anonymous memory";
+  if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
   if (v.path.rfind("/memfd:", 0) == 0) return "memfd mapping " + v.path;
   if (v.path.rfind("/SYSV", 0) == 0) return "SysV shared memory";
   if (v.deleted) return "mapping of deleted file " + v.path;
@@ -53,12 +53,49 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   return "";
 }
 
+// Shared anonymous memory: the object behind the mapping (its inode, seen
+// through /proc/PID/map_files) is saved once for the whole tree, whole.
+Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
+  char mf[96];
+  snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
+  UniqueFd fd(open(mf, O_RDONLY | O_CLOEXEC));
+  struct stat st;
+  if (!fd.valid() || fstat(fd.get(), &st) < 0)
+    return make_pid_error(pid, errno, "shared memory at %#llx: cannot open it through map_files", ull(v.start));
+  r.dev = st.st_dev;
+  r.ino = st.st_ino;
+  r.file_size = st.st_size;
+  for (auto& m : files.shmem)
+    if (m.id == st.st_ino) return ok_status();
+  if (static_cast<uint64_t>(st.st_size) > kMaxInlineShmem)
+    return make_pid_error(pid, 0, "shared anonymous memory of %llu MiB at %#llx is larger than %llu MiB; not supported yet",
+                          ull(st.st_size >> 20), ull(v.start), ull(kMaxInlineShmem >> 20));
+  ShmemRec m;
+  m.id = st.st_ino;
+  m.size = st.st_size;
+  m.data.data.resize(st.st_size);
+  size_t got = 0;
+  while (got < m.data.data.size()) {
+    ssize_t n = pread(fd.get(), m.data.data.data() + got, m.data.data.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_pid_error(pid, n < 0 ? errno : EIO, "shared memory at %#llx: read", ull(v.start));
+    got += static_cast<size_t>(n);
+  }
+  // Trailing zero pages need not be stored.
+  size_t keep = m.data.data.size();
+  while (keep > 0 && m.data.data[keep - 1] == 0) keep--;
+  m.data.data.resize(keep);
+  files.shmem.push_back(std::move(m));
+  return ok_status();
+}
+
 std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_heap()) return "heap";
   if (v.is_stack()) return "stack";
   if (v.is_vdso()) return "vdso";
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
+  if (v.is_shared_anon()) return "shmem";
   if (v.is_file()) return "file";
   return "anon";
 }
@@ -111,7 +148,7 @@ Status check_memory_supported(pid_t pid) {
   return ok_status();
 }
 
-Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats) {
+Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files) {
   double t0 = now_us();
   Mm mm;
   auto ps = TRY(proc::read_stat(pid));
@@ -183,6 +220,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
       r.ino = st.st_ino;
       r.file_size = st.st_size;
     }
+    if (r.kind == "shmem") TRY_STATUS(dump_shmem(pid, v, r, files));
     mm.vmas.push_back(r);
     if (v.shared || v.is_special()) continue;  // shared pages live in the file; vDSO comes from the kernel
     auto runs = TRY(pagemap.dump_runs(v));

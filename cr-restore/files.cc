@@ -182,6 +182,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
   for (int& k : keep)
     if (k < service) k = TRY(move_fd_above(k, service));
   auto transit = [&](int fd) { return fd >= plan.transit_base && fd < plan.transit_end; };
+  // (The shared memory fds in the transit range are mapped by now.)
   // Close everything else this process inherited from cr-restore (the
   // transit fds stay until every fd is in place).
   std::vector<int> open_now;
@@ -229,6 +230,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
   for (auto& [id, fd] : opened)
     if (!wanted.count(fd)) close(fd);
   for (auto& [id, fd] : plan.transit_fd) close(fd);
+  for (auto& [id, fd] : plan.transit_shmem) close(fd);
   return service;
 }
 

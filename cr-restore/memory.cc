@@ -50,12 +50,16 @@ Result<uint64_t> find_hole(std::vector<Interval> busy, uint64_t size) {
 
 // Map one dumped VMA at `at` (its own address or a slot in the hole),
 // read-write so that its pages can be filled.
-Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const RestoreOptions& o, int fixed) {
+Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const TreePlan& tree, const RestoreOptions& o, int fixed) {
   uint64_t len = v.end - v.start;
   int flags = fixed | (v.shared ? MAP_SHARED : MAP_PRIVATE);
   int prot = PROT_READ | PROT_WRITE;
   int fd = -1;
-  if (v.kind == "file") {
+  if (v.kind == "shmem") {
+    // The object its creator made, inherited at its transit number.
+    fd = fcntl(tree.transit_shmem.at(v.ino), F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return make_errno(errno, "shared memory at %#llx: its object is not here", (unsigned long long)v.start);
+  } else if (v.kind == "file") {
     char what[64];
     snprintf(what, sizeof what, "mapping at %#llx", (unsigned long long)v.start);
     TRY_STATUS(check_file_unchanged(what, v.name, v.dev, v.ino, v.file_size, o));
@@ -97,8 +101,39 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags) {
   return bits;
 }
 
-Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const RestoreOptions& o,
-                                 uint64_t blob_size, uint64_t args_size) {
+Status create_transit_shmem(const Files& files, const TreePlan& tree, int index) {
+  for (uint64_t id : tree.creates_shmem[index]) {
+    const ShmemRec* m = nullptr;
+    for (auto& x : files.shmem)
+      if (x.id == id) m = &x;
+    if (!m) return make_error("shared memory object %llu is not in the images", (unsigned long long)id);
+    // An anonymous shared mapping of its size, filled, then opened through
+    // map_files: the same kind of object as the dumped one ("/dev/zero
+    // (deleted)" in /proc/PID/maps), which every holder maps from the fd.
+    uint64_t size = std::max<uint64_t>((m->size + kPageSize - 1) / kPageSize * kPageSize, kPageSize);
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return make_errno(errno, "shared memory object %llu: mmap", (unsigned long long)id);
+    if (!m->data.empty()) memcpy(p, m->data.data.data(), m->data.size());
+    char mf[96];
+    snprintf(mf, sizeof mf, "/proc/self/map_files/%llx-%llx", (unsigned long long)reinterpret_cast<uint64_t>(p),
+             (unsigned long long)(reinterpret_cast<uint64_t>(p) + size));
+    int fd = open(mf, O_RDWR | O_CLOEXEC);
+    int e = errno;
+    munmap(p, size);
+    if (fd < 0) return make_errno(e, "shared memory object %llu: cannot open it through map_files", (unsigned long long)id);
+    int at = tree.transit_shmem.at(id);
+    if (dup3(fd, at, O_CLOEXEC) < 0) {
+      e = errno;
+      close(fd);
+      return make_errno(e, "shared memory object %llu: cannot place it at fd %d", (unsigned long long)id, at);
+    }
+    close(fd);
+  }
+  return ok_status();
+}
+
+Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
+                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size) {
   pid_t pid = static_cast<pid_t>(t.core.pid);
   MemoryPlan plan;
   auto cur = TRY(proc::read_maps(getpid()));
@@ -140,7 +175,7 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
     bool clash = false;
     for (auto& c : cur) clash |= c.start < v.end && v.start < c.end;
     if (!clash) {
-      auto m = map_vma(pid, v, v.start, o, MAP_FIXED_NOREPLACE);
+      auto m = map_vma(pid, v, v.start, tree, o, MAP_FIXED_NOREPLACE);
       if (m) {
         plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
         plan.keep.push_back({v.start, v.end});
@@ -177,7 +212,7 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   for (size_t i : to_hole) {
     const VmaRec& v = t.mm.vmas[i];
     if (v.growsdown) at += kStackGuard;
-    TRY_STATUS(map_vma(pid, v, at, o, MAP_FIXED));
+    TRY_STATUS(map_vma(pid, v, at, tree, o, MAP_FIXED));
     plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
     at += (v.end - v.start) + kGuard;
   }

@@ -54,6 +54,7 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
   p.children.assign(n, {});
   p.creates_files.assign(n, {});
   p.creates_pipes.assign(n, {});
+  p.creates_shmem.assign(n, {});
   std::vector<int> depth(n, 0);
   for (size_t i = 1; i < n; i++) {
     int par = index.at(imgs.tasks[i].entry.ppid);  // validated: parents come first
@@ -94,6 +95,18 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
     for (int h : holders) c = lca(c, h);
     p.creates_files[c].push_back(id);
     p.transit_fd[id] = next++;
+  }
+  // Shared anonymous memory: made by the nearest common ancestor of the
+  // tasks mapping it, inherited as an fd, mapped by each.
+  std::map<uint64_t, std::set<int>> shmem_holders;
+  for (size_t i = 0; i < n; i++)
+    for (auto& v : imgs.tasks[i].mm.vmas)
+      if (v.kind == "shmem") shmem_holders[v.ino].insert(static_cast<int>(i));
+  for (auto& [id, holders] : shmem_holders) {
+    int c = *holders.begin();
+    for (int h : holders) c = lca(c, h);
+    p.creates_shmem[c].push_back(id);
+    p.transit_shmem[id] = next++;
   }
   p.transit_end = next;
   // The transit numbers and the service fds above them must be allowed.

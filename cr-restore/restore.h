@@ -36,6 +36,8 @@ struct TreePlan {
   std::map<uint64_t, int> transit_fd;      // file id -> its transit fd number
   std::vector<std::vector<uint64_t>> creates_files;  // task index -> files it opens for the tree
   std::vector<std::vector<uint64_t>> creates_pipes;  // task index -> pipes it makes
+  std::map<uint64_t, int> transit_shmem;             // shared memory id -> its transit fd number
+  std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -100,8 +102,11 @@ struct MemoryPlan {
 };
 // Choose the hole, reserve it, map every dumped VMA (but the vDSO parts) in
 // it and fill the dumped pages. blob_size and args_size are page multiples.
-Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const RestoreOptions& o,
-                                 uint64_t blob_size, uint64_t args_size);
+Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
+                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size);
+// Make the shared memory objects task `index` creates for the tree (filled,
+// at their transit fd numbers).
+Status create_transit_shmem(const Files& files, const TreePlan& tree, int index);
 // kMadv* bits for VmFlags names.
 uint64_t madv_bits(const std::vector<std::string>& vmflags);
 

@@ -56,12 +56,13 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   if (t.entry.zombie) become_zombie(t.entry);
   // What this task's subtree shares, then the subtree itself.
   TRY_STATUS(create_transit_files(imgs.files, tree, index, o));
+  TRY_STATUS(create_transit_shmem(imgs.files, tree, index));
   TRY_STATUS(fork_children(set, imgs, tree, index, o, err_fd));
 
   const BlobDesc& rb = restorer_blob();
   uint64_t blob_size = rb.map_size();
   uint64_t args_size = task_args_size(t);
-  MemoryPlan plan = TRY(premap_memory(set, t, o, blob_size, args_size));
+  MemoryPlan plan = TRY(premap_memory(set, t, tree, o, blob_size, args_size));
 
   // The restorer at plan.blob_at: an anonymous mapping (never a mapping of
   // this binary: PR_SET_MM_MAP would refuse to change exe_file while the

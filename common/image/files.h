@@ -40,12 +40,26 @@ struct PipeRec {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, size, data)
 
+// One shared anonymous memory object (mmap MAP_SHARED|MAP_ANONYMOUS, shared
+// across fork): its size and contents. VMAs of kind "shmem" map it (VmaRec
+// ino is its id).
+struct ShmemRec {
+  uint64_t id = 0;    // its inode number at dump
+  uint64_t size = 0;  // bytes
+  Bytes data;         // the contents, up to `size` (the rest is zeros)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, size, data)
+
+// Shared anonymous memory kept inline in files.img, up to this size each.
+inline constexpr uint64_t kMaxInlineShmem = 64ull << 20;
+
 struct Files {
   static constexpr ImageKind kKind = ImageKind::Files;
   std::vector<FileRec> files;  // every open file description of the tree
   std::vector<PipeRec> pipes;
+  std::vector<ShmemRec> shmem;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem)
 
 struct FdRec {
   int32_t fd = 0;

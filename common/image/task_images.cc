@@ -13,7 +13,7 @@ namespace {
 unsigned long long ull(uint64_t v) { return v; }
 
 bool known_vma_kind(const std::string& k) {
-  for (const char* n : {"anon", "file", "heap", "stack", "vdso", "vvar", "vsyscall"})
+  for (const char* n : {"anon", "file", "shmem", "heap", "stack", "vdso", "vvar", "vsyscall"})
     if (k == n) return true;
   return false;
 }
@@ -124,6 +124,10 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
     if (p.data.size() > p.size)
       return make_error("files.img: pipe %llu: %zu bytes do not fit its capacity", ull(p.id), p.data.size());
   }
+  std::set<uint64_t> shm;
+  for (auto& m : files.shmem)
+    if (!shm.insert(m.id).second || m.data.size() > m.size || m.size > kMaxInlineShmem)
+      return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "pipe") {
@@ -216,6 +220,15 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
                           (long long)t.core.threads[k].tid, (long long)e.threads[k]);
     t.mm = TRY(read_record<Mm>(set, mn));
     TRY_STATUS(validate_mm(t.mm, mn));
+    for (auto& v : t.mm.vmas) {
+      if (v.kind != "shmem") continue;
+      const ShmemRec* m = nullptr;
+      for (auto& x : s.files.shmem)
+        if (x.id == v.ino) m = &x;
+      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
+        return make_error("%s: shared memory at %#llx: no such object or out of its bounds", mn.c_str(),
+                          ull(v.start));
+    }
     t.fds = TRY(read_record<FdTable>(set, fn));
     TRY_STATUS(validate_files(s.files, t.fds, fn));
     // Every dumped page lies inside a private VMA of this task.
