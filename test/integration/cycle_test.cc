@@ -699,6 +699,18 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
               {{"ckpt_threads", {"--spin"}}, kPipeDetached}});
 }
 
+// Credentials, POSIX timers, seccomp and shared anonymous memory, each in
+// every mode of the runner.
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared anonymous memory; every mode") {
+  const std::vector<Work> ws = {
+      {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}};
+  std::vector<CycleCase> cs;
+  for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
+                        kPipeDetached})
+    for (auto& c : each(ws, m)) cs.push_back(c);
+  run_cycles(cs);
+}
+
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "thread"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "thread"}}, kRunningDetached}});
@@ -901,10 +913,16 @@ TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and 
   REQUIRE(wait_until([&] { return proc_exe(victim).find("sleep") != std::string::npos; }, 10s));
   const std::string sleep_exe = proc_exe(victim);
 
-  for (bool det : {false, true}) {
+  // Found by the check before any task exists, and (the check skipped for
+  // the test) only when the parent of the victim forks it, halfway through
+  // the tree: every task made by then must be killed.
+  for (int variant = 0; variant < 4; variant++) {
+    bool det = variant & 1, midway = variant & 2;
     CAPTURE(det);
+    CAPTURE(midway);
     auto kids_before = children_of(getpid());
     std::vector<std::string> args = {crtools_path(), "restore", "-D", img};
+    if (midway) args.insert(args.begin(), {"/usr/bin/env", "CRTOOLS_TEST_SKIP_PID_CHECK=1"});
     if (det) args.push_back("-d");
     RunResult res;
     {
@@ -916,6 +934,10 @@ TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and 
     CHECK(res.status > 0);
     CHECK(res.status < 128);
     CHECK_MESSAGE(mentions(res.err, std::to_string(victim)), "the error does not name pid ", victim);
+    // Halfway, the tasks made before the victim's parent failed were there
+    // and are killed; before any task, none.
+    if (midway) CHECK_MESSAGE(res.err.find("killed and reaped the") != std::string::npos, res.err);
+    if (midway) CHECK_MESSAGE(res.err.find("killed and reaped the 0 ") == std::string::npos, res.err);
     // Every task it created is gone (reaped by it, or by us if it left
     // them to us), no pid of the tree runs the workload, the holder is
     // untouched, and no other process is left.

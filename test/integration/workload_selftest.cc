@@ -469,3 +469,25 @@ TEST_CASE("workload selftest: ckpt_tree --spin and ckpt_pipes --spin verify") {
     CHECK_MESSAGE(v.passed(), v.describe());
   }
 }
+
+TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads verify PASS and detect corruption") {
+  const struct {
+    const char* name;
+    const char* corrupt_says;
+  } ws[] = {{"ckpt_creds", "CapBnd"},
+            {"ckpt_posix_timers", "intervals changed"},
+            {"ckpt_seccomp", "Seccomp_filters"},
+            {"ckpt_shmem", "child"}};
+  for (auto& w : ws) {
+    CAPTURE(w.name);
+    {
+      Dumpee d(w.name);
+      Verdict v = d.verdict(60s);
+      CHECK_MESSAGE(v.passed(), v.describe());
+    }
+    Dumpee d(w.name, {"--selftest-corrupt"});
+    Verdict v = d.verdict(60s);
+    CHECK_MESSAGE(v.status == 1, v.describe());
+    CHECK_MESSAGE(v.line.find(w.corrupt_says) != std::string::npos, v.describe());
+  }
+}
