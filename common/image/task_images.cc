@@ -151,6 +151,37 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   return ok_status();
 }
 
+Status validate_pstree(const Pstree& t) {
+  if (t.tasks.empty() || t.tasks[0].pid != t.root_pid) return make_error("pstree.img: the first task is not the root");
+  // The tree: unique pids and tids, parents before children, the root
+  // first; a zombie has no threads and no children.
+  std::set<int64_t> pids, zombies;
+  for (size_t i = 0; i < t.tasks.size(); i++) {
+    const auto& e = t.tasks[i];
+    auto bad = [&](const char* why) {
+      return make_error("pstree.img: task %zu (pid %lld): %s", i, (long long)e.pid, why);
+    };
+    if (e.pid <= 0 || e.pid > (1 << 22) || !pids.insert(e.pid).second) return bad("bad or duplicate pid");
+    if (i == 0 ? e.ppid != 0 : !pids.count(e.ppid) || e.ppid == e.pid) return bad("parent not before it in the tree");
+    if (zombies.count(e.ppid)) return bad("the child of a zombie");
+    if (e.pgid <= 0 || e.sid <= 0) return bad("bad process group or session");
+    if (e.zombie) {
+      if (!e.threads.empty()) return bad("a zombie with threads");
+      if (i == 0) return bad("the root is a zombie");
+      zombies.insert(e.pid);
+    } else if (e.threads.empty() || e.threads[0] != e.pid) {
+      return bad("the leader is not its first thread");
+    }
+  }
+  if (t.tasks.size() > 65536) return make_error("pstree.img: too many tasks");
+  for (const auto& e : t.tasks)
+    for (size_t k = 1; k < e.threads.size(); k++)
+      if (e.threads[k] <= 0 || e.threads[k] > (1 << 22) || !pids.insert(e.threads[k]).second)
+        return make_error("pstree.img: pid %lld: bad or duplicate thread id %lld", (long long)e.pid,
+                          (long long)e.threads[k]);
+  return ok_status();
+}
+
 Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
   SetImages s;
   if (!set.has(image_name(ImageKind::Inventory)))
@@ -174,32 +205,7 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     if (f.kind_info().cbor) (void)TRY(f.decode());
     else if (verify_pages) TRY_STATUS(f.verify());
   }
-  // The tree: unique pids and tids, parents before children, the root
-  // first; a zombie has no threads and no children.
-  std::set<int64_t> pids, zombies;
-  for (size_t i = 0; i < s.pstree.tasks.size(); i++) {
-    const auto& e = s.pstree.tasks[i];
-    auto bad = [&](const char* why) {
-      return make_error("pstree.img: task %zu (pid %lld): %s", i, (long long)e.pid, why);
-    };
-    if (e.pid <= 0 || e.pid > (1 << 22) || !pids.insert(e.pid).second) return bad("bad or duplicate pid");
-    if (i == 0 ? e.ppid != 0 : !pids.count(e.ppid) || e.ppid == e.pid) return bad("parent not before it in the tree");
-    if (zombies.count(e.ppid)) return bad("the child of a zombie");
-    if (e.pgid <= 0 || e.sid <= 0) return bad("bad process group or session");
-    if (e.zombie) {
-      if (!e.threads.empty()) return bad("a zombie with threads");
-      if (i == 0) return bad("the root is a zombie");
-      zombies.insert(e.pid);
-    } else if (e.threads.empty() || e.threads[0] != e.pid) {
-      return bad("the leader is not its first thread");
-    }
-  }
-  if (s.pstree.tasks.size() > 65536) return make_error("pstree.img: too many tasks");
-  for (const auto& e : s.pstree.tasks)
-    for (size_t k = 1; k < e.threads.size(); k++)
-      if (e.threads[k] <= 0 || e.threads[k] > (1 << 22) || !pids.insert(e.threads[k]).second)
-        return make_error("pstree.img: pid %lld: bad or duplicate thread id %lld", (long long)e.pid,
-                          (long long)e.threads[k]);
+  TRY_STATUS(validate_pstree(s.pstree));
   for (const auto& e : s.pstree.tasks) {
     TaskImages t;
     t.entry = e;

@@ -41,6 +41,9 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages);
 
 // Individual validators, exposed for unit tests.
 Status validate_core(const Core& c, const std::string& file);
+// The tree: unique pids and tids, parents before children, the root first,
+// zombies without threads or children.
+Status validate_pstree(const Pstree& t);
 Status validate_mm(const Mm& mm, const std::string& file);
 Status validate_files(const Files& f, const FdTable& t, const std::string& file);
 

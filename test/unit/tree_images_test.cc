@@ -1,0 +1,153 @@
+// Validation of what issue 6 added to the images: the process tree
+// (parents first, zombies, unique tids), threads' scheduling and seccomp
+// fields, POSIX timers, pipes and shared anonymous memory. Each rule is
+// shown to accept the good record and refuse one broken field.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+
+#include "common/image/task_images.h"
+
+using namespace cr;
+
+namespace {
+
+Pstree good_tree() {
+  Pstree t;
+  t.root_pid = 100;
+  t.tasks = {{100, 0, 100, 100, {100, 105}, false, 0},
+             {101, 100, 100, 100, {101}, false, 0},
+             {102, 101, 102, 100, {102}, false, 0},
+             {103, 100, 100, 100, {}, true, 7 << 8}};
+  return t;
+}
+
+Core good_core() {
+  Core c;
+  c.pid = 100;
+  c.comm = "w";
+  c.cwd = c.root = "/";
+  c.creds.uids = {0, 0, 0, 0};
+  c.creds.gids = {0, 0, 0, 0};
+  ThreadCore t;
+  t.tid = 100;
+  t.xsave.data.assign(1024, 0);
+  t.regs.rip = 0x400000;
+  t.regs.rsp = 0x7ffff000;
+  c.threads = {t};
+  t.tid = 105;
+  c.threads.push_back(t);
+  return c;
+}
+
+bool refused(const Status& s, const char* words) {
+  if (s) return false;
+  INFO(s.error().str());
+  CHECK(s.error().str().find(words) != std::string::npos);
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("pstree: a good tree passes; each broken rule is refused") {
+  CHECK(validate_pstree(good_tree()));
+  auto t = good_tree();
+  std::swap(t.tasks[1], t.tasks[2]);  // a child before its parent
+  CHECK(refused(validate_pstree(t), "parent not before it"));
+  t = good_tree();
+  t.tasks[2].pid = 101;  // duplicate pid
+  CHECK(refused(validate_pstree(t), "duplicate pid"));
+  t = good_tree();
+  t.tasks[3].threads = {103};  // a zombie with threads
+  CHECK(refused(validate_pstree(t), "zombie with threads"));
+  t = good_tree();
+  t.tasks.push_back({104, 103, 100, 100, {104}, false, 0});  // a zombie's child
+  CHECK(refused(validate_pstree(t), "child of a zombie"));
+  t = good_tree();
+  t.tasks[1].threads = {101, 105};  // a tid used twice
+  CHECK(refused(validate_pstree(t), "duplicate thread id"));
+  t = good_tree();
+  t.tasks[1].threads = {999};  // the leader is not first
+  CHECK(refused(validate_pstree(t), "leader is not its first thread"));
+  t = good_tree();
+  t.tasks[0].ppid = 5;  // the root has a parent in the tree
+  CHECK(refused(validate_pstree(t), "parent not before it"));
+  t = good_tree();
+  t.tasks[2].pgid = 0;
+  CHECK(refused(validate_pstree(t), "process group or session"));
+}
+
+TEST_CASE("core: threads' scheduling and seccomp, POSIX timers") {
+  CHECK(validate_core(good_core(), "core-100.img"));
+  auto c = good_core();
+  c.threads[1].sched_policy = 4;  // not a policy
+  CHECK(refused(validate_core(c, "core-100.img"), "scheduling"));
+  c = good_core();
+  c.threads[1].nice = 20;
+  CHECK(refused(validate_core(c, "core-100.img"), "scheduling"));
+  c = good_core();
+  c.threads[1].affinity.assign(129, 1);
+  CHECK(refused(validate_core(c, "core-100.img"), "scheduling"));
+  c = good_core();
+  c.threads[1].seccomp_mode = 2;
+  c.threads[1].seccomp_filters = {{{std::vector<uint8_t>(16, 0)}, 0}};
+  CHECK(validate_core(c, "core-100.img"));
+  c.threads[1].seccomp_filters[0].prog.data.resize(13);  // not whole instructions
+  CHECK(refused(validate_core(c, "core-100.img"), "seccomp filter"));
+  c.threads[1].seccomp_mode = 1;  // filters without filter mode
+  c.threads[1].seccomp_filters[0].prog.data.resize(16);
+  CHECK(refused(validate_core(c, "core-100.img"), "seccomp state"));
+
+  c = good_core();
+  PosixTimerRec p;
+  p.id = 3;
+  p.clock_id = 1;
+  p.signo = 34;
+  p.interval_nsec = 5;
+  c.posix_timers = {p};
+  CHECK(validate_core(c, "core-100.img"));
+  c.posix_timers.push_back(p);  // the same id twice
+  CHECK(refused(validate_core(c, "core-100.img"), "POSIX timer 3"));
+  c.posix_timers = {p};
+  c.posix_timers[0].value_nsec = 1000000000;
+  CHECK(refused(validate_core(c, "core-100.img"), "POSIX timer 3"));
+  c.posix_timers = {p};
+  c.posix_timers[0].sigev_notify = 3;
+  CHECK(refused(validate_core(c, "core-100.img"), "POSIX timer 3"));
+}
+
+TEST_CASE("files: pipes and shared memory objects") {
+  Files f;
+  f.pipes = {{77, 65536, {std::vector<uint8_t>(100, 'x')}}};
+  FileRec r;
+  r.id = 1;
+  r.type = "pipe";
+  r.flags = O_RDONLY;
+  r.pipe_id = 77;
+  f.files = {r};
+  r.id = 2;
+  r.flags = O_WRONLY | O_NONBLOCK;
+  f.files.push_back(r);
+  f.shmem = {{9, 8192, {std::vector<uint8_t>(5000, 1)}}};
+  FdTable t;
+  t.fds = {{0, false, 1}, {1, true, 2}};
+  CHECK(validate_files(f, t, "fdinfo-1.img"));
+
+  Files b = f;
+  b.files[0].pipe_id = 78;  // no such pipe
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "no pipe 78"));
+  b = f;
+  b.files[1].flags = O_RDWR;  // a pipe end is one way
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "read or write only"));
+  b = f;
+  b.pipes[0].size = 65537;  // not a power of two
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "capacity"));
+  b = f;
+  b.pipes[0].data.data.resize(65537);  // more than fits
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "do not fit"));
+  b = f;
+  b.shmem[0].data.data.resize(8193);  // more than the object
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+  b = f;
+  b.shmem.push_back(b.shmem[0]);  // twice
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+}
