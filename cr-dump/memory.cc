@@ -6,7 +6,9 @@
 // (/proc/PID/mem for unreadable mappings) and streamed into the page image.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -37,6 +39,8 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
+  if (v.deleted && v.shared && v.path.rfind("/memfd:", 0) != 0)
+    return "";  // a deleted file mapped shared: "shmem" if on tmpfs (dump_shmem checks)
   if (v.path.rfind("/memfd:", 0) == 0) return "memfd mapping " + v.path;
   if (v.path.rfind("/SYSV", 0) == 0) return "SysV shared memory";
   if (v.deleted) return "mapping of deleted file " + v.path;
@@ -62,15 +66,23 @@ Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   struct stat st;
   if (!fd.valid() || fstat(fd.get(), &st) < 0)
     return make_pid_error(pid, errno, "shared memory at %#llx: cannot open it through map_files", ull(v.start));
+  bool anon = v.is_shared_anon();
+  if (!anon) {
+    struct statfs sf;
+    if (fstatfs(fd.get(), &sf) < 0 || sf.f_type != TMPFS_MAGIC)
+      return make_pid_error(pid, 0, "shared mapping of deleted file %s at %#llx is not supported (not on tmpfs)",
+                            v.path.c_str(), ull(v.start));
+  }
   r.dev = st.st_dev;
   r.ino = st.st_ino;
   r.file_size = st.st_size;
   for (auto& m : files.shmem)
     if (m.id == st.st_ino) return ok_status();
   if (static_cast<uint64_t>(st.st_size) > kMaxInlineShmem)
-    return make_pid_error(pid, 0, "shared anonymous memory of %llu MiB at %#llx is larger than %llu MiB; not supported yet",
+    return make_pid_error(pid, 0, "shared memory of %llu MiB at %#llx is larger than %llu MiB; not supported yet",
                           ull(st.st_size >> 20), ull(v.start), ull(kMaxInlineShmem >> 20));
   ShmemRec m;
+  if (!anon) m.path = v.path;
   m.id = st.st_ino;
   m.size = st.st_size;
   m.data.data.resize(st.st_size);
@@ -95,7 +107,7 @@ std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_vdso()) return "vdso";
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
-  if (v.is_shared_anon()) return "shmem";
+  if (v.is_shared_anon() || (v.deleted && v.shared)) return "shmem";
   if (v.is_file()) return "file";
   return "anon";
 }

@@ -4,12 +4,15 @@
 // (raw frames are read straight into place); the restorer blob then only
 // moves them into place with mremap, which moves page tables, not bytes.
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/proc/maps.h"
 #include "cr-restore/restore.h"
@@ -101,6 +104,35 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags) {
   return bits;
 }
 
+namespace {
+
+// A deleted tmpfs file mapped shared: an unnamed file in its old directory
+// when that still is tmpfs (O_TMPFILE: "/dev/shm/#123 (deleted)" in
+// /proc/PID/maps), else a memfd; filled, at fd `at`.
+Status create_deleted_shmem_file(const ShmemRec& m, int at) {
+  std::string dir = m.path.substr(0, m.path.rfind('/'));
+  if (dir.empty()) dir = "/";
+  int fd = -1;
+  struct statfs sf;
+  if (statfs(dir.c_str(), &sf) == 0 && sf.f_type == TMPFS_MAGIC) fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) fd = memfd_create(m.path.substr(m.path.rfind('/') + 1).c_str(), MFD_CLOEXEC);
+  if (fd < 0) return make_errno(errno, "shared memory of deleted %s: cannot make a file for it", m.path.c_str());
+  UniqueFd f(fd);
+  if (ftruncate(fd, static_cast<off_t>(m.size)) < 0)
+    return make_errno(errno, "shared memory of deleted %s: ftruncate", m.path.c_str());
+  size_t off = 0;
+  while (off < m.data.size()) {
+    ssize_t n = pwrite(fd, m.data.data.data() + off, m.data.size() - off, static_cast<off_t>(off));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_errno(errno, "shared memory of deleted %s: write", m.path.c_str());
+    off += static_cast<size_t>(n);
+  }
+  if (dup3(fd, at, O_CLOEXEC) < 0) return make_errno(errno, "shared memory of deleted %s: cannot place it at fd %d", m.path.c_str(), at);
+  return ok_status();
+}
+
+}  // namespace
+
 Status create_transit_shmem(const Files& files, const TreePlan& tree, int index) {
   for (uint64_t id : tree.creates_shmem[index]) {
     const ShmemRec* m = nullptr;
@@ -110,6 +142,11 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
     // An anonymous shared mapping of its size, filled, then opened through
     // map_files: the same kind of object as the dumped one ("/dev/zero
     // (deleted)" in /proc/PID/maps), which every holder maps from the fd.
+    int at = tree.transit_shmem.at(id);
+    if (!m->path.empty()) {
+      TRY_STATUS(create_deleted_shmem_file(*m, at));
+      continue;
+    }
     uint64_t size = std::max<uint64_t>((m->size + kPageSize - 1) / kPageSize * kPageSize, kPageSize);
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return make_errno(errno, "shared memory object %llu: mmap", (unsigned long long)id);
@@ -121,7 +158,6 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
     int e = errno;
     munmap(p, size);
     if (fd < 0) return make_errno(e, "shared memory object %llu: cannot open it through map_files", (unsigned long long)id);
-    int at = tree.transit_shmem.at(id);
     if (dup3(fd, at, O_CLOEXEC) < 0) {
       e = errno;
       close(fd);

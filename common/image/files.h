@@ -40,15 +40,17 @@ struct PipeRec {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, size, data)
 
-// One shared anonymous memory object (mmap MAP_SHARED|MAP_ANONYMOUS, shared
-// across fork): its size and contents. VMAs of kind "shmem" map it (VmaRec
-// ino is its id).
+// One shared memory object: shared anonymous memory (mmap MAP_SHARED|
+// MAP_ANONYMOUS, shared across fork) or a deleted tmpfs file mapped shared
+// (a POSIX semaphore or shm object after sem_unlink/shm_unlink): its size
+// and contents. VMAs of kind "shmem" map it (VmaRec ino is its id).
 struct ShmemRec {
   uint64_t id = 0;    // its inode number at dump
   uint64_t size = 0;  // bytes
   Bytes data;         // the contents, up to `size` (the rest is zeros)
+  std::string path;   // a deleted file's former path; empty: anonymous
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, size, data)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, size, data, path)
 
 // Shared anonymous memory kept inline in files.img, up to this size each.
 inline constexpr uint64_t kMaxInlineShmem = 64ull << 20;

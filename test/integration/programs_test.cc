@@ -241,3 +241,80 @@ TEST_CASE("program: a bash loop forking sleep goes on counting with its child sl
   for (pid_t k : kids) kill_tree({k}, sleep_exe);
   CHECK_MESSAGE(proc_state(pid) == 0, "bash in state '", proc_state(pid), "', parent ", ppid_of_pid(pid));
 }
+
+TEST_CASE("program: a python3 multiprocessing pool goes on mapping with the same workers") {
+  // Each round maps a function over 10 numbers on a pool of 3 worker
+  // processes (fork; pipes, a POSIX semaphore in /dev/shm, handler threads)
+  // and appends the round's number to log.txt; on SIGTERM it checks every
+  // result it got and that the log has no gap, then closes the pool.
+  const char* script = R"PY(
+import multiprocessing as mp, os, signal, sys
+stop = False
+def term(*a):
+    global stop
+    stop = True
+def sq(x):
+    return x * x
+if __name__ == '__main__':
+    ctx = mp.get_context('fork')
+    pool = ctx.Pool(3)
+    signal.signal(signal.SIGTERM, term)
+    workers = sorted(p.pid for p in mp.active_children())
+    bad = 0
+    i = 0
+    with open('log.txt', 'a') as log:
+        while not stop:
+            i += 1
+            if pool.map(sq, range(10)) != [x * x for x in range(10)]:
+                bad += 1
+            log.write('%d\n' % i)
+            log.flush()
+            if i == 1:
+                os.write(3, ('READY pids=' + ','.join(map(str, workers)) + '\n').encode())
+                os.close(3)
+    after = sorted(p.pid for p in mp.active_children())
+    lines = [int(x) for x in open('log.txt')]
+    pool.close()
+    pool.join()
+    if bad:
+        print('FAIL: %d rounds gave wrong results' % bad)
+    elif after != workers:
+        print('FAIL: workers %s, were %s' % (after, workers))
+    elif lines != list(range(1, len(lines) + 1)):
+        print('FAIL: log has a gap or restarted')
+    else:
+        print('PASS')
+    sys.stdout.flush()
+)PY";
+  Dumpee d("/usr/bin/python3", Dumpee::Options{{"-c", script}});
+  const pid_t pid = d.pid();
+  REQUIRE(pid > 0);
+  const std::string exe = d.exe(), log = d.dir() + "/log.txt";
+  const std::vector<pid_t> workers = ready_list(d.ready_info(), "pids");
+  REQUIRE(workers.size() == 3);
+  std::vector<pid_t> all = workers;
+  all.insert(all.begin(), pid);
+  struct Guard {
+    std::vector<pid_t> pids;
+    std::string exe;
+    ~Guard() { kill_tree(pids, exe); }
+  } guard{all, exe};
+  REQUIRE(wait_until([&] { return last_logged(log) >= 3; }, 60s));
+  TempDir img;
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img.path() + "/set"});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  CHECK(d.wait_exit() == 128 + SIGKILL);
+  std::vector<int> st = reap_pids(workers, 30s);  // killed too, and reparented to us
+  for (size_t i = 0; i < workers.size(); i++) CHECK_MESSAGE(st[i] == 128 + SIGKILL, "worker ", workers[i], ": ", st[i]);
+  long at_dump = last_logged(log);
+  auto rr = crtools({"restore", "-D", img.path() + "/set", "-d"});
+  INFO("restore stderr: ", rr.err);
+  REQUIRE(rr.status == 0);
+  REQUIRE(wait_restored(pid, exe, d.cmdline(), 30s));
+  for (pid_t w : workers) CHECK_MESSAGE(ppid_of_pid(w) == pid, "worker ", w, " has parent ", ppid_of_pid(w));
+  // It goes on mapping: the log grows past the dump.
+  CHECK(wait_until([&] { return last_logged(log) >= at_dump + 5; }, 60s));
+  Verdict v = terminate_and_collect(pid, d.output_path());
+  CHECK_MESSAGE(v.passed(), v.describe(), "; output: ", d.output());
+}

@@ -2,15 +2,17 @@
  * fork and a checkpoint.
  *
  * Before READY: the parent maps S1 (1 MiB) and S2 (256 KiB) shared and
- * anonymous and S3 (64 KiB) likewise, fills each with a pattern, forks one
- * child; the child unmaps the first 64 KiB of S2 (so it maps S2 at an
+ * anonymous and S3 (64 KiB) likewise, and S4 (128 KiB): a POSIX shared
+ * memory object (shm_open) mapped shared and then unlinked (a deleted tmpfs
+ * file, as a POSIX semaphore is after sem_unlink); fills each with a
+ * pattern, forks one child; the child unmaps the first 64 KiB of S2 (so it maps S2 at an
  * offset) and unmaps S3 (the parent's alone), writes its own pattern into
  * S1 [512 KiB, 768 KiB) and reports ready through a pipe, closed after.
  * Verifies after restore: each process sees every byte of its mappings as
  * expected (the child's writes are visible to the parent); the mappings are
  * still shared anonymous memory ("/dev/zero (deleted)" in maps, as before);
  * a write by the parent after restore is seen by the child, and one by the
- * child is seen by the parent (one object, still shared).
+ * child is seen by the parent (one object, still shared), in S1 and in S4.
  *
  * --selftest-corrupt: after READY the child maps a fresh private page over
  * the start of its S1.
@@ -22,9 +24,10 @@
 #define S1 (1024 * 1024)
 #define S2 (256 * 1024)
 #define S3 (64 * 1024)
+#define S4 (128 * 1024)
 #define OFF2 (64 * 1024)
 
-static unsigned char *s1, *s2, *s3;
+static unsigned char *s1, *s2, *s3, *s4;
 
 static unsigned char pat(int region, size_t i, int child) {
   return (unsigned char)(ckpt_word((uint64_t)region * 7919 + (uint64_t)child, i / 8) >> (8 * (i % 8)));
@@ -35,7 +38,7 @@ static int in_child_part(size_t i) { return i >= 512 * 1024 && i < 768 * 1024; }
 static void check_region(const char *name, const unsigned char *p, size_t len, int region, size_t base) {
   for (size_t i = 0; i < len; i++) {
     size_t at = base + i;
-    if (region == 1 && (at == 100 || at == 200)) continue; /* the markers written after restore */
+    if ((region == 1 || region == 4) && (at == 100 || at == 200)) continue; /* the markers written after restore */
     unsigned char want = pat(region, at, region == 1 && in_child_part(at));
     if (p[i] != want) {
       fail("%s byte %zu is %#x, expected %#x", name, at, p[i], want);
@@ -78,6 +81,16 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < S1; i++) s1[i] = pat(1, i, 0);
   for (size_t i = 0; i < S2; i++) s2[i] = pat(2, i, 0);
   for (size_t i = 0; i < S3; i++) s3[i] = pat(3, i, 0);
+  char shm_name[64];
+  snprintf(shm_name, sizeof shm_name, "/ckpt_shmem_%d", getpid());
+  int sfd = shm_open(shm_name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (sfd < 0) die("shm_open");
+  if (ftruncate(sfd, S4)) die("ftruncate");
+  s4 = mmap(NULL, S4, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
+  if (s4 == MAP_FAILED) die("mmap shm");
+  close(sfd);
+  shm_unlink(shm_name);
+  for (size_t i = 0; i < S4; i++) s4[i] = pat(4, i, 0);
   int rp[2];
   if (pipe(rp)) die("pipe");
   pid_t child = fork();
@@ -96,8 +109,11 @@ int main(int argc, char **argv) {
     wait_for_term();
     check_region("child S1", s1, S1, 1, 0);
     check_region("child S2", s2 + OFF2, S2 - OFF2, 2, OFF2);
+    check_region("child S4", s4, S4, 4, 0);
     if (s1[100] != 0xa5) fail("child: the parent's write after restore is not visible (%#x)", s1[100]);
+    if (s4[100] != 0xa6) fail("child: the parent's write to S4 after restore is not visible (%#x)", s4[100]);
     s1[200] = 0x5a;
+    s4[200] = 0x5b;
     char name[256];
     maps_entry(s1, name, sizeof name);
     if (strcmp(name, "/dev/zero (deleted)")) fail("child S1 maps '%s'", name);
@@ -120,16 +136,19 @@ int main(int argc, char **argv) {
   check_region("S1", s1, S1, 1, 0);
   check_region("S2", s2, S2, 2, 0);
   check_region("S3", s3, S3, 3, 0);
+  check_region("S4", s4, S4, 4, 0);
   char m[256];
   maps_entry(s1, m, sizeof m);
   if (strcmp(m, n1) || strcmp(m, "/dev/zero (deleted)")) fail("S1 maps '%s', was '%s'", m, n1);
   maps_entry(s2, m, sizeof m);
   if (strcmp(m, n2)) fail("S2 maps '%s', was '%s'", m, n2);
   s1[100] = 0xa5;
+  s4[100] = 0xa6;
   kill(child, SIGTERM);
   int st;
   if (waitpid(child, &st, 0) != child) fail("waitpid child: %s", strerror(errno));
   else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail("child ended with status %#x", st);
   if (s1[200] != 0x5a) fail("the child's write after restore is not visible (%#x)", s1[200]);
+  if (s4[200] != 0x5b) fail("the child's write to S4 after restore is not visible (%#x)", s4[200]);
   verdict();
 }
