@@ -711,6 +711,17 @@ TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared ano
   run_cycles(cs);
 }
 
+// The tree keeps forking and reaping children while it is frozen: the dump
+// must catch whatever is being born or dying (a live child is restored in
+// fork's return path and exits, a zombie is restored a zombie), and the
+// restored root reaps them all with their status. --leave-running: the
+// original reaps its own churn before the restore needs the pids.
+TEST_CASE("cycle: a tree forking and reaping children during the freeze (ckpt_tree --churn)") {
+  run_cycles({{{"ckpt_tree", {"--churn"}}, kRunningDetached},
+              {{"ckpt_tree", {"--churn"}}, kRunningAttached},
+              {{"ckpt_tree", {"--churn", "--zombie"}}, kRunningDetached}});
+}
+
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "thread"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "thread"}}, kRunningDetached}});

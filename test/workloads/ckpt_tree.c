@@ -8,6 +8,13 @@
  *   (c) "chain"    a chain of depth 4: chain -> chain -> chain -> chain;
  *   (d) "plain"    a plain child;
  *   --fan=N        additionally N plain children ("fan") of the root;
+ *   --churn        after READY the root keeps forking a child that exits at
+ *                  once with status 3 and reaping it, until SIGTERM: the
+ *                  dump meets children being born and dying (a live one is
+ *                  restored where it was, a zombie as a zombie); the root
+ *                  requires every one reaped with status 3 and at least one
+ *                  round after the restore (counted from the restored
+ *                  memory: it goes on, it does not restart);
  *   --zombie       additionally a child that exits with status 7 and one
  *                  killed by SIGUSR2, never reaped before the dump (waitid
  *                  WNOWAIT sees both dead before READY).
@@ -281,6 +288,33 @@ static void verify_and_exit(void) {
   _exit(1);
 }
 
+/* --churn: fork and reap short-lived children until SIGTERM is pending
+ * (it stays blocked, so it is not lost; wait_for_term then takes it). */
+static void churn(void) {
+  long rounds = 0, bad = 0;
+  for (;;) {
+    sigset_t p;
+    sigpending(&p);
+    if (sigismember(&p, SIGTERM) || ckpt_term_flag) break;
+    pid_t c = fork();
+    if (c < 0) {
+      fail("churn: fork: %s", strerror(errno));
+      break;
+    }
+    if (c == 0) _exit(3);
+    int st = 0;
+    while (waitpid(c, &st, 0) < 0)
+      if (errno != EINTR) {
+        fail("churn: waitpid %d: %s", (int)c, strerror(errno));
+        break;
+      }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 3) bad++;
+    rounds++;
+  }
+  if (bad) fail("churn: %ld of %ld children did not end with status 3", bad, rounds);
+  if (rounds < 2) fail("churn: only %ld rounds", rounds);
+}
+
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *fan_s = ckpt_arg(argc, argv, "--fan");
@@ -332,6 +366,7 @@ int main(int argc, char **argv) {
   if (write(3, line, (size_t)n) != (ssize_t)n) ckpt_write_all(1, line, (size_t)n);
   close(3);
 
+  if (ckpt_flag(argc, argv, "--churn")) churn();
   wait_for_term();
   verify_and_exit();
 }
