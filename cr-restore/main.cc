@@ -310,7 +310,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   tr.created(child);
   auto failed = [&](Error e) -> Error {
     size_t n = tr.kill_all();
-    pr_info(pid, "restore failed: killed and reaped the %zu tasks made so far", n);
+    pr_debug(pid, "restore failed: killed and reaped the %zu tasks made so far", n);
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     std::string why = read_error(err_r.get());
     if (!why.empty()) return make_error("%s", why.c_str());
