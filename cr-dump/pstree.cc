@@ -256,6 +256,16 @@ Status check_frozen_tree(FrozenTree& tree) {
 Pstree make_pstree(const FrozenTree& tree) {
   Pstree t;
   t.root_pid = tree.procs[0].pid;
+  // Is the root's session (group) leader gone, or alive outside the tree?
+  const FrozenProc& root = tree.procs[0];
+  auto leads = [](pid_t leader, bool session) {
+    auto st = proc::read_stat(leader);
+    return st && st->state != 'Z' && (session ? st->session : st->pgrp) == leader;
+  };
+  if (root.sid != root.pid && !leads(root.sid, true)) {
+    t.root_session_gone = true;
+    t.root_group_gone = root.pgid != root.pid && root.pgid != root.sid && !leads(root.pgid, false);
+  }
   for (auto& p : tree.procs) {
     PstreeEntry e;
     e.pid = p.pid;

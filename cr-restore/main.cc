@@ -139,7 +139,11 @@ struct Restored {
 // the whole tree is ready), and can kill everything it made.
 class TreeRestore {
  public:
-  explicit TreeRestore(const SetImages& imgs) : imgs_(imgs) {
+  TreeRestore(const SetImages& imgs, const std::vector<pid_t>& helpers) : imgs_(imgs) {
+    for (pid_t h : helpers) {
+      expected_.insert(h);
+      helpers_.insert(h);
+    }
     for (auto& t : imgs.tasks) {
       expected_.insert(static_cast<pid_t>(t.entry.pid));
       for (auto tid : t.entry.threads) expected_.insert(static_cast<pid_t>(tid));
@@ -152,7 +156,7 @@ class TreeRestore {
 
   // Run every task up to its int3. An Error when any task fails.
   Status run_to_int3() {
-    while (int3_.size() < live_threads_ || zombies_done_ < zombies_.size()) {
+    while (int3_.size() < live_threads_ || zombies_done_ < zombies_.size() || helpers_done_.size() < helpers_.size()) {
       int st;
       pid_t w = waitpid(-1, &st, __WALL);
       if (w < 0) {
@@ -161,6 +165,10 @@ class TreeRestore {
       }
       made_.insert(w);
       if (WIFEXITED(st) || WIFSIGNALED(st)) {
+        if (helpers_.count(w) && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+          helpers_done_.insert(w);  // a session helper, done (it may be reported twice)
+          continue;
+        }
         auto z = zombies_.find(w);
         if (z != zombies_.end() && same_end(st, z->second)) {
           zombies_done_++;
@@ -263,7 +271,7 @@ class TreeRestore {
   }
 
   const SetImages& imgs_;
-  std::set<pid_t> expected_, made_, gone_, int3_;
+  std::set<pid_t> expected_, made_, gone_, int3_, helpers_, helpers_done_;
   std::map<pid_t, int> zombies_;
   std::map<pid_t, std::pair<uint64_t, uint64_t>> hole_;
   size_t live_threads_ = 0, zombies_done_ = 0;
@@ -277,6 +285,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // task is forked, halfway through the tree.
   const char* skip = getenv("CRTOOLS_TEST_SKIP_PID_CHECK");
   if (!skip || strcmp(skip, "1") != 0) TRY_STATUS(check_pids_free(imgs));
+  for (pid_t h : session_helpers(imgs)) TRY_STATUS(check_pid_free_now(h));
   TreePlan plan = TRY(plan_tree(imgs));
 
   int errp[2], syncp[2];
@@ -285,14 +294,18 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // Orphans of a failed restore come to us, to be reaped.
   prctl(PR_SET_CHILD_SUBREAPER, 1);
   fflush(nullptr);
-  pid_t child = clone_with_pid(pid);
+  // The first task is the root, or the helper that remakes its gone
+  // session (and group), which then forks the root.
+  const std::vector<pid_t> helpers = session_helpers(imgs);
+  const pid_t first = helpers.empty() ? pid : helpers[0];
+  pid_t child = clone_with_pid(first);
   if (child < 0) {
     prctl(PR_SET_CHILD_SUBREAPER, 0);
     if (errno == EEXIST) {
-      TRY_STATUS(check_pid_free_now(pid));
-      return make_error("pid %d was taken meanwhile", pid);
+      TRY_STATUS(check_pid_free_now(first));
+      return make_error("pid %d was taken meanwhile", first);
     }
-    return make_errno(errno, "clone3 with pid %d", pid);
+    return make_errno(errno, "clone3 with pid %d", first);
   }
   if (child == 0) {
     err_r.reset();
@@ -302,11 +315,12 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
     // here on is traced from birth.
     if (read(sync_r.get(), &c, 1) != 1) _exit(1);
     sync_r.reset();
+    if (!helpers.empty()) run_session_helpers(set, imgs, plan, ro, err_w.release());
     restore_task_and_jump(set, imgs, plan, 0, ro, err_w.release());
   }
   err_w.reset();
   sync_r.reset();
-  TreeRestore tr(imgs);
+  TreeRestore tr(imgs, helpers);
   tr.created(child);
   auto failed = [&](Error e) -> Error {
     size_t n = tr.kill_all();
@@ -326,8 +340,13 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   sync_w.reset();
   if (auto st = tr.run_to_int3(); !st) return failed(st.error());
   if (auto st = tr.finish(); !st) return failed(st.error());
-  prctl(PR_SET_CHILD_SUBREAPER, 0);
-  Restored r{child, now_us() - t0};
+  // A helper may still be a zombie of ours (reported to us as its tracer
+  // before it was re-parented to us).
+  for (pid_t h : helpers) waitpid(h, nullptr, WNOHANG);
+  // With helpers the root was re-parented to us (a child subreaper): we
+  // stay one in the attached mode, so that it remains our child.
+  if (helpers.empty() || ro.detached) prctl(PR_SET_CHILD_SUBREAPER, 0);
+  Restored r{pid, now_us() - t0};
   for (auto& t : imgs.tasks) {
     r.processes++;
     r.threads += t.entry.threads.size();
@@ -345,6 +364,7 @@ int main(int argc, char** argv) {
   }
   RestoreOptions ro;
   ro.skip_file_check = o.skip_file_check;
+  ro.detached = o.restore_detached;
   // The kernel features a restore uses (common/kernel/features.h).
   for (auto st : {features_init(), require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
                   require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})

@@ -199,6 +199,40 @@ Status restore_session(const SetImages& imgs, const TreePlan& plan, int index) {
   return ok_status();
 }
 
+std::vector<pid_t> session_helpers(const SetImages& imgs) {
+  std::vector<pid_t> h;
+  const PstreeEntry& r = imgs.pstree.tasks[0];
+  if (imgs.pstree.root_session_gone) h.push_back(static_cast<pid_t>(r.sid));
+  if (imgs.pstree.root_group_gone) h.push_back(static_cast<pid_t>(r.pgid));
+  return h;
+}
+
+void run_session_helpers(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, const RestoreOptions& o,
+                         int err_fd) {
+  auto die = [&](const Error& e) {
+    std::string msg = e.str() + "\n";
+    (void)!write(err_fd, msg.data(), msg.size());
+    _exit(1);
+  };
+  std::vector<pid_t> h = session_helpers(imgs);
+  if (setsid() < 0) die(make_errno(errno, "session helper %d: setsid", getpid()));
+  auto fork_pid = [&](pid_t want) {
+    pid_t got = clone_with_pid(want);
+    if (got < 0) {
+      int e = errno;
+      auto held = check_pid_free_now(want);
+      die(held ? make_errno(e, "clone3 with pid %d", want) : held.error());
+    }
+    return got;
+  };
+  if (h.size() > 1) {
+    if (fork_pid(h[1]) != 0) _exit(0);
+    if (setpgid(0, 0) < 0) die(make_errno(errno, "group helper %d: setpgid", getpid()));
+  }
+  if (fork_pid(static_cast<pid_t>(imgs.pstree.root_pid)) != 0) _exit(0);
+  restore_task_and_jump(set, imgs, plan, 0, o, err_fd);
+}
+
 void become_zombie(const PstreeEntry& e) {
   int st = e.exit_status;
   if (WIFSIGNALED(st)) {

@@ -18,6 +18,7 @@ namespace cr {
 
 struct RestoreOptions {
   bool skip_file_check = false;
+  bool detached = false;  // -d
 };
 
 // ---- pstree.cc
@@ -48,6 +49,14 @@ Status check_pid_free_now(pid_t pid);
 pid_t clone_with_pid(pid_t pid);
 // In a new task: its session and process group as dumped.
 Status restore_session(const SetImages& imgs, const TreePlan& plan, int index);
+// The pids of the helpers that remake the root's gone session and group
+// (pstree root_session_gone, root_group_gone), session first; empty if none.
+std::vector<pid_t> session_helpers(const SetImages& imgs);
+// In the first task cr-restore makes when there are helpers (its pid is the
+// session's): setsid(), the group helper if any (setpgid), then the root
+// with its pid; each helper exits once it has forked. Never returns.
+[[noreturn]] void run_session_helpers(const ImageSet& set, const SetImages& imgs, const TreePlan& plan,
+                                      const RestoreOptions& o, int err_fd);
 // In a new task restored as a zombie: exit as it did. Never returns.
 [[noreturn]] void become_zombie(const PstreeEntry& e);
 // In a new task: fork its children with their pids; each goes on in

@@ -26,7 +26,14 @@ struct Pstree {
   static constexpr ImageKind kKind = ImageKind::Pstree;
   int64_t root_pid = 0;
   std::vector<PstreeEntry> tasks;  // parents before children (depth first)
+  // The root's session (group) leader had exited by the dump (a daemon
+  // after its double fork): restore makes the session (group) again with a
+  // short-lived helper task of that pid. When false and the root does not
+  // lead its session (group), its leader lived outside the tree and the
+  // root joins cr-restore's.
+  bool root_session_gone = false;
+  bool root_group_gone = false;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pstree, root_pid, tasks)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pstree, root_pid, tasks, root_session_gone, root_group_gone)
 
 }  // namespace cr

@@ -174,6 +174,11 @@ Status validate_pstree(const Pstree& t) {
     }
   }
   if (t.tasks.size() > 65536) return make_error("pstree.img: too many tasks");
+  const PstreeEntry& r = t.tasks[0];
+  if (t.root_session_gone && (r.sid == r.pid || pids.count(r.sid)))
+    return make_error("pstree.img: the root's gone session leader %lld is in the tree", (long long)r.sid);
+  if (t.root_group_gone && (!t.root_session_gone || r.pgid == r.pid || r.pgid == r.sid || pids.count(r.pgid)))
+    return make_error("pstree.img: the root's gone group leader %lld is inconsistent", (long long)r.pgid);
   for (const auto& e : t.tasks)
     for (size_t k = 1; k < e.threads.size(); k++)
       if (e.threads[k] <= 0 || e.threads[k] > (1 << 22) || !pids.insert(e.threads[k]).second)

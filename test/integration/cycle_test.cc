@@ -722,6 +722,75 @@ TEST_CASE("cycle: a tree forking and reaping children during the freeze (ckpt_tr
               {{"ckpt_tree", {"--churn", "--zombie"}}, kRunningDetached}});
 }
 
+// A daemon after the classic double fork: its session (and, with
+// --own-group, its process group) leader is gone. Restore makes both again
+// with short-lived helpers of those pids; the daemon checks its sid and
+// pgid itself, attached and detached.
+TEST_CASE("cycle: a daemon whose session and group leaders are gone gets its session and group back") {
+  for (int variant = 0; variant < 4; variant++) {
+    const bool own_group = variant & 1, det = variant & 2;
+    CAPTURE(own_group);
+    CAPTURE(det);
+    TempDir t;
+    std::string wd = t / "wd", img = t / "img";
+    fs::create_directory(wd);
+    Dumpee::Options o;
+    o.dir = wd;
+    if (own_group) o.args = {"--own-group"};
+    Dumpee d("ckpt_daemon", o);
+    const std::vector<pid_t> dl = ready_list(d.ready_info(), "daemon");
+    REQUIRE(dl.size() == 1);
+    const pid_t daemon = dl[0];
+    const std::string exe = proc_exe(daemon), cmdline = proc_cmdline(daemon);
+    struct Guard {
+      std::vector<pid_t> pids;
+      std::string exe;
+      ~Guard() { kill_tree(pids, exe); }
+    } guard{{daemon}, exe};
+    CHECK(d.wait_exit(30s) == 0);  // the first process, once the leader is reaped
+    auto stat_fields = [](pid_t p) {
+      std::string st = read_text("/proc/" + std::to_string(p) + "/stat");
+      std::istringstream in(st.substr(st.rfind(')') + 2));
+      std::string state, ppid, pgrp, sid;
+      in >> state >> ppid >> pgrp >> sid;
+      return pgrp + "/" + sid;
+    };
+    const std::string before = stat_fields(daemon);
+    INFO("daemon ", daemon, " pgrp/sid ", before);
+    auto r = crtools({"dump", "-t", std::to_string(daemon), "-D", img});
+    INFO("dump stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(reap_pids({daemon}, 30s)[0] == 128 + SIGKILL);
+    std::vector<std::string> args = {crtools_path(), "restore", "-D", img};
+    if (det) args.push_back("-d");
+    Background rs(args);
+    if (det) {
+      RunResult res = rs.wait(60s);
+      INFO("restore stderr: ", res.err);
+      REQUIRE(res.status == 0);
+    }
+    REQUIRE_MESSAGE(wait_restored(daemon, exe, cmdline, 30s), "restore stderr: ", rs.err(), "; daemon state '",
+                    proc_state(daemon), "' exe '", proc_exe(daemon), "' (want '", exe, "'), tracer ",
+                    proc_tracer(daemon));
+    CHECK(stat_fields(daemon) == before);
+    Verdict v = det ? terminate_and_collect(daemon, d.output_path(), 60s)
+                    : terminate_and_collect(daemon, d.output_path(), rs, 60s);
+    CHECK_MESSAGE(v.passed(), v.describe(), "; output: ", d.output());
+    if (!det) CHECK_MESSAGE(v.status == 0, "attached restore exited ", v.status);
+  }
+  // The daemon's own check can fail: with --selftest-corrupt it moves to a
+  // new session after READY.
+  TempDir t;
+  Dumpee::Options o;
+  o.dir = t.path();
+  o.args = {"--selftest-corrupt"};
+  Dumpee d("ckpt_daemon", o);
+  const pid_t daemon = ready_list(d.ready_info(), "daemon").at(0);
+  CHECK(d.wait_exit(30s) == 0);
+  Verdict v = terminate_and_collect(daemon, d.output_path(), 60s);
+  CHECK_MESSAGE(v.line.find("FAIL: session") == 0, v.describe());
+}
+
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "thread"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "thread"}}, kRunningDetached}});

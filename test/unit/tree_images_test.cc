@@ -74,6 +74,18 @@ TEST_CASE("pstree: a good tree passes; each broken rule is refused") {
   t = good_tree();
   t.tasks[2].pgid = 0;
   CHECK(refused(validate_pstree(t), "process group or session"));
+  // The root's gone session and group leaders: not in the tree, and a
+  // group helper only inside a session helper's session.
+  t = good_tree();
+  t.tasks[0].sid = 90;
+  t.tasks[0].pgid = 91;
+  t.root_session_gone = t.root_group_gone = true;
+  CHECK(validate_pstree(t));
+  t.tasks[0].sid = 101;  // a pid of the tree
+  CHECK(refused(validate_pstree(t), "gone session leader"));
+  t.tasks[0].sid = 90;
+  t.root_session_gone = false;  // a group helper without a session helper
+  CHECK(refused(validate_pstree(t), "gone group leader"));
 }
 
 TEST_CASE("core: threads' scheduling and seccomp, POSIX timers") {
