@@ -232,7 +232,16 @@ Status check_frozen_tree(FrozenTree& tree) {
         return make_pid_error(pid, 0, "thread %d: its credentials differ from the main thread's; not supported yet",
                               tid);
     }
-    // Processes sharing what fork() normally copies.
+    // Processes sharing what fork() normally copies. fs information (cwd,
+    // root, umask) shared with the parent is made again with CLONE_FS;
+    // shared otherwise, or an fd table or address space, is refused.
+    if (p.ppid && !by_pid.at(p.ppid)->zombie && kcmp(p.ppid, pid, KCMP_FS) == 0) {
+      auto root = TRY(proc::read_root(pid));
+      if (root.path != "/")
+        return make_pid_error(pid, 0, "shares cwd/root/umask with its parent under chroot %s; not supported yet",
+                              root.path.c_str());
+      p.shares_fs = true;
+    }
     if (first_live) {
       for (auto& q : tree.procs) {
         if (&q == &p) break;
@@ -243,7 +252,7 @@ Status check_frozen_tree(FrozenTree& tree) {
         if (kcmp(q.pid, pid, KCMP_FILES) == 0)
           return make_pid_error(pid, 0, "shares its fd table with process %d (CLONE_FILES); not supported yet",
                                 q.pid);
-        if (kcmp(q.pid, pid, KCMP_FS) == 0)
+        if (kcmp(q.pid, pid, KCMP_FS) == 0 && !(p.shares_fs && kcmp(q.pid, p.ppid, KCMP_FS) == 0))
           return make_pid_error(pid, 0, "shares cwd/root/umask with process %d (CLONE_FS); not supported yet",
                                 q.pid);
       }
@@ -274,6 +283,7 @@ Pstree make_pstree(const FrozenTree& tree) {
     e.sid = p.sid;
     e.zombie = p.zombie;
     e.exit_status = p.exit_status;
+    e.shares_fs = p.shares_fs;
     for (auto& th : p.threads) e.threads.push_back(th.tid());
     t.tasks.push_back(e);
   }

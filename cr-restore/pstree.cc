@@ -166,9 +166,10 @@ Status check_pids_free(const SetImages& imgs) {
   return ok_status();
 }
 
-pid_t clone_with_pid(pid_t pid) {
+pid_t clone_with_pid(pid_t pid, uint64_t flags) {
   struct clone_args ca;
   memset(&ca, 0, sizeof ca);
+  ca.flags = flags;
   ca.exit_signal = SIGCHLD;
   pid_t tids[1] = {pid};
   ca.set_tid = reinterpret_cast<uint64_t>(tids);
@@ -256,7 +257,7 @@ Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan&
                      const RestoreOptions& o, int err_fd) {
   for (int c : plan.children[index]) {
     pid_t want = static_cast<pid_t>(imgs.tasks[c].entry.pid);
-    pid_t got = clone_with_pid(want);
+    pid_t got = clone_with_pid(want, imgs.tasks[c].entry.shares_fs ? CLONE_FS : 0);
     if (got < 0) {
       int e = errno;
       if (e == EEXIST) {

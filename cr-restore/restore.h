@@ -46,7 +46,8 @@ Result<TreePlan> plan_tree(const SetImages& imgs);
 Status check_pids_free(const SetImages& imgs);
 Status check_pid_free_now(pid_t pid);
 // clone3 with set_tid: a child process with exactly this pid.
-pid_t clone_with_pid(pid_t pid);
+// flags: CLONE_FS for a task sharing its parent's fs information.
+pid_t clone_with_pid(pid_t pid, uint64_t flags = 0);
 // In a new task: its session and process group as dumped.
 Status restore_session(const SetImages& imgs, const TreePlan& plan, int index);
 // The pids of the helpers that remake the root's gone session and group

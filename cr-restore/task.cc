@@ -89,10 +89,13 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   if (exe < 0) return make_errno(errno, "cannot open the executable %s", t.mm.exe.c_str());
   exe = TRY(move_fd_above(exe, service));
 
-  if (chdir(t.core.cwd.c_str()) < 0) return make_errno(errno, "cannot change directory to %s", t.core.cwd.c_str());
-  if (t.core.root != "/" && chroot(t.core.root.c_str()) < 0)
+  // A task sharing its parent's fs information (CLONE_FS) leaves cwd and
+  // umask to the parent; the dump refused such sharing under chroot.
+  if (!t.entry.shares_fs && chdir(t.core.cwd.c_str()) < 0)
+    return make_errno(errno, "cannot change directory to %s", t.core.cwd.c_str());
+  if (!t.entry.shares_fs && t.core.root != "/" && chroot(t.core.root.c_str()) < 0)
     return make_errno(errno, "cannot change root to %s", t.core.root.c_str());
-  umask(static_cast<mode_t>(t.core.umask));
+  if (!t.entry.shares_fs) umask(static_cast<mode_t>(t.core.umask));
   if (personality(static_cast<unsigned long>(t.core.personality)) < 0)
     return make_errno(errno, "cannot set personality %#llx", (unsigned long long)t.core.personality);
 

@@ -19,8 +19,9 @@ struct PstreeEntry {
   std::vector<int64_t> threads;  // tids, the leader first; empty for a zombie
   bool zombie = false;           // exited, not yet reaped by its parent:
   int32_t exit_status = 0;       // its wait status (exit code or signal)
+  bool shares_fs = false;        // shares cwd, root and umask with its parent (CLONE_FS)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads, zombie, exit_status)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads, zombie, exit_status, shares_fs)
 
 struct Pstree {
   static constexpr ImageKind kKind = ImageKind::Pstree;

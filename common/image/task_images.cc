@@ -165,6 +165,7 @@ Status validate_pstree(const Pstree& t) {
     if (i == 0 ? e.ppid != 0 : !pids.count(e.ppid) || e.ppid == e.pid) return bad("parent not before it in the tree");
     if (zombies.count(e.ppid)) return bad("the child of a zombie");
     if (e.pgid <= 0 || e.sid <= 0) return bad("bad process group or session");
+    if (e.shares_fs && (i == 0 || e.zombie)) return bad("shares fs information without a parent in the tree");
     if (e.zombie) {
       if (!e.threads.empty()) return bad("a zombie with threads");
       if (i == 0) return bad("the root is a zombie");

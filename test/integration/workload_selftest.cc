@@ -477,7 +477,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
   } ws[] = {{"ckpt_creds", "CapBnd"},
             {"ckpt_posix_timers", "intervals changed"},
             {"ckpt_seccomp", "Seccomp_filters"},
-            {"ckpt_shmem", "child"}};
+            {"ckpt_shmem", "child"},
+            {"ckpt_clonefs", "not shared"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {
