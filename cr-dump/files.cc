@@ -31,7 +31,7 @@ bool plain_char_device(dev_t rdev) {
 // The kind of an fd we cannot dump yet, for the message.
 std::string kind_of_unsupported(const std::string& link, const struct stat& st) {
   if (S_ISSOCK(st.st_mode)) return "socket";
-  if (S_ISFIFO(st.st_mode)) return link.rfind("pipe:", 0) == 0 ? "pipe" : "FIFO " + link;
+  if (S_ISFIFO(st.st_mode)) return link.rfind("pipe:", 0) == 0 ? "pipe" : "FIFO " + link + " (deleted)";
   if (S_ISBLK(st.st_mode)) return "block device " + link;
   if (S_ISCHR(st.st_mode)) {
     if (major(st.st_rdev) == 136 || major(st.st_rdev) == 5 || major(st.st_rdev) == 4)
@@ -53,7 +53,7 @@ long kcmp_file(pid_t pid1, int a, pid_t pid2, int b) { return syscall(SYS_kcmp, 
 // through /proc (the dumped description is left alone), tee(2)d into a
 // pipe of ours of the same capacity (tee copies without consuming), then
 // read from ours.
-Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino) {
+Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino, uint64_t id) {
   std::string p = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
   UniqueFd src(open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (src.get() < 0) return make_pid_error(pid, errno, "fd %d: cannot open its pipe to read the data in it", fd);
@@ -62,7 +62,8 @@ Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino) {
   int avail = 0;
   if (ioctl(src.get(), FIONREAD, &avail) < 0) return make_pid_error(pid, errno, "fd %d: FIONREAD on its pipe", fd);
   PipeRec r;
-  r.id = ino;
+  r.id = id;
+  r.ino = ino;
   r.size = static_cast<uint64_t>(size);
   if (avail == 0) return r;
   int pp[2];
@@ -116,17 +117,24 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
     if (!shared) {
       bool anon = link.path.rfind("anon_inode:", 0) == 0;
       FileRec f;
-      if (S_ISFIFO(st.st_mode) && link.path.rfind("pipe:", 0) == 0) {
+      bool fifo = S_ISFIFO(st.st_mode) && !link.deleted && !link.path.empty() && link.path[0] == '/';
+      if (S_ISFIFO(st.st_mode) && (link.path.rfind("pipe:", 0) == 0 || fifo)) {
+        // A pipe, or a named FIFO (its pipe lives while an fd holds it).
         f.id = files.files.size() + 1;
-        f.type = "pipe";
+        f.type = fifo ? "fifo" : "pipe";
+        if (fifo) f.path = link.path;
         f.flags = info.flags & ~O_CLOEXEC;
         f.mode = st.st_mode;
         f.dev = st.st_dev;
         f.ino = st.st_ino;
-        f.pipe_id = st.st_ino;
-        bool known = false;
-        for (auto& pr : files.pipes) known |= pr.id == st.st_ino;
-        if (!known) files.pipes.push_back(TRY(dump_pipe(pid, fd, st.st_ino)));
+        for (auto& pr : files.pipes)
+          if (pr.ino == st.st_ino && pr.path.empty() != fifo) f.pipe_id = pr.id;
+        if (!f.pipe_id) {
+          PipeRec pr = TRY(dump_pipe(pid, fd, st.st_ino, files.pipes.size() + 1));
+          if (fifo) pr.path = link.path;
+          f.pipe_id = pr.id;
+          files.pipes.push_back(std::move(pr));
+        }
         rec.file_id = f.id;
         files.files.push_back(f);
         seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});

@@ -109,12 +109,33 @@ Status place_at(int fd, int at, const char* what) {
 
 // One pipe with its capacity and its unread bytes, and every description
 // of its ends at their transit numbers: the first read end and the first
-// write end are the pipe's own; any other is reopened through /proc.
-Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan) {
-  std::string what = "pipe " + std::to_string(pr.id);
-  int pp[2];
-  if (pipe2(pp, O_CLOEXEC) < 0) return make_errno(errno, "%s", what.c_str());
-  UniqueFd rd(pp[0]), wr(pp[1]);
+// write end are the pipe's own; any other is reopened through /proc. A
+// named FIFO is opened read-write (that makes its pipe) while its ends are
+// opened through /proc, and closed after.
+Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan, const RestoreOptions& o) {
+  bool fifo = !pr.path.empty();
+  std::string what = fifo ? "FIFO " + pr.path : "pipe " + std::to_string(pr.ino);
+  UniqueFd rd, wr;
+  if (fifo) {
+    for (auto& f : files.files)
+      if (f.type == "fifo" && f.pipe_id == pr.id) {
+        TRY_STATUS(check_file_unchanged(what, pr.path, f.dev, f.ino, 0, o));
+        break;
+      }
+    struct stat st;
+    if (stat(pr.path.c_str(), &st) < 0 || !S_ISFIFO(st.st_mode))
+      return make_error("%s is no longer a FIFO", what.c_str());
+    int rw = open(pr.path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+    if (rw < 0) return make_errno(errno, "cannot open %s", what.c_str());
+    rd = UniqueFd(rw);
+    wr = UniqueFd(fcntl(rw, F_DUPFD_CLOEXEC, 0));
+    if (!wr.valid()) return make_errno(errno, "%s", what.c_str());
+  } else {
+    int pp[2];
+    if (pipe2(pp, O_CLOEXEC) < 0) return make_errno(errno, "%s", what.c_str());
+    rd = UniqueFd(pp[0]);
+    wr = UniqueFd(pp[1]);
+  }
   int cur = fcntl(wr.get(), F_GETPIPE_SZ);
   if (cur != static_cast<int>(pr.size) && fcntl(wr.get(), F_SETPIPE_SZ, static_cast<int>(pr.size)) < 0) {
     Error e = make_errno(errno, "%s: cannot give it its capacity of %llu bytes", what.c_str(),
@@ -131,13 +152,13 @@ Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan) {
   }
   bool used_rd = false, used_wr = false;
   for (auto& f : files.files) {
-    if (f.type != "pipe" || f.pipe_id != pr.id) continue;
+    if ((f.type != "pipe" && f.type != "fifo") || f.pipe_id != pr.id) continue;
     auto t = plan.transit_fd.find(f.id);
     if (t == plan.transit_fd.end()) continue;
     bool reader = (f.flags & O_ACCMODE) == O_RDONLY;
     bool& used = reader ? used_rd : used_wr;
     int src;
-    if (!used) {
+    if (!used && !fifo) {
       src = fcntl(reader ? rd.get() : wr.get(), F_DUPFD_CLOEXEC, 0);
     } else {
       std::string self = "/proc/self/fd/" + std::to_string(reader ? rd.get() : wr.get());
@@ -160,7 +181,7 @@ Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan) {
 Status create_transit_files(const Files& files, const TreePlan& plan, int index, const RestoreOptions& o) {
   for (uint64_t pipe : plan.creates_pipes[index])
     for (auto& pr : files.pipes)
-      if (pr.id == pipe) TRY_STATUS(make_pipe(files, pr, plan));
+      if (pr.id == pipe) TRY_STATUS(make_pipe(files, pr, plan, o));
   for (uint64_t id : plan.creates_files[index])
     for (auto& f : files.files)
       if (f.id == id) {

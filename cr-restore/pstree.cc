@@ -78,7 +78,7 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
       top = std::max(top, d.fd);
       file_holders[d.file_id].insert(static_cast<int>(i));
       const FileRec& f = *by_id.at(d.file_id);
-      if (f.type == "pipe") pipe_holders[f.pipe_id].insert(static_cast<int>(i));
+      if (f.type == "pipe" || f.type == "fifo") pipe_holders[f.pipe_id].insert(static_cast<int>(i));
     }
   p.transit_base = std::max(top, highest_open_fd()) + 64;
   int next = p.transit_base;
@@ -87,10 +87,11 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
     for (int h : holders) c = lca(c, h);
     p.creates_pipes[c].push_back(pipe);
     for (auto& f : imgs.files.files)
-      if (f.type == "pipe" && f.pipe_id == pipe && file_holders.count(f.id)) p.transit_fd[f.id] = next++;
+      if ((f.type == "pipe" || f.type == "fifo") && f.pipe_id == pipe && file_holders.count(f.id))
+        p.transit_fd[f.id] = next++;
   }
   for (auto& [id, holders] : file_holders) {
-    if (by_id.at(id)->type == "pipe" || holders.size() < 2) continue;
+    if (by_id.at(id)->type == "pipe" || by_id.at(id)->type == "fifo" || holders.size() < 2) continue;
     int c = *holders.begin();
     for (int h : holders) c = lca(c, h);
     p.creates_files[c].push_back(id);

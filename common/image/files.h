@@ -16,7 +16,7 @@ namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe
+  std::string type;       // reg, dir, chr, pipe, fifo
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -26,19 +26,22 @@ struct FileRec {
   int64_t mtime_ns = 0;   // st_mtim at dump (regular files)
   int64_t btime_ns = 0;   // statx birth time, 0 if the filesystem has none:
                           // tells a replaced file that reuses the inode number
-  uint64_t pipe_id = 0;   // type pipe: the PipeRec this end belongs to
+  uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
                                    btime_ns, pipe_id)
 
-// One pipe (both ends share it): its capacity and the bytes in it, unread,
-// at dump time. Each end an fd refers to is its own FileRec (type pipe).
+// One pipe (both ends share it) or named FIFO: its capacity and the bytes
+// in it, unread, at dump time. Each end an fd refers to is its own FileRec
+// (type pipe or fifo).
 struct PipeRec {
-  uint64_t id = 0;      // the pipe's inode number at dump
+  uint64_t id = 0;      // FileRec pipe_id refers to it
+  uint64_t ino = 0;     // the pipe's inode number at dump
   uint64_t size = 0;    // capacity (F_GETPIPE_SZ)
   Bytes data;           // unread bytes, oldest first
+  std::string path;     // a FIFO's path; empty for a pipe
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, size, data)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, ino, size, data, path)
 
 // One shared memory object: shared anonymous memory (mmap MAP_SHARED|
 // MAP_ANONYMOUS, shared across fork) or a deleted tmpfs file mapped shared

@@ -130,7 +130,9 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
-    if (fr.type == "pipe") {
+    if (fr.type == "fifo" && (fr.path.empty() || fr.path[0] != '/'))
+      return make_error("files.img: file %llu: FIFO path is not absolute", ull(fr.id));
+    if (fr.type == "pipe" || fr.type == "fifo") {
       if (!pipes.count(fr.pipe_id))
         return make_error("files.img: file %llu: no pipe %llu", ull(fr.id), ull(fr.pipe_id));
       int acc = static_cast<int>(fr.flags & O_ACCMODE);

@@ -478,7 +478,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
             {"ckpt_posix_timers", "intervals changed"},
             {"ckpt_seccomp", "Seccomp_filters"},
             {"ckpt_shmem", "child"},
-            {"ckpt_clonefs", "not shared"}};
+            {"ckpt_clonefs", "not shared"},
+            {"ckpt_fifo", "child ended"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

@@ -129,7 +129,7 @@ TEST_CASE("core: threads' scheduling and seccomp, POSIX timers") {
 
 TEST_CASE("files: pipes and shared memory objects") {
   Files f;
-  f.pipes = {{77, 65536, {std::vector<uint8_t>(100, 'x')}}};
+  f.pipes = {{77, 4242, 65536, {std::vector<uint8_t>(100, 'x')}, ""}};
   FileRec r;
   r.id = 1;
   r.type = "pipe";
@@ -159,6 +159,11 @@ TEST_CASE("files: pipes and shared memory objects") {
   b = f;
   b.shmem[0].data.data.resize(8193);  // more than the object
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+  b = f;
+  b.files[0].type = "fifo";  // a FIFO needs its path
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "FIFO path"));
+  b.files[0].path = "/run/app.fifo";
+  CHECK(validate_files(b, t, "fdinfo-1.img"));
   b = f;
   b.shmem.push_back(b.shmem[0]);  // twice
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
