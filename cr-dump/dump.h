@@ -69,6 +69,11 @@ Status check_memory_supported(pid_t pid);
 // Shared anonymous memory objects go into `files` (once for the tree).
 Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files);
 
+// A shared memory object (shared anonymous memory, memfd, a deleted tmpfs
+// file) read through `fd`, saved once in `files`; its ShmemRec id. `path`
+// is empty for anonymous memory; `what` names it in errors.
+Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files);
+
 // ---- files.cc
 // The open file descriptions seen so far in the tree, to find those shared
 // between processes (kcmp).

@@ -141,6 +141,26 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         t.fds.push_back(rec);
         continue;
       }
+      if (S_ISREG(st.st_mode) && link.deleted && link.path.rfind("/memfd:", 0) == 0) {
+        // A memfd: its object is saved as shared memory, the description
+        // (flags, offset) here.
+        UniqueFd mfd(open(p.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!mfd.valid()) return make_pid_error(pid, errno, "fd %d: cannot open memfd %s", fd, link.path.c_str());
+        f.id = files.files.size() + 1;
+        f.type = "memfd";
+        f.path = link.path;
+        f.flags = info.flags & ~O_CLOEXEC;
+        f.pos = static_cast<uint64_t>(info.pos);
+        f.mode = st.st_mode;
+        f.dev = st.st_dev;
+        f.ino = st.st_ino;
+        f.shmem_id = TRY(dump_shmem_object(pid, mfd.get(), link.path, "fd " + std::to_string(fd), files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       if (!anon && S_ISREG(st.st_mode)) f.type = "reg";
       else if (!anon && S_ISDIR(st.st_mode)) f.type = "dir";
       else if (!anon && S_ISCHR(st.st_mode) && plain_char_device(st.st_rdev)) f.type = "chr";

@@ -39,9 +39,8 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
-  if (v.deleted && v.shared && v.path.rfind("/memfd:", 0) != 0)
-    return "";  // a deleted file mapped shared: "shmem" if on tmpfs (dump_shmem checks)
-  if (v.path.rfind("/memfd:", 0) == 0) return "memfd mapping " + v.path;
+  if (v.deleted && v.shared) return "";  // memfd or deleted file, mapped shared: "shmem" if on tmpfs
+  if (v.path.rfind("/memfd:", 0) == 0) return "private memfd mapping " + v.path;
   if (v.path.rfind("/SYSV", 0) == 0) return "SysV shared memory";
   if (v.deleted) return "mapping of deleted file " + v.path;
   if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
@@ -57,8 +56,8 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   return "";
 }
 
-// Shared anonymous memory: the object behind the mapping (its inode, seen
-// through /proc/PID/map_files) is saved once for the whole tree, whole.
+// A shared mapping of shared memory: the object behind it (seen through
+// /proc/PID/map_files) is saved once for the whole tree.
 Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   char mf[96];
   snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
@@ -66,38 +65,12 @@ Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   struct stat st;
   if (!fd.valid() || fstat(fd.get(), &st) < 0)
     return make_pid_error(pid, errno, "shared memory at %#llx: cannot open it through map_files", ull(v.start));
-  bool anon = v.is_shared_anon();
-  if (!anon) {
-    struct statfs sf;
-    if (fstatfs(fd.get(), &sf) < 0 || sf.f_type != TMPFS_MAGIC)
-      return make_pid_error(pid, 0, "shared mapping of deleted file %s at %#llx is not supported (not on tmpfs)",
-                            v.path.c_str(), ull(v.start));
-  }
+  char what[96];
+  snprintf(what, sizeof what, "shared memory at %#llx", ull(v.start));
+  TRY(dump_shmem_object(pid, fd.get(), v.is_shared_anon() ? "" : v.path, what, files));
   r.dev = st.st_dev;
   r.ino = st.st_ino;
   r.file_size = st.st_size;
-  for (auto& m : files.shmem)
-    if (m.id == st.st_ino) return ok_status();
-  if (static_cast<uint64_t>(st.st_size) > kMaxInlineShmem)
-    return make_pid_error(pid, 0, "shared memory of %llu MiB at %#llx is larger than %llu MiB; not supported yet",
-                          ull(st.st_size >> 20), ull(v.start), ull(kMaxInlineShmem >> 20));
-  ShmemRec m;
-  if (!anon) m.path = v.path;
-  m.id = st.st_ino;
-  m.size = st.st_size;
-  m.data.data.resize(st.st_size);
-  size_t got = 0;
-  while (got < m.data.data.size()) {
-    ssize_t n = pread(fd.get(), m.data.data.data() + got, m.data.data.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_pid_error(pid, n < 0 ? errno : EIO, "shared memory at %#llx: read", ull(v.start));
-    got += static_cast<size_t>(n);
-  }
-  // Trailing zero pages need not be stored.
-  size_t keep = m.data.data.size();
-  while (keep > 0 && m.data.data[keep - 1] == 0) keep--;
-  m.data.data.resize(keep);
-  files.shmem.push_back(std::move(m));
   return ok_status();
 }
 
@@ -146,6 +119,46 @@ Status read_task_memory(pid_t pid, int mem_fd, bool readable, uint64_t addr, voi
 }
 
 }  // namespace
+
+Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return make_pid_error(pid, errno, "%s: fstat", what.c_str());
+  for (auto& m : files.shmem)
+    if (m.dev == st.st_dev && m.ino == st.st_ino) return m.id;
+  bool memfd = path.rfind("/memfd:", 0) == 0;
+  if (!path.empty()) {
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0 || sf.f_type != TMPFS_MAGIC)
+      return make_pid_error(pid, 0, "%s: deleted file %s is not supported (not on tmpfs)", what.c_str(), path.c_str());
+  }
+  if (static_cast<uint64_t>(st.st_size) > kMaxInlineShmem)
+    return make_pid_error(pid, 0, "%s: %llu MiB is larger than %llu MiB; not supported yet", what.c_str(),
+                          ull(st.st_size >> 20), ull(kMaxInlineShmem >> 20));
+  ShmemRec m;
+  m.id = files.shmem.size() + 1;
+  m.dev = st.st_dev;
+  m.ino = st.st_ino;
+  m.path = path;
+  m.size = st.st_size;
+  if (memfd) {
+    int seals = fcntl(fd, F_GET_SEALS);
+    m.seals = seals < 0 ? 0 : seals;
+  }
+  m.data.data.resize(st.st_size);
+  size_t got = 0;
+  while (got < m.data.data.size()) {
+    ssize_t n = pread(fd, m.data.data.data() + got, m.data.data.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return make_pid_error(pid, n < 0 ? errno : EIO, "%s: read", what.c_str());
+    got += static_cast<size_t>(n);
+  }
+  // Trailing zero bytes need not be stored.
+  size_t keep = m.data.data.size();
+  while (keep > 0 && m.data.data[keep - 1] == 0) keep--;
+  m.data.data.resize(keep);
+  files.shmem.push_back(std::move(m));
+  return files.shmem.back().id;
+}
 
 Status check_memory_supported(pid_t pid) {
   auto smaps = TRY(proc::read_smaps(pid));

@@ -45,9 +45,21 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
 
 namespace {
 
-Result<int> open_file(const FileRec& f, const RestoreOptions& o, int fdnum) {
+Result<int> open_file(const FileRec& f, const TreePlan& plan, const RestoreOptions& o, int fdnum) {
   std::string what = "fd " + std::to_string(fdnum);
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+  if (f.type == "memfd") {
+    // A new description of the memfd its creator made (at its transit fd).
+    std::string self = "/proc/self/fd/" + std::to_string(plan.transit_shmem.at(f.shmem_id));
+    int fd = open(self.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return make_errno(errno, "%s: cannot open memfd %s again", what.c_str(), f.path.c_str());
+    if (f.pos && lseek(fd, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
+      int e = errno;
+      close(fd);
+      return make_errno(e, "%s: cannot seek memfd %s", what.c_str(), f.path.c_str());
+    }
+    return fd;
+  }
   if (f.type == "reg") {
     TRY_STATUS(check_file_unchanged(what, f.path, f.dev, f.ino, f.size, o));
     // ext4 gives a freed inode number to the next new file, so a file
@@ -186,7 +198,7 @@ Status create_transit_files(const Files& files, const TreePlan& plan, int index,
     for (auto& f : files.files)
       if (f.id == id) {
         int at = plan.transit_fd.at(id);
-        int fd = TRY(open_file(f, o, at));
+        int fd = TRY(open_file(f, plan, o, at));
         TRY_STATUS(place_at(fd, at, f.path.c_str()));
       }
   return ok_status();
@@ -234,7 +246,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     } else if (tr != plan.transit_fd.end()) {
       src = tr->second;
     } else {
-      src = TRY(open_file(f, o, d.fd));
+      src = TRY(open_file(f, plan, o, d.fd));
       opened[d.file_id] = src;
     }
     if (src != d.fd) {

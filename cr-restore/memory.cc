@@ -60,7 +60,10 @@ Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const TreePlan& tree, co
   int fd = -1;
   if (v.kind == "shmem") {
     // The object its creator made, inherited at its transit number.
-    fd = fcntl(tree.transit_shmem.at(v.ino), F_DUPFD_CLOEXEC, 0);
+    fd = fcntl(tree.transit_shmem.at(tree.shmem_of_inode.at({v.dev, v.ino})), F_DUPFD_CLOEXEC, 0);
+    // No pages to fill: map it as it was (a memfd sealed against writing
+    // takes no writable shared mapping).
+    prot = v.prot;
     if (fd < 0) return make_errno(errno, "shared memory at %#llx: its object is not here", (unsigned long long)v.start);
   } else if (v.kind == "file") {
     char what[64];
@@ -106,16 +109,23 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags) {
 
 namespace {
 
-// A deleted tmpfs file mapped shared: an unnamed file in its old directory
-// when that still is tmpfs (O_TMPFILE: "/dev/shm/#123 (deleted)" in
-// /proc/PID/maps), else a memfd; filled, at fd `at`.
-Status create_deleted_shmem_file(const ShmemRec& m, int at) {
-  std::string dir = m.path.substr(0, m.path.rfind('/'));
-  if (dir.empty()) dir = "/";
+// A memfd again, with its name and seals; a deleted tmpfs file mapped
+// shared: an unnamed file in its old directory when that still is tmpfs
+// (O_TMPFILE: "/dev/shm/#123 (deleted)" in /proc/PID/maps), else a memfd.
+// Filled, at fd `at`; seals last.
+Status create_shmem_file(const ShmemRec& m, int at) {
+  bool memfd = m.path.rfind("/memfd:", 0) == 0;
   int fd = -1;
-  struct statfs sf;
-  if (statfs(dir.c_str(), &sf) == 0 && sf.f_type == TMPFS_MAGIC) fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) fd = memfd_create(m.path.substr(m.path.rfind('/') + 1).c_str(), MFD_CLOEXEC);
+  if (memfd) {
+    fd = memfd_create(m.path.substr(7).c_str(), MFD_CLOEXEC | (m.seals ? MFD_ALLOW_SEALING : 0));
+  } else {
+    std::string dir = m.path.substr(0, m.path.rfind('/'));
+    if (dir.empty()) dir = "/";
+    struct statfs sf;
+    if (statfs(dir.c_str(), &sf) == 0 && sf.f_type == TMPFS_MAGIC)
+      fd = open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) fd = memfd_create(m.path.substr(m.path.rfind('/') + 1).c_str(), MFD_CLOEXEC);
+  }
   if (fd < 0) return make_errno(errno, "shared memory of deleted %s: cannot make a file for it", m.path.c_str());
   UniqueFd f(fd);
   if (ftruncate(fd, static_cast<off_t>(m.size)) < 0)
@@ -127,6 +137,8 @@ Status create_deleted_shmem_file(const ShmemRec& m, int at) {
     if (n <= 0) return make_errno(errno, "shared memory of deleted %s: write", m.path.c_str());
     off += static_cast<size_t>(n);
   }
+  if (memfd && m.seals && fcntl(fd, F_ADD_SEALS, m.seals) < 0)
+    return make_errno(errno, "%s: cannot seal it again (%#x)", m.path.c_str(), m.seals);
   if (dup3(fd, at, O_CLOEXEC) < 0) return make_errno(errno, "shared memory of deleted %s: cannot place it at fd %d", m.path.c_str(), at);
   return ok_status();
 }
@@ -144,7 +156,7 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
     // (deleted)" in /proc/PID/maps), which every holder maps from the fd.
     int at = tree.transit_shmem.at(id);
     if (!m->path.empty()) {
-      TRY_STATUS(create_deleted_shmem_file(*m, at));
+      TRY_STATUS(create_shmem_file(*m, at));
       continue;
     }
     uint64_t size = std::max<uint64_t>((m->size + kPageSize - 1) / kPageSize * kPageSize, kPageSize);

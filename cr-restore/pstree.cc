@@ -99,10 +99,15 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
   }
   // Shared anonymous memory: made by the nearest common ancestor of the
   // tasks mapping it, inherited as an fd, mapped by each.
+  // (memfd fds too: they open the object).
+  for (auto& m : imgs.files.shmem) p.shmem_of_inode[{m.dev, m.ino}] = m.id;
   std::map<uint64_t, std::set<int>> shmem_holders;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     for (auto& v : imgs.tasks[i].mm.vmas)
-      if (v.kind == "shmem") shmem_holders[v.ino].insert(static_cast<int>(i));
+      if (v.kind == "shmem") shmem_holders[p.shmem_of_inode.at({v.dev, v.ino})].insert(static_cast<int>(i));
+    for (auto& d : imgs.tasks[i].fds.fds)
+      if (by_id.at(d.file_id)->type == "memfd") shmem_holders[by_id.at(d.file_id)->shmem_id].insert(static_cast<int>(i));
+  }
   for (auto& [id, holders] : shmem_holders) {
     int c = *holders.begin();
     for (int h : holders) c = lca(c, h);

@@ -38,6 +38,7 @@ struct TreePlan {
   std::vector<std::vector<uint64_t>> creates_files;  // task index -> files it opens for the tree
   std::vector<std::vector<uint64_t>> creates_pipes;  // task index -> pipes it makes
   std::map<uint64_t, int> transit_shmem;             // shared memory id -> its transit fd number
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> shmem_of_inode;  // (dev, ino) -> shared memory id
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);

@@ -16,7 +16,7 @@ namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -27,9 +27,10 @@ struct FileRec {
   int64_t btime_ns = 0;   // statx birth time, 0 if the filesystem has none:
                           // tells a replaced file that reuses the inode number
   uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
+  uint64_t shmem_id = 0;  // type memfd: the ShmemRec it opens
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns, pipe_id)
+                                   btime_ns, pipe_id, shmem_id)
 
 // One pipe (both ends share it) or named FIFO: its capacity and the bytes
 // in it, unread, at dump time. Each end an fd refers to is its own FileRec
@@ -44,16 +45,19 @@ struct PipeRec {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, ino, size, data, path)
 
 // One shared memory object: shared anonymous memory (mmap MAP_SHARED|
-// MAP_ANONYMOUS, shared across fork) or a deleted tmpfs file mapped shared
-// (a POSIX semaphore or shm object after sem_unlink/shm_unlink): its size
-// and contents. VMAs of kind "shmem" map it (VmaRec ino is its id).
+// MAP_ANONYMOUS, shared across fork), a memfd, or a deleted tmpfs file
+// mapped shared (a POSIX semaphore or shm object after sem_unlink or
+// shm_unlink): its size, contents and seals. VMAs of kind "shmem" map it
+// (by dev and ino); fds of type memfd refer to it (FileRec shmem_id).
 struct ShmemRec {
-  uint64_t id = 0;    // its inode number at dump
-  uint64_t size = 0;  // bytes
-  Bytes data;         // the contents, up to `size` (the rest is zeros)
-  std::string path;   // a deleted file's former path; empty: anonymous
+  uint64_t id = 0;              // FileRec shmem_id refers to it
+  uint64_t dev = 0, ino = 0;    // its inode at dump
+  uint64_t size = 0;            // bytes
+  Bytes data;                   // the contents, up to `size` (the rest is zeros)
+  std::string path;             // "/memfd:NAME", a deleted file's former path, or empty: anonymous
+  int32_t seals = 0;            // a memfd's F_GET_SEALS
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, size, data, path)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, dev, ino, size, data, path, seals)
 
 // Shared anonymous memory kept inline in files.img, up to this size each.
 inline constexpr uint64_t kMaxInlineShmem = 64ull << 20;

@@ -130,6 +130,11 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    if (fr.type == "memfd") {
+      if (!shm.count(fr.shmem_id))
+        return make_error("files.img: file %llu: no shared memory object %llu", ull(fr.id), ull(fr.shmem_id));
+      continue;
+    }
     if (fr.type == "fifo" && (fr.path.empty() || fr.path[0] != '/'))
       return make_error("files.img: file %llu: FIFO path is not absolute", ull(fr.id));
     if (fr.type == "pipe" || fr.type == "fifo") {
@@ -238,7 +243,7 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
       if (v.kind != "shmem") continue;
       const ShmemRec* m = nullptr;
       for (auto& x : s.files.shmem)
-        if (x.id == v.ino) m = &x;
+        if (x.dev == v.dev && x.ino == v.ino) m = &x;
       if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
         return make_error("%s: shared memory at %#llx: no such object or out of its bounds", mn.c_str(),
                           ull(v.start));

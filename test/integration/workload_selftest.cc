@@ -479,7 +479,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
             {"ckpt_seccomp", "Seccomp_filters"},
             {"ckpt_shmem", "child"},
             {"ckpt_clonefs", "not shared"},
-            {"ckpt_fifo", "child ended"}};
+            {"ckpt_fifo", "child ended"},
+            {"ckpt_memfd", "child ended"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

@@ -139,7 +139,13 @@ TEST_CASE("files: pipes and shared memory objects") {
   r.id = 2;
   r.flags = O_WRONLY | O_NONBLOCK;
   f.files.push_back(r);
-  f.shmem = {{9, 8192, {std::vector<uint8_t>(5000, 1)}}};
+  f.shmem = {{9, 23, 4711, 8192, {std::vector<uint8_t>(5000, 1)}, "/memfd:x", 0}};
+  FileRec m;
+  m.id = 3;
+  m.type = "memfd";
+  m.path = "/memfd:x";
+  m.shmem_id = 9;
+  f.files.push_back(m);
   FdTable t;
   t.fds = {{0, false, 1}, {1, true, 2}};
   CHECK(validate_files(f, t, "fdinfo-1.img"));
@@ -164,6 +170,9 @@ TEST_CASE("files: pipes and shared memory objects") {
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "FIFO path"));
   b.files[0].path = "/run/app.fifo";
   CHECK(validate_files(b, t, "fdinfo-1.img"));
+  b = f;
+  b.files[2].shmem_id = 10;  // a memfd fd without its object
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "no shared memory object 10"));
   b = f;
   b.shmem.push_back(b.shmem[0]);  // twice
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
