@@ -35,7 +35,8 @@ struct FrozenProc {
   pid_t pid = 0, ppid = 0, pgid = 0, sid = 0;  // ppid 0 for the root
   bool zombie = false;
   int exit_status = 0;
-  bool shares_fs = false;  // with its parent (CLONE_FS)
+  bool shares_fs = false;     // with its parent (CLONE_FS)
+  bool shares_files = false;  // its fd table with its parent (CLONE_FILES)
   std::vector<SeizedTask> threads;
 };
 // The frozen tree, parents before children. Destroying it detaches every

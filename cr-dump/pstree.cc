@@ -242,6 +242,13 @@ Status check_frozen_tree(FrozenTree& tree) {
                               root.path.c_str());
       p.shares_fs = true;
     }
+    // The same for the fd table (CLONE_FILES), with the parent only.
+    if (p.ppid && !by_pid.at(p.ppid)->zombie && kcmp(p.ppid, pid, KCMP_FILES) == 0) {
+      if (by_pid.at(p.ppid)->shares_files)
+        return make_pid_error(pid, 0, "shares its fd table with its parent %d, which shares it with its own parent "
+                              "(CLONE_FILES over three generations); not supported yet", p.ppid);
+      p.shares_files = true;
+    }
     if (first_live) {
       for (auto& q : tree.procs) {
         if (&q == &p) break;
@@ -249,11 +256,11 @@ Status check_frozen_tree(FrozenTree& tree) {
         if (kcmp(q.pid, pid, KCMP_VM) == 0)
           return make_pid_error(pid, 0, "shares its address space with process %d (CLONE_VM); not supported",
                                 q.pid);
-        if (kcmp(q.pid, pid, KCMP_FILES) == 0)
-          return make_pid_error(pid, 0, "shares its fd table with process %d (CLONE_FILES); not supported yet",
+        if (kcmp(q.pid, pid, KCMP_FILES) == 0 && !(p.shares_files && kcmp(q.pid, p.ppid, KCMP_FILES) == 0))
+          return make_pid_error(pid, 0, "shares its fd table with process %d, not its parent (CLONE_FILES); not supported yet",
                                 q.pid);
         if (kcmp(q.pid, pid, KCMP_FS) == 0 && !(p.shares_fs && kcmp(q.pid, p.ppid, KCMP_FS) == 0))
-          return make_pid_error(pid, 0, "shares cwd/root/umask with process %d (CLONE_FS); not supported yet",
+          return make_pid_error(pid, 0, "shares cwd/root/umask with process %d, not its parent (CLONE_FS); not supported yet",
                                 q.pid);
       }
     }
@@ -284,6 +291,7 @@ Pstree make_pstree(const FrozenTree& tree) {
     e.zombie = p.zombie;
     e.exit_status = p.exit_status;
     e.shares_fs = p.shares_fs;
+    e.shares_files = p.shares_files;
     for (auto& th : p.threads) e.threads.push_back(th.tid());
     t.tasks.push_back(e);
   }

@@ -224,7 +224,11 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     while (struct dirent* e = readdir(d)) {
       if (e->d_name[0] == '.') continue;
       int fd = atoi(e->d_name);
-      if (fd == self || transit(fd) || std::find(keep.begin(), keep.end(), fd) != keep.end()) continue;
+      // Above the transit range: service fds, this task's or those of a
+      // child sharing the table (CLONE_FILES), which closes its own.
+      if (fd == self || transit(fd) || fd >= plan.transit_end ||
+          std::find(keep.begin(), keep.end(), fd) != keep.end())
+        continue;
       open_now.push_back(fd);
     }
     closedir(d);

@@ -7,6 +7,8 @@
 // files its subtree needs, then forks its children; each child does the
 // same for its own subtree before it restores itself.
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/fd.h"
 #include "common/proc/stat.h"
 #include "common/proc/status.h"
 #include "cr-restore/restore.h"
@@ -259,11 +262,61 @@ void become_zombie(const PstreeEntry& e) {
   _exit(WEXITSTATUS(st));
 }
 
+namespace {
+// This task's children sharing its fd table: pid and the read end of their
+// "done" pipe; in such a child, the write end.
+struct FilesSharer {
+  pid_t pid;
+  int done_r, done_w;  // both stay open until the child is done: the table is one
+};
+std::vector<FilesSharer> g_files_sharers;
+int g_files_done_w = -1;
+}  // namespace
+
+void tell_parent_files_done() {
+  if (g_files_done_w < 0) return;
+  (void)!write(g_files_done_w, "d", 1);
+  g_files_done_w = -1;  // the parent closes both ends (one table)
+}
+
+Status wait_files_sharers() {
+  for (auto& s : g_files_sharers) {
+    // The child's "done", or its end (a pidfd polls readable then).
+    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, s.pid, 0)));
+    if (!pidfd.valid()) return make_errno(errno, "pidfd_open %d", s.pid);
+    struct pollfd pf[2] = {{s.done_r, POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+    while (poll(pf, 2, -1) < 0)
+      if (errno != EINTR) return make_errno(errno, "poll");
+    char c;
+    if (!(pf[0].revents & POLLIN) || read(s.done_r, &c, 1) != 1)
+      return make_error("pid %d, which shares its parent's fd table, failed", s.pid);
+    close(s.done_r);
+    close(s.done_w);
+  }
+  g_files_sharers.clear();
+  return ok_status();
+}
+
 Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, int index,
                      const RestoreOptions& o, int err_fd) {
   for (int c : plan.children[index]) {
     pid_t want = static_cast<pid_t>(imgs.tasks[c].entry.pid);
-    pid_t got = clone_with_pid(want, imgs.tasks[c].entry.shares_fs ? CLONE_FS : 0);
+    const PstreeEntry& ce = imgs.tasks[c].entry;
+    int done[2] = {-1, -1};
+    if (ce.shares_files && pipe2(done, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
+    if (ce.shares_files) g_files_done_w = done[1];
+    pid_t got = clone_with_pid(want, (ce.shares_fs ? CLONE_FS : 0) | (ce.shares_files ? CLONE_FILES : 0));
+    if (ce.shares_files && got != 0) {  // (the child keeps g_files_done_w)
+      g_files_done_w = -1;
+      if (got > 0) {
+        g_files_sharers.push_back({got, done[0], done[1]});
+      } else if (got < 0) {
+        int e = errno;
+        close(done[0]);
+        close(done[1]);
+        errno = e;
+      }
+    }
     if (got < 0) {
       int e = errno;
       if (e == EEXIST) {
@@ -273,7 +326,10 @@ Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan&
       }
       return make_errno(e, "clone3 with pid %d", want);
     }
-    if (got == 0) restore_task_and_jump(set, imgs, plan, c, o, err_fd);
+    if (got == 0) {
+      g_files_sharers.clear();  // the parent's, not this task's
+      restore_task_and_jump(set, imgs, plan, c, o, err_fd);
+    }
   }
   // A zombie child must have exited before the restorer drains the
   // signals its exit sent (SIGCHLD); WNOWAIT leaves it unreaped.

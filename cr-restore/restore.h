@@ -62,9 +62,16 @@ std::vector<pid_t> session_helpers(const SetImages& imgs);
 // In a new task restored as a zombie: exit as it did. Never returns.
 [[noreturn]] void become_zombie(const PstreeEntry& e);
 // In a new task: fork its children with their pids; each goes on in
-// restore_task_and_jump. Zombie children are waited for (not reaped).
+// restore_task_and_jump. Zombie children are waited for (not reaped). A
+// child sharing the fd table (CLONE_FILES) is forked with it and a "done"
+// pipe: it tells its parent when it no longer needs the fds the parent's
+// restore_files closes (wait_files_sharers).
 Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, int index,
                      const RestoreOptions& o, int err_fd);
+// In a child sharing its parent's fd table: it is done with the shared fds.
+void tell_parent_files_done();
+// In a parent: every child sharing its fd table is done (or an Error).
+Status wait_files_sharers();
 
 // ---- files.cc (runs in the task being restored)
 // Close every fd except `keep`, then open each dumped fd at its number.

@@ -51,7 +51,16 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   // first, so that a failure at any later step still reaches cr-restore.
   int top = 2;
   for (auto& d : t.fds.fds) top = std::max(top, d.fd);
-  err_fd = TRY(move_fd_above(err_fd, std::max(top + 1, tree.transit_end)));
+  // A task sharing its parent's fd table (CLONE_FILES) takes a copy: the
+  // number it inherited is its parent's too.
+  const bool shared_table = t.entry.shares_files;
+  const int service_min = std::max(top + 1, tree.transit_end);
+  if (shared_table) {
+    err_fd = fcntl(err_fd, F_DUPFD_CLOEXEC, service_min);
+    if (err_fd < 0) return make_errno(errno, "cannot copy the error pipe");
+  } else {
+    err_fd = TRY(move_fd_above(err_fd, service_min));
+  }
   TRY_STATUS(restore_session(imgs, tree, index));
   if (t.entry.zombie) become_zombie(t.entry);
   // What this task's subtree shares, then the subtree itself.
@@ -79,15 +88,23 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   // The images are read; now the fds (which closes the image set's too).
   // From here on fds 0-2 are the restored task's: nothing may be logged.
   log_set_silent(true);
-  std::vector<int> keep = {err_fd};
-  int service = TRY(restore_files(imgs.files, t.fds, tree, o, keep));
-  err_fd = keep[0];
+  int service = service_min;
+  if (!shared_table) {
+    // Children sharing this fd table must be done with the fds first.
+    TRY_STATUS(wait_files_sharers());
+    std::vector<int> keep = {err_fd};
+    service = TRY(restore_files(imgs.files, t.fds, tree, o, keep));
+    err_fd = keep[0];
+  }
 
   // The executable, for PR_SET_MM_MAP's exe_fd.
   TRY_STATUS(check_file_unchanged("executable", t.mm.exe, t.mm.exe_dev, t.mm.exe_ino, t.mm.exe_size, o));
   int exe = open(t.mm.exe.c_str(), O_RDONLY | O_CLOEXEC);
   if (exe < 0) return make_errno(errno, "cannot open the executable %s", t.mm.exe.c_str());
   exe = TRY(move_fd_above(exe, service));
+  // Sharing the table, this task leaves the fds to its parent; it needs no
+  // more of them than its own service fds, above every restored number.
+  if (shared_table) tell_parent_files_done();
 
   // A task sharing its parent's fs information (CLONE_FS) leaves cwd and
   // umask to the parent; the dump refused such sharing under chroot.

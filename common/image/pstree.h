@@ -20,8 +20,10 @@ struct PstreeEntry {
   bool zombie = false;           // exited, not yet reaped by its parent:
   int32_t exit_status = 0;       // its wait status (exit code or signal)
   bool shares_fs = false;        // shares cwd, root and umask with its parent (CLONE_FS)
+  bool shares_files = false;     // shares its fd table with its parent (CLONE_FILES)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads, zombie, exit_status, shares_fs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PstreeEntry, pid, ppid, pgid, sid, threads, zombie, exit_status, shares_fs,
+                                   shares_files)
 
 struct Pstree {
   static constexpr ImageKind kKind = ImageKind::Pstree;

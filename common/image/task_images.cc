@@ -173,6 +173,7 @@ Status validate_pstree(const Pstree& t) {
     if (zombies.count(e.ppid)) return bad("the child of a zombie");
     if (e.pgid <= 0 || e.sid <= 0) return bad("bad process group or session");
     if (e.shares_fs && (i == 0 || e.zombie)) return bad("shares fs information without a parent in the tree");
+    if (e.shares_files && (i == 0 || e.zombie)) return bad("shares an fd table without a parent in the tree");
     if (e.zombie) {
       if (!e.threads.empty()) return bad("a zombie with threads");
       if (i == 0) return bad("the root is a zombie");

@@ -480,7 +480,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
             {"ckpt_shmem", "child"},
             {"ckpt_clonefs", "not shared"},
             {"ckpt_fifo", "child ended"},
-            {"ckpt_memfd", "child ended"}};
+            {"ckpt_memfd", "child ended"},
+            {"ckpt_clonefiles", "not shared"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {
