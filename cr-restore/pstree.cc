@@ -199,8 +199,9 @@ Status restore_session(const SetImages& imgs, const TreePlan& plan, int index) {
   }
   // The root otherwise stays in cr-restore's group; another task inherits
   // its parent's group, or joins one led by another task of the tree
-  // (checked at dump time), which may not have made it yet: a sibling
-  // forked before us is still on its way (bash: `a | b`, b joins a's group).
+  // (checked at dump time). A sibling's group exists already (our parent
+  // made it when it forked the sibling); a group led by a task in another
+  // branch of the tree may not exist yet: wait for it, a bounded while.
   int par = plan.parent[index];
   if (par < 0 || e.pgid == imgs.tasks[par].entry.pgid) return ok_status();
   pid_t pgid = static_cast<pid_t>(e.pgid);
@@ -330,6 +331,10 @@ Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan&
       g_files_sharers.clear();  // the parent's, not this task's
       restore_task_and_jump(set, imgs, plan, c, o, err_fd);
     }
+    // A child leading its own group (not a session) gets it from us now,
+    // before its later siblings run: one of them may join it (bash: `a |
+    // b`). The child does the same itself; whoever is first makes it.
+    if (got > 0 && ce.pgid == want && ce.sid != want) setpgid(got, got);
   }
   // A zombie child must have exited before the restorer drains the
   // signals its exit sent (SIGCHLD); WNOWAIT leaves it unreaped.

@@ -318,3 +318,63 @@ if __name__ == '__main__':
   Verdict v = terminate_and_collect(pid, d.output_path());
   CHECK_MESSAGE(v.passed(), v.describe(), "; output: ", d.output());
 }
+
+TEST_CASE("program: a bash job-control pipeline keeps its own process group across restore") {
+  // set -m: the pipeline is a job with its own process group, led by its
+  // first process; the second joins it (a sibling's group).
+  const char* script = "set -m; sleep 600 | sleep 601 & echo READY >&3; exec 3>&-; wait";
+  Dumpee d("/bin/bash", Dumpee::Options{{"-c", script}});
+  const pid_t bash = d.pid();
+  REQUIRE(bash > 0);
+  const std::string bash_exe = d.exe();
+  std::vector<pid_t> kids;
+  // Both forked and both running sleep (exec done: the full cmdline).
+  REQUIRE(wait_until(
+      [&] {
+        kids = children_of(bash);
+        if (kids.size() != 2) return false;
+        for (pid_t k : kids)
+          if (proc_cmdline(k).rfind(std::string("sleep\0" "60", 8), 0) != 0) return false;
+        return true;
+      },
+      10s));
+  auto stat_of = [](pid_t p) {
+    std::string st = read_text("/proc/" + std::to_string(p) + "/stat");
+    std::istringstream in(st.substr(st.rfind(')') + 2));
+    std::string state, ppid, pgrp, sid;
+    in >> state >> ppid >> pgrp >> sid;
+    return ppid + "/" + pgrp + "/" + sid;
+  };
+  std::vector<std::string> before, cmd;
+  std::string sleep_exe = proc_exe(kids[0]);
+  for (pid_t k : kids) {
+    before.push_back(stat_of(k));
+    cmd.push_back(proc_cmdline(k));
+  }
+  struct Guard {
+    std::vector<pid_t> pids;
+    std::string bash_exe, sleep_exe;
+    ~Guard() {
+      kill_tree({pids[0]}, bash_exe);
+      kill_tree({pids[1], pids[2]}, sleep_exe);
+    }
+  } guard{{bash, kids[0], kids[1]}, bash_exe, sleep_exe};
+  INFO("sleeps ", kids[0], " ", before[0], ", ", kids[1], " ", before[1]);
+  // The job's group is led by one sleep and holds both.
+  CHECK(before[0].substr(before[0].find('/')) == before[1].substr(before[1].find('/')));
+  TempDir img;
+  auto r = crtools({"dump", "-t", std::to_string(bash), "-D", img.path() + "/set"});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  CHECK(d.wait_exit() == 128 + SIGKILL);
+  reap_pids(kids, 30s);
+  auto rr = crtools({"restore", "-D", img.path() + "/set", "-d"});
+  INFO("restore stderr: ", rr.err);
+  REQUIRE(rr.status == 0);
+  REQUIRE(wait_restored(bash, bash_exe, d.cmdline(), 30s));
+  for (size_t i = 0; i < kids.size(); i++) {
+    CHECK(wait_restored(kids[i], sleep_exe, cmd[i], 30s));
+    CHECK_MESSAGE(stat_of(kids[i]) == before[i], "sleep ", kids[i], ": ppid/pgrp/sid ", stat_of(kids[i]),
+                  ", was ", before[i]);
+  }
+}
