@@ -21,6 +21,7 @@
 #include "common/proc/status.h"
 #include "common/remote/parasite_session.h"
 #include "cr-dump/dump.h"
+#include "parasite/restorer_task_abi.h"
 
 namespace cr {
 
@@ -132,14 +133,7 @@ Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
   t.robust_list_len = len;
 
   // sched_getattr: policy, real-time priority, flags (reset-on-fork).
-  struct {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-    uint32_t util_min, util_max;
-  } attr = {};
+  KSchedAttr attr = {};
   if (syscall(SYS_sched_getattr, tid, &attr, sizeof attr, 0) < 0)
     return make_pid_error(pid, errno, "thread %d: sched_getattr", tid);
   if (attr.policy == 6 /* SCHED_DEADLINE */)

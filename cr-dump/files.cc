@@ -117,16 +117,23 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
     if (!shared) {
       bool anon = link.path.rfind("anon_inode:", 0) == 0;
       FileRec f;
-      bool fifo = S_ISFIFO(st.st_mode) && !link.deleted && !link.path.empty() && link.path[0] == '/';
-      if (S_ISFIFO(st.st_mode) && (link.path.rfind("pipe:", 0) == 0 || fifo)) {
-        // A pipe, or a named FIFO (its pipe lives while an fd holds it).
+      // What every kind of file records: a new id, the description's flags
+      // and offset, and the inode.
+      auto describe = [&](const char* type, const std::string& path) {
         f.id = files.files.size() + 1;
-        f.type = fifo ? "fifo" : "pipe";
-        if (fifo) f.path = link.path;
+        f.type = type;
+        f.path = path;
         f.flags = info.flags & ~O_CLOEXEC;
+        f.pos = static_cast<uint64_t>(info.pos);
         f.mode = st.st_mode;
         f.dev = st.st_dev;
         f.ino = st.st_ino;
+      };
+      bool fifo = S_ISFIFO(st.st_mode) && !link.deleted && !link.path.empty() && link.path[0] == '/';
+      if (S_ISFIFO(st.st_mode) && (link.path.rfind("pipe:", 0) == 0 || fifo)) {
+        // A pipe, or a named FIFO (its pipe lives while an fd holds it).
+        describe(fifo ? "fifo" : "pipe", fifo ? link.path : "");
+        f.pos = 0;
         for (auto& pr : files.pipes)
           if (pr.ino == st.st_ino && pr.path.empty() != fifo) f.pipe_id = pr.id;
         if (!f.pipe_id) {
@@ -146,14 +153,7 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         // (flags, offset) here.
         UniqueFd mfd(open(p.c_str(), O_RDONLY | O_CLOEXEC));
         if (!mfd.valid()) return make_pid_error(pid, errno, "fd %d: cannot open memfd %s", fd, link.path.c_str());
-        f.id = files.files.size() + 1;
-        f.type = "memfd";
-        f.path = link.path;
-        f.flags = info.flags & ~O_CLOEXEC;
-        f.pos = static_cast<uint64_t>(info.pos);
-        f.mode = st.st_mode;
-        f.dev = st.st_dev;
-        f.ino = st.st_ino;
+        describe("memfd", link.path);
         f.shmem_id = TRY(dump_shmem_object(pid, mfd.get(), link.path, "fd " + std::to_string(fd), files));
         rec.file_id = f.id;
         files.files.push_back(f);
@@ -161,10 +161,11 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         t.fds.push_back(rec);
         continue;
       }
-      if (!anon && S_ISREG(st.st_mode)) f.type = "reg";
-      else if (!anon && S_ISDIR(st.st_mode)) f.type = "dir";
-      else if (!anon && S_ISCHR(st.st_mode) && plain_char_device(st.st_rdev)) f.type = "chr";
-      if (f.type.empty())
+      const char* type = nullptr;
+      if (!anon && S_ISREG(st.st_mode)) type = "reg";
+      else if (!anon && S_ISDIR(st.st_mode)) type = "dir";
+      else if (!anon && S_ISCHR(st.st_mode) && plain_char_device(st.st_rdev)) type = "chr";
+      if (!type)
         return make_pid_error(pid, 0, "fd %d: %s is not supported", fd, kind_of_unsupported(link.path, st).c_str());
       if (link.deleted)
         return make_pid_error(pid, 0, "fd %d: deleted file %s is not supported", fd, link.path.c_str());
@@ -172,13 +173,7 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         return make_pid_error(pid, 0, "fd %d: %s is not reachable by path", fd, link.path.c_str());
       if (info.flags & O_PATH) return make_pid_error(pid, 0, "fd %d: O_PATH descriptor is not supported", fd);
       if (link.path.rfind("/memfd:", 0) == 0) return make_pid_error(pid, 0, "fd %d: memfd is not supported", fd);
-      f.id = files.files.size() + 1;
-      f.path = link.path;
-      f.flags = info.flags & ~O_CLOEXEC;
-      f.pos = static_cast<uint64_t>(info.pos);
-      f.mode = st.st_mode;
-      f.dev = st.st_dev;
-      f.ino = st.st_ino;
+      describe(type, link.path);
       f.rdev = st.st_rdev;
       f.size = S_ISREG(st.st_mode) ? st.st_size : 0;
       f.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;

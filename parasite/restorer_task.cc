@@ -161,14 +161,9 @@ long restore_thread_fields(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobRes
   blob::syscall1(__NR_set_tid_address, blob::arg(t->clear_child_tid));
   ret = blob::sys_prctl(PR_SET_NAME, blob::arg(t->comm));
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_NAME", 0, ret);
-  // struct sched_attr, SCHED_ATTR_SIZE_VER0.
-  struct {
-    uint32_t size, policy;
-    uint64_t flags;
-    int32_t nice;
-    uint32_t priority;
-    uint64_t runtime, deadline, period;
-  } attr = {48, uint32_t(t->sched_policy), t->sched_flags, t->nice, uint32_t(t->sched_priority), 0, 0, 0};
+  // SCHED_ATTR_SIZE_VER0 (48 bytes): no utilisation clamps.
+  cr::KSchedAttr attr = {48, uint32_t(t->sched_policy), t->sched_flags, t->nice, uint32_t(t->sched_priority),
+                         0, 0, 0, 0, 0};
   ret = blob::syscall3(__NR_sched_setattr, 0, blob::arg(&attr), 0);
   if (blob::is_err(ret)) return fail(a, r, "sched_setattr", uint64_t(t->sched_policy), ret);
   if (t->nr_affinity) {

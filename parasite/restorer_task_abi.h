@@ -90,6 +90,20 @@ struct RestoreRlimit {
   uint64_t cur, max;
 };
 
+// The kernel's struct sched_attr up to SCHED_ATTR_SIZE_VER1 (linux/sched/
+// types.h), read by cr-dump (sched_getattr) and written by the restorer
+// (sched_setattr).
+struct KSchedAttr {
+  uint32_t size, policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime, deadline, period;
+  uint32_t util_min, util_max;
+};
+static_assert(sizeof(KSchedAttr) == 56);
+static_assert(offsetof(KSchedAttr, runtime) == 24);
+
 // The restorer's stack of each thread but the leader (in the args area).
 inline constexpr uint64_t kRestoreThreadStack = 16384;
 

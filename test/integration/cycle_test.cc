@@ -1,4 +1,4 @@
-// Checkpoint/restore cycle tests for issue 5 (single-threaded processes).
+// Checkpoint/restore cycle tests: single processes (issue 5), process trees and threads (issue 6).
 //
 // Each case: start a dumpee workload (test/workloads/ckpt_*.c; protocol in
 // ckpt_common.h), dump it, make sure the original is gone (or, per mode,
@@ -125,16 +125,6 @@ bool mentions(const std::string& text, const std::string& token) {
 
 int lines_in(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
 
-pid_t ppid_of(pid_t pid) {
-  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
-  size_t p = st.rfind(')');
-  if (p == std::string::npos) return -1;
-  std::istringstream in(st.substr(p + 2));
-  std::string state;
-  pid_t pp = -1;
-  in >> state >> pp;
-  return pp;
-}
 
 // Reaps one child the moment it exits (a blocking waitpid in a thread): in a
 // dump|restore pipeline the killed original's zombie would otherwise hold
@@ -294,7 +284,7 @@ std::string not_restored(const Tree& t, const Dumpee& d) {
   std::string p;
   for (pid_t q : t.pids) {
     if (t.zombie(q)) {
-      if (proc_state(q) != 'Z' || ppid_of(q) != t.root) p += "zombie " + std::to_string(q) + " not a zombie of the root; ";
+      if (proc_state(q) != 'Z' || proc_ppid(q) != t.root) p += "zombie " + std::to_string(q) + " not a zombie of the root; ";
     } else if (!looks_restored(q, d.exe(), d.cmdline())) {
       p += "pid " + std::to_string(q) + " not running the workload; ";
     }
@@ -435,7 +425,7 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
     std::string missing;
     wait_until([&] { return (missing = not_restored(tree, d)).empty(); }, 30s);
     REQUIRE_MESSAGE(missing == "", "after restore -d: ", missing);
-    CHECK_MESSAGE(ppid_of(pid) == getpid(), "restore -d: the workload's parent is ", ppid_of(pid),
+    CHECK_MESSAGE(proc_ppid(pid) == getpid(), "restore -d: the workload's parent is ", proc_ppid(pid),
                   ", not the test (the child subreaper)");
     Verdict v = terminate_and_collect(pid, d.output_path(), verdict_timeout);
     CHECK_MESSAGE(v.passed(), v.describe(), "; output file: ", d.output());
@@ -450,7 +440,7 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
     missing = not_restored(tree, d);
     REQUIRE_MESSAGE(missing == "", "after the restore: ", missing);
     if (m.images != ImageMode::Pipeline)
-      CHECK_MESSAGE(ppid_of(pid) == restore->pid(), "attached restore: the workload's parent is ", ppid_of(pid));
+      CHECK_MESSAGE(proc_ppid(pid) == restore->pid(), "attached restore: the workload's parent is ", proc_ppid(pid));
     Verdict v = terminate_and_collect(pid, d.output_path(), *restore, verdict_timeout);
     CHECK_MESSAGE(v.passed(), v.describe(), "; restore stderr: ", restore->err(), "; output file: ", d.output());
     CHECK_MESSAGE(v.status == 0, "attached restore exited ", v.status, " (the workload's status)");
@@ -534,7 +524,7 @@ RunResult expect_refused(const std::vector<std::string>& restore_args, pid_t pid
   bool appeared = false, hung = false;
   {
     Background r(restore_args, stdin_file);
-    auto ours = [&] { return proc_state(pid) != 0 && (ppid_of(pid) == r.pid() || proc_exe(pid) == exe); };
+    auto ours = [&] { return proc_state(pid) != 0 && (proc_ppid(pid) == r.pid() || proc_exe(pid) == exe); };
     while (r.running()) {
       if (ours()) appeared = true;
       if (std::chrono::steady_clock::now() > deadline) {

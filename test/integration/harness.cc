@@ -204,6 +204,17 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+pid_t proc_ppid(pid_t pid) {
+  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
+  size_t p = st.rfind(')');
+  if (p == std::string::npos) return -1;
+  std::istringstream in(st.substr(p + 2));
+  std::string state;
+  pid_t pp = -1;
+  in >> state >> pp;
+  return pp;
+}
+
 char proc_state(pid_t pid) {
   std::string s = read_text("/proc/" + std::to_string(pid) + "/stat");
   size_t p = s.rfind(')');

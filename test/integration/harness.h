@@ -75,6 +75,7 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // /proc helpers.
 std::string read_text(const std::string& path);
 char proc_state(pid_t pid);  // 'R', 'S', 'T', 't', 'Z', ... or 0 if gone
+pid_t proc_ppid(pid_t pid);  // the parent's pid (field 4 of /proc/PID/stat), -1 if gone
 std::string proc_maps(pid_t pid);
 bool pid_alive(pid_t pid);
 // Kill a process and reap it if it is our child (or orphan reparented to

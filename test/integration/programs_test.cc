@@ -68,16 +68,6 @@ elsif ($gap) { print "FAIL: log has a gap or restarted\n"; }
 else { print "PASS\n"; }
 )PL";
 
-pid_t ppid_of_pid(pid_t pid) {
-  std::string st = read_text("/proc/" + std::to_string(pid) + "/stat");
-  size_t p = st.rfind(')');
-  if (p == std::string::npos) return -1;
-  std::istringstream in(st.substr(p + 2));
-  std::string state;
-  pid_t pp = -1;
-  in >> state >> pp;
-  return pp;
-}
 
 long last_logged(const std::string& path) {
   std::ifstream f(path);
@@ -214,9 +204,9 @@ TEST_CASE("program: a bash loop forking sleep goes on counting with its child sl
   REQUIRE(rr.status == 0);
   REQUIRE(wait_restored(pid, bash_exe, d.cmdline(), 30s));
   // Restored with -d, bash is our child again (we are a child subreaper).
-  CHECK_MESSAGE(ppid_of_pid(pid) == getpid(), "bash's parent is ", ppid_of_pid(pid), " (", proc_cmdline(ppid_of_pid(pid)), ")");
+  CHECK_MESSAGE(proc_ppid(pid) == getpid(), "bash's parent is ", proc_ppid(pid), " (", proc_cmdline(proc_ppid(pid)), ")");
   // The sleep is bash's child again, with its pid, asleep where it was.
-  CHECK_MESSAGE(wait_until([&] { return proc_cmdline(s) == sleep_cmdline && ppid_of_pid(s) == pid; }, 10s),
+  CHECK_MESSAGE(wait_until([&] { return proc_cmdline(s) == sleep_cmdline && proc_ppid(s) == pid; }, 10s),
                 "sleep ", s, " is not bash's child again (cmdline '", proc_cmdline(s), "')");
   CHECK(proc_exe(s) == sleep_exe);
   // bash waits for it and goes on counting: the next numbers follow the
@@ -239,7 +229,7 @@ TEST_CASE("program: a bash loop forking sleep goes on counting with its child sl
   std::vector<pid_t> kids = children_of(pid);
   kill_tree({pid}, bash_exe);
   for (pid_t k : kids) kill_tree({k}, sleep_exe);
-  CHECK_MESSAGE(proc_state(pid) == 0, "bash in state '", proc_state(pid), "', parent ", ppid_of_pid(pid));
+  CHECK_MESSAGE(proc_state(pid) == 0, "bash in state '", proc_state(pid), "', parent ", proc_ppid(pid));
 }
 
 TEST_CASE("program: a python3 multiprocessing pool goes on mapping with the same workers") {
@@ -312,7 +302,7 @@ if __name__ == '__main__':
   INFO("restore stderr: ", rr.err);
   REQUIRE(rr.status == 0);
   REQUIRE(wait_restored(pid, exe, d.cmdline(), 30s));
-  for (pid_t w : workers) CHECK_MESSAGE(ppid_of_pid(w) == pid, "worker ", w, " has parent ", ppid_of_pid(w));
+  for (pid_t w : workers) CHECK_MESSAGE(proc_ppid(w) == pid, "worker ", w, " has parent ", proc_ppid(w));
   // It goes on mapping: the log grows past the dump.
   CHECK(wait_until([&] { return last_logged(log) >= at_dump + 5; }, 60s));
   Verdict v = terminate_and_collect(pid, d.output_path());

@@ -362,4 +362,25 @@ CKPT_FN int ckpt_has_word(const char *list, const char *word) {
   return 0;
 }
 
+/* The line of /proc/self/task/TID/status that starts with `key` (e.g.
+ * "CapBnd:"), without its newline; "" if there is none. */
+CKPT_FN void ckpt_status_line(pid_t tid, const char *key, char *out, size_t size) {
+  char path[64], buf[8192];
+  snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+  out[0] = 0;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  char *p = strstr(buf, key);
+  if (!p) return;
+  char *e = strchr(p, '\n');
+  size_t len = e ? (size_t)(e - p) : strlen(p);
+  if (len >= size) len = size - 1;
+  memcpy(out, p, len);
+  out[len] = 0;
+}
+
 #endif

@@ -32,23 +32,8 @@ struct creds {
 };
 
 static void read_creds(pid_t tid, struct creds *c) {
-  char path[64], buf[8192];
-  snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
   memset(c, 0, sizeof *c);
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  for (int k = 0; k < NKEYS; k++) {
-    char *p = strstr(buf, keys[k]);
-    if (!p) continue;
-    char *e = strchr(p, '\n');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len >= sizeof c->lines[k]) len = sizeof c->lines[k] - 1;
-    memcpy(c->lines[k], p, len);
-  }
+  for (int k = 0; k < NKEYS; k++) ckpt_status_line(tid, keys[k], c->lines[k], sizeof c->lines[k]);
   c->securebits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
 }
 

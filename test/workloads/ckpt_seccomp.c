@@ -30,25 +30,6 @@ static int deny(int nr, int err, unsigned flags) {
   return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &p);
 }
 
-static void status_line(pid_t tid, const char *key, char *out, size_t size) {
-  char path[64], buf[8192];
-  snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
-  out[0] = 0;
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  char *p = strstr(buf, key);
-  if (!p) return;
-  char *e = strchr(p, '\n');
-  size_t len = e ? (size_t)(e - p) : strlen(p);
-  if (len >= size) len = size - 1;
-  memcpy(out, p, len);
-  out[len] = 0;
-}
-
 static pthread_barrier_t ready_bar, go_bar;
 static pid_t thread_tid;
 static char thread_msg[512];
@@ -77,18 +58,18 @@ int main(int argc, char **argv) {
   pthread_barrier_wait(&ready_bar);
   if (thread_msg[0]) die("%s", thread_msg);
   char main_before[64], thread_before[64];
-  status_line(getpid(), "Seccomp_filters:", main_before, sizeof main_before);
-  status_line(thread_tid, "Seccomp_filters:", thread_before, sizeof thread_before);
+  ckpt_status_line(getpid(), "Seccomp_filters:", main_before, sizeof main_before);
+  ckpt_status_line(thread_tid, "Seccomp_filters:", thread_before, sizeof thread_before);
   ready("tids=%d,%d", getpid(), (int)thread_tid);
   if (ckpt_corrupt) deny(SYS_getsid, EPERM, 0);
   wait_for_term();
 
   char now[64];
-  status_line(getpid(), "Seccomp_filters:", now, sizeof now);
+  ckpt_status_line(getpid(), "Seccomp_filters:", now, sizeof now);
   if (strcmp(now, main_before)) fail("main: '%s', was '%s'", now, main_before);
-  status_line(thread_tid, "Seccomp_filters:", now, sizeof now);
+  ckpt_status_line(thread_tid, "Seccomp_filters:", now, sizeof now);
   if (strcmp(now, thread_before)) fail("thread: '%s', was '%s'", now, thread_before);
-  status_line(getpid(), "Seccomp:", now, sizeof now);
+  ckpt_status_line(getpid(), "Seccomp:", now, sizeof now);
   if (strcmp(now, "Seccomp:\t2")) fail("main: '%s'", now);
   errno = 0;
   if (syscall(SYS_getppid) != -1 || errno != EPERM) fail("getppid was not denied with EPERM (errno %d)", errno);
