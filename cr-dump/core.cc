@@ -114,6 +114,31 @@ Status dump_seccomp(pid_t pid, pid_t tid, ThreadCore& t) {
   return ok_status();
 }
 
+// One thread's credentials: /proc/TID/status, and securebits from the
+// thread itself.
+Result<Creds> dump_creds(pid_t pid, const proc::ProcStatus& status, RemoteSession& rs) {
+  Creds c;
+  c.uids.assign(status.uid.begin(), status.uid.end());
+  c.gids.assign(status.gid.begin(), status.gid.end());
+  c.groups = status.groups;
+  c.cap_inh = status.cap_inh;
+  c.cap_prm = status.cap_prm;
+  c.cap_eff = status.cap_eff;
+  c.cap_bnd = status.cap_bnd;
+  c.cap_amb = status.cap_amb;
+  c.no_new_privs = status.no_new_privs;
+  long sb = TRY(rs.syscall_raw(SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0));
+  if (sb < 0) return make_pid_error(pid, static_cast<int>(-sb), "thread %d: PR_GET_SECUREBITS", rs.tid());
+  c.securebits = static_cast<uint32_t>(sb);
+  return c;
+}
+
+bool same_creds(const Creds& a, const Creds& b) {
+  return a.uids == b.uids && a.gids == b.gids && a.groups == b.groups && a.cap_inh == b.cap_inh &&
+         a.cap_prm == b.cap_prm && a.cap_eff == b.cap_eff && a.cap_bnd == b.cap_bnd && a.cap_amb == b.cap_amb &&
+         a.securebits == b.securebits && a.no_new_privs == b.no_new_privs;
+}
+
 // What any thread's state needs from outside: rseq, robust list,
 // scheduling, name.
 Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
@@ -155,7 +180,7 @@ Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
 // A thread other than the leader: its registers and mask from its own
 // remote session (which settles an interrupted system call), its
 // sigaltstack and tid address by system calls run in it.
-Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task) {
+Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task, const Creds& process_creds) {
   pid_t tid = task.tid();
   ThreadCore t;
   t.tid = tid;
@@ -177,6 +202,13 @@ Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task) {
   r = TRY(rs.syscall_raw(SYS_prctl, PR_GET_TID_ADDRESS, ta, 0, 0, 0));
   if (r < 0) return make_pid_error(pid, static_cast<int>(-r), "thread %d: PR_GET_TID_ADDRESS", tid);
   t.clear_child_tid = TRY(rs.read(ta));
+  // Credentials are per thread in Linux (a raw setresuid changes one).
+  auto ts = TRY(proc::read_status(tid));
+  Creds mine = TRY(dump_creds(pid, ts, rs));
+  if (!same_creds(mine, process_creds)) {
+    t.own_creds = true;
+    t.creds = std::move(mine);
+  }
   TRY_STATUS(rs.restore());
   t.pending = TRY(peek_pending(tid, false));
   TRY_STATUS(dump_thread_outside(pid, tid, t));
@@ -199,18 +231,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   c.cwd = cwd.path;
   c.root = root.path;
 
-  c.creds.uids.assign(status.uid.begin(), status.uid.end());
-  c.creds.gids.assign(status.gid.begin(), status.gid.end());
-  c.creds.groups = status.groups;
-  c.creds.cap_inh = status.cap_inh;
-  c.creds.cap_prm = status.cap_prm;
-  c.creds.cap_eff = status.cap_eff;
-  c.creds.cap_bnd = status.cap_bnd;
-  c.creds.cap_amb = status.cap_amb;
-  c.creds.no_new_privs = status.no_new_privs;
-  long sb = TRY(rs.syscall_raw(SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0));
-  if (sb < 0) return make_pid_error(pid, static_cast<int>(-sb), "PR_GET_SECUREBITS");
-  c.creds.securebits = static_cast<uint32_t>(sb);
+  c.creds = TRY(dump_creds(pid, status, rs));
   long dumpable = TRY(rs.syscall_raw(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0));
   if (dumpable < 0) return make_pid_error(pid, static_cast<int>(-dumpable), "PR_GET_DUMPABLE");
   c.dumpable = static_cast<int32_t>(dumpable);
@@ -252,7 +273,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   TRY_STATUS(dump_thread_outside(pid, pid, t));
   c.threads.push_back(std::move(t));
   // The other threads each get a short session of their own.
-  for (size_t i = 1; i < p.threads.size(); i++) c.threads.push_back(TRY(dump_other_thread(pid, p.threads[i])));
+  for (size_t i = 1; i < p.threads.size(); i++) c.threads.push_back(TRY(dump_other_thread(pid, p.threads[i], c.creds)));
   pr_debug(pid, "core: rip %#llx, %zu pending signals, rseq at %#llx", (unsigned long long)c.threads[0].regs.rip,
            c.threads[0].pending.size() + c.shared_pending.size(), (unsigned long long)c.threads[0].rseq_ptr);
   return c;

@@ -224,14 +224,6 @@ Status check_frozen_tree(FrozenTree& tree) {
     if (timers && !timers->empty() && !feature_available(Feature::PosixTimerIds))
       return make_pid_error(pid, 0, "has POSIX timer %d, which this kernel cannot restore with its id",
                             (*timers)[0].id);
-    for (size_t i = 1; i < p.threads.size(); i++) {
-      pid_t tid = p.threads[i].tid();
-      auto ts = TRY(proc::read_status(tid));
-      if (ts.uid != st.uid || ts.gid != st.gid || ts.groups != st.groups || ts.cap_eff != st.cap_eff ||
-          ts.cap_prm != st.cap_prm || ts.cap_inh != st.cap_inh)
-        return make_pid_error(pid, 0, "thread %d: its credentials differ from the main thread's; not supported yet",
-                              tid);
-    }
     // Processes sharing what fork() normally copies. fs information (cwd,
     // root, umask) shared with the parent is made again with CLONE_FS;
     // shared otherwise, or an fd table or address space, is refused.

@@ -41,7 +41,7 @@ uint64_t xgetbv0() {
 struct Layout {
   uint64_t keep, vdso, vmas, pending, groups, auxv, timers, threads;
   struct Thread {
-    uint64_t pending = 0, xsave = 0, frame = 0, stack_top = 0, filters = 0;
+    uint64_t pending = 0, xsave = 0, frame = 0, stack_top = 0, filters = 0, groups = 0;
     std::vector<uint64_t> progs;
   };
   std::vector<Thread> thread;
@@ -75,6 +75,8 @@ Layout layout_of(const TaskImages& t) {
     o = align_up(lt.xsave + th.xsave.size() + 4, 64);
     lt.frame = o;
     o += sizeof(KRtSigframe) + 64;
+    lt.groups = o;  // its own supplementary groups, if its credentials are its own
+    o = align_up(o + (th.own_creds ? th.creds.groups.size() * 4 : 0), 8);
     lt.filters = o;
     o += th.seccomp_filters.size() * sizeof(RestoreSeccompFilter);
     for (auto& sf : th.seccomp_filters) {
@@ -132,6 +134,25 @@ void build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const La
   sc.gs = static_cast<uint16_t>(g.gs);
   sc.fpstate = args_at + lt.xsave;
   f->uc.sigmask = th.blocked;
+}
+
+// Credentials for the restorer; the groups go to `groups_at` in the args.
+void fill_creds(RestoreCreds& r, const Creds& c, char* base, uint64_t groups_at, bool restore) {
+  r.restore = restore;
+  for (int i = 0; i < 4; i++) {
+    r.uids[i] = c.uids[i];
+    r.gids[i] = c.gids[i];
+  }
+  r.groups_off = groups_at;
+  r.nr_groups = static_cast<uint32_t>(c.groups.size());
+  copy_in(base + groups_at, c.groups.data(), c.groups.size() * 4);
+  r.cap_inh = c.cap_inh;
+  r.cap_prm = c.cap_prm;
+  r.cap_eff = c.cap_eff;
+  r.cap_bnd = c.cap_bnd;
+  r.cap_amb = c.cap_amb;
+  r.securebits = c.securebits;
+  r.no_new_privs = c.no_new_privs;
 }
 
 void fill_siginfo(RestoreSiginfo& s, const Bytes& info, bool shared) {
@@ -246,21 +267,7 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   for (auto& r : c.rlimits) a->rlimits[r.resource] = {r.cur, r.max};
   a->nr_rlimits = 16;
 
-  a->restore_creds = !same_creds_as_self(c.creds);
-  for (int i = 0; i < 4; i++) {
-    a->uids[i] = c.creds.uids[i];
-    a->gids[i] = c.creds.gids[i];
-  }
-  a->groups_off = l.groups;
-  a->nr_groups = static_cast<uint32_t>(c.creds.groups.size());
-  copy_in(base + l.groups, c.creds.groups.data(), c.creds.groups.size() * 4);
-  a->cap_inh = c.creds.cap_inh;
-  a->cap_prm = c.creds.cap_prm;
-  a->cap_eff = c.creds.cap_eff;
-  a->cap_bnd = c.creds.cap_bnd;
-  a->cap_amb = c.creds.cap_amb;
-  a->securebits = c.creds.securebits;
-  a->no_new_privs = c.creds.no_new_privs;
+  fill_creds(a->creds, c.creds, base, l.groups, !same_creds_as_self(c.creds));
 
   a->log_fd = log_fd;
   a->dumpable = c.dumpable;
@@ -309,6 +316,8 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
     copy_in(reinterpret_cast<char*>(rt.affinity), tc.affinity.data(), rt.nr_affinity * 8);
     strncpy(rt.comm, tc.comm.empty() ? c.comm.c_str() : tc.comm.c_str(), sizeof rt.comm - 1);
     build_sigframe(tc, base, plan.args_at, lt);
+    rt.own_creds = tc.own_creds;
+    if (tc.own_creds) fill_creds(rt.creds, tc.creds, base, lt.groups, true);
     rt.seccomp_mode = tc.seccomp_mode;
     rt.nr_filters = static_cast<uint32_t>(tc.seccomp_filters.size());
     rt.filters_off = lt.filters;

@@ -234,50 +234,50 @@ long restore_seccomp(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobResult* r
 // locked securebits and no_new_privs come last, for they cannot be undone.
 constexpr uint32_t kSecbitKeepCaps = 1u << 4, kSecbitLockedMask = 0x2au;  // *_LOCKED bits 1, 3, 5 (and 7)
 
-long restore_creds(RestoreTaskArgs* a, cr::BlobResult* r) {
-  if (!a->restore_creds) return 0;
+long restore_creds(RestoreTaskArgs* a, const cr::RestoreCreds* c, cr::BlobResult* r) {
+  if (!c->restore) return 0;
   long ret;
   for (int cap = 0; cap < 64; cap++) {
-    if (a->cap_bnd & (1ull << cap)) continue;
+    if (c->cap_bnd & (1ull << cap)) continue;
     ret = blob::sys_prctl(PR_CAPBSET_DROP, cap);
     if (ret == -EINVAL) break;  // past the kernel's last capability
     if (blob::is_err(ret)) return fail(a, r, "PR_CAPBSET_DROP", cap, ret);
   }
-  uint32_t bits = a->securebits & ~(kSecbitLockedMask | 0x80u);
+  uint32_t bits = c->securebits & ~(kSecbitLockedMask | 0x80u);
   ret = blob::sys_prctl(PR_SET_SECUREBITS, bits | kSecbitKeepCaps);
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS", bits, ret);
-  ret = blob::syscall2(__NR_setgroups, a->nr_groups, blob::arg(at<uint32_t>(a, a->groups_off)));
-  if (blob::is_err(ret)) return fail(a, r, "setgroups", a->nr_groups, ret);
-  ret = blob::syscall3(__NR_setresgid, a->gids[0], a->gids[1], a->gids[2]);
-  if (blob::is_err(ret)) return fail(a, r, "setresgid", a->gids[1], ret);
-  blob::syscall1(__NR_setfsgid, a->gids[3]);
-  ret = blob::syscall3(__NR_setresuid, a->uids[0], a->uids[1], a->uids[2]);
-  if (blob::is_err(ret)) return fail(a, r, "setresuid", a->uids[1], ret);
-  blob::syscall1(__NR_setfsuid, a->uids[3]);
+  ret = blob::syscall2(__NR_setgroups, c->nr_groups, blob::arg(at<uint32_t>(a, c->groups_off)));
+  if (blob::is_err(ret)) return fail(a, r, "setgroups", c->nr_groups, ret);
+  ret = blob::syscall3(__NR_setresgid, c->gids[0], c->gids[1], c->gids[2]);
+  if (blob::is_err(ret)) return fail(a, r, "setresgid", c->gids[1], ret);
+  blob::syscall1(__NR_setfsgid, c->gids[3]);
+  ret = blob::syscall3(__NR_setresuid, c->uids[0], c->uids[1], c->uids[2]);
+  if (blob::is_err(ret)) return fail(a, r, "setresuid", c->uids[1], ret);
+  blob::syscall1(__NR_setfsuid, c->uids[3]);
   struct {
     uint32_t version;
     int pid;
   } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
   struct {
     uint32_t effective, permitted, inheritable;
-  } data[2] = {{uint32_t(a->cap_eff), uint32_t(a->cap_prm), uint32_t(a->cap_inh)},
-               {uint32_t(a->cap_eff >> 32), uint32_t(a->cap_prm >> 32), uint32_t(a->cap_inh >> 32)}};
+  } data[2] = {{uint32_t(c->cap_eff), uint32_t(c->cap_prm), uint32_t(c->cap_inh)},
+               {uint32_t(c->cap_eff >> 32), uint32_t(c->cap_prm >> 32), uint32_t(c->cap_inh >> 32)}};
   ret = blob::syscall2(__NR_capset, blob::arg(&hdr), blob::arg(data));
-  if (blob::is_err(ret)) return fail(a, r, "capset", a->cap_eff, ret);
-  ret = blob::sys_prctl(PR_SET_KEEPCAPS, (a->securebits & kSecbitKeepCaps) ? 1 : 0);
+  if (blob::is_err(ret)) return fail(a, r, "capset", c->cap_eff, ret);
+  ret = blob::sys_prctl(PR_SET_KEEPCAPS, (c->securebits & kSecbitKeepCaps) ? 1 : 0);
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_KEEPCAPS", 0, ret);
   ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_CLEAR_ALL", 0, ret);
   for (int cap = 0; cap < 64; cap++) {
-    if (!(a->cap_amb & (1ull << cap))) continue;
+    if (!(c->cap_amb & (1ull << cap))) continue;
     ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
     if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_RAISE", cap, ret);
   }
-  if (a->securebits & (kSecbitLockedMask | 0x80u)) {
-    ret = blob::sys_prctl(PR_SET_SECUREBITS, a->securebits);
-    if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS (locked bits)", a->securebits, ret);
+  if (c->securebits & (kSecbitLockedMask | 0x80u)) {
+    ret = blob::sys_prctl(PR_SET_SECUREBITS, c->securebits);
+    if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS (locked bits)", c->securebits, ret);
   }
-  if (a->no_new_privs) {
+  if (c->no_new_privs) {
     ret = blob::sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     if (blob::is_err(ret)) return fail(a, r, "PR_SET_NO_NEW_PRIVS", 1, ret);
   }
@@ -361,7 +361,8 @@ long clone_thread(RestoreTaskArgs* a, cr::RestoreThread* t) {
 // A thread other than the leader, right after clone3.
 extern "C" [[noreturn]] __attribute__((used)) void restorer_thread_main(RestoreTaskArgs* a, cr::RestoreThread* t) {
   cr::BlobResult res = {};
-  if (restore_thread_fields(a, t, &res) || restore_creds(a, &res) || restore_seccomp(a, t, &res))
+  if (restore_thread_fields(a, t, &res) || restore_creds(a, t->own_creds ? &t->creds : &a->creds, &res) ||
+      restore_seccomp(a, t, &res))
     blob::sys_exit_group(1);
   __atomic_add_fetch(&a->threads_done, 1, __ATOMIC_RELEASE);
   blob::syscall3(__NR_futex, blob::arg(&a->threads_done), kFutexWakePrivate, 1);
@@ -397,7 +398,7 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
     if (done >= a->nr_threads - 1) break;
     blob::syscall4(__NR_futex, blob::arg(&a->threads_done), kFutexWaitPrivate, done, 0);
   }
-  if ((ret = restore_creds(a, r))) return ret;
+  if ((ret = restore_creds(a, threads[0].own_creds ? &threads[0].creds : &a->creds, r))) return ret;
   // After the credentials: changing uids resets the dumpable flag. The
   // kernel takes only 0 and 1 here; 2 (suid_dumpable) is what it set itself.
   if (a->dumpable == 0 || a->dumpable == 1) {

@@ -104,6 +104,20 @@ struct KSchedAttr {
 static_assert(sizeof(KSchedAttr) == 56);
 static_assert(offsetof(KSchedAttr, runtime) == 24);
 
+// Credentials to set (per thread: they are a thread's own in Linux).
+struct RestoreCreds {
+  int32_t restore;            // 0: keep cr-restore's (the same as dumped)
+  uint32_t nr_groups;         // uint32_t[nr_groups] at groups_off
+  uint64_t groups_off;
+  uint32_t uids[4], gids[4];  // real, effective, saved, fs
+  uint64_t cap_inh, cap_prm, cap_eff;
+  uint64_t cap_bnd, cap_amb;  // bounding and ambient sets
+  uint32_t securebits;        // SECBIT_* (PR_GET_SECUREBITS)
+  int32_t no_new_privs;       // PR_SET_NO_NEW_PRIVS (set last; it cannot be undone)
+};
+static_assert(sizeof(RestoreCreds) == 96);
+static_assert(offsetof(RestoreCreds, cap_inh) == 48);
+
 // The restorer's stack of each thread but the leader (in the args area).
 inline constexpr uint64_t kRestoreThreadStack = 16384;
 
@@ -139,12 +153,15 @@ struct RestoreThread {
   int32_t seccomp_mode;   // 1: strict; 2: the filters
   uint32_t nr_filters;    // RestoreSeccompFilter[] at filters_off, oldest first
   uint64_t filters_off;
+  int32_t own_creds;      // 1: `creds` are this thread's, not its process's
+  uint32_t pad;
+  RestoreCreds creds;
 };
 static_assert(offsetof(RestoreThread, pending_off) == 8);
 static_assert(offsetof(RestoreThread, rseq_len) == 40);
 static_assert(offsetof(RestoreThread, sched_policy) == 88);
 static_assert(offsetof(RestoreThread, affinity) == 112);
-static_assert(sizeof(RestoreThread) == 272);
+static_assert(sizeof(RestoreThread) == 376);
 
 struct RestoreSeccompFilter {
   uint64_t flags;     // SECCOMP_FILTER_FLAG_*
@@ -172,8 +189,7 @@ struct RestoreTaskArgs {
   uint64_t vdso_off;   // RestoreVdsoPart[nr_vdso]
   uint64_t vmas_off;   // RestoreVma[nr_vmas]
   uint64_t pending_off;  // RestoreSiginfo[nr_pending]
-  uint64_t groups_off;   // uint32_t[nr_groups]
-  uint32_t nr_vdso, nr_vmas, nr_pending, nr_groups;
+  uint32_t nr_vdso, nr_vmas, nr_pending, pad2;
   uint64_t keep_off;     // RestoreRange[nr_keep], sorted by address
   uint32_t nr_keep, pad0;
 
@@ -184,12 +200,7 @@ struct RestoreTaskArgs {
   RestoreRlimit rlimits[16];
   uint32_t nr_rlimits;  // 16 normally
 
-  int32_t restore_creds;  // 0: keep cr-restore's (same as dumped)
-  uint32_t uids[4], gids[4];  // real, effective, saved, fs
-  uint64_t cap_inh, cap_prm, cap_eff;
-  uint64_t cap_bnd, cap_amb;  // bounding and ambient sets
-  uint32_t securebits;        // SECBIT_* (PR_GET_SECUREBITS)
-  int32_t no_new_privs;       // PR_SET_NO_NEW_PRIVS (set last; it cannot be undone)
+  RestoreCreds creds;    // the process's; a thread may have its own
 
   uint64_t timers_off;   // RestoreTimer[nr_timers]
   uint32_t nr_timers, pad1;
@@ -201,10 +212,10 @@ struct RestoreTaskArgs {
   int32_t dumpable;      // PR_SET_DUMPABLE after the credentials (0 or 1; 2 is kept)
 };
 static_assert(offsetof(RestoreTaskArgs, hole_start) == 8);
-static_assert(offsetof(RestoreTaskArgs, nr_vdso) == 64);
-static_assert(offsetof(RestoreTaskArgs, mm) == 96);
-static_assert(offsetof(RestoreTaskArgs, sigactions) == 200);
-static_assert(offsetof(RestoreTaskArgs, itimers) == 200 + 64 * 32);
+static_assert(offsetof(RestoreTaskArgs, nr_vdso) == 56);
+static_assert(offsetof(RestoreTaskArgs, mm) == 88);
+static_assert(offsetof(RestoreTaskArgs, sigactions) == 192);
+static_assert(offsetof(RestoreTaskArgs, itimers) == 192 + 64 * 32);
 static_assert(sizeof(RestoreTaskArgs) % 8 == 0);
 CR_BLOB_ABI_TYPE(RestoreTaskArgs);
 

@@ -98,11 +98,13 @@ struct ThreadCore {
   std::vector<uint64_t> affinity;  // CPU mask, 64 CPUs per word; empty: all
   int32_t seccomp_mode = 0;        // SECCOMP_MODE_DISABLED, STRICT or FILTER
   std::vector<SeccompFilterRec> seccomp_filters;  // oldest first
+  bool own_creds = false;          // creds below differ from the process's (Core::creds)
+  Creds creds;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ThreadCore, tid, comm, regs, xsave, blocked, pending, altstack_sp,
                                    altstack_size, altstack_flags, rseq_ptr, rseq_len, rseq_sig, robust_list,
                                    robust_list_len, clear_child_tid, sched_policy, sched_priority, sched_flags,
-                                   nice, affinity, seccomp_mode, seccomp_filters)
+                                   nice, affinity, seccomp_mode, seccomp_filters, own_creds, creds)
 
 struct Core {
   static constexpr ImageKind kKind = ImageKind::Core;

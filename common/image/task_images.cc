@@ -43,6 +43,8 @@ Status validate_core(const Core& c, const std::string& file) {
     if (t.sched_policy < 0 || t.sched_policy > 6 || t.sched_policy == 4 || t.sched_priority < 0 ||
         t.sched_priority > 99 || t.nice < -20 || t.nice > 19 || t.affinity.size() > 128)
       return make_error("%s: thread %lld: bad scheduling settings", f, (long long)t.tid);
+    if (t.own_creds && (t.creds.uids.size() != 4 || t.creds.gids.size() != 4 || t.creds.groups.size() > 65536))
+      return make_error("%s: thread %lld: bad credentials", f, (long long)t.tid);
     if (t.seccomp_mode < 0 || t.seccomp_mode > 2 || (t.seccomp_mode != 2 && !t.seccomp_filters.empty()) ||
         t.seccomp_filters.size() > 512)
       return make_error("%s: thread %lld: bad seccomp state", f, (long long)t.tid);

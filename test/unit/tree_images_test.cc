@@ -110,6 +110,13 @@ TEST_CASE("core: threads' scheduling and seccomp, POSIX timers") {
   CHECK(refused(validate_core(c, "core-100.img"), "seccomp state"));
 
   c = good_core();
+  c.threads[1].own_creds = true;  // a thread's own credentials need 4 uids and 4 gids
+  CHECK(refused(validate_core(c, "core-100.img"), "bad credentials"));
+  c.threads[1].creds.uids = {0, 4242, 0, 4242};
+  c.threads[1].creds.gids = {0, 0, 0, 0};
+  CHECK(validate_core(c, "core-100.img"));
+
+  c = good_core();
   PosixTimerRec p;
   p.id = 3;
   p.clock_id = 1;

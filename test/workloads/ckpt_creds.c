@@ -8,10 +8,14 @@
  *   effective      CAP_SYS_PTRACE dropped (still permitted)
  *   securebits     SECBIT_NO_SETUID_FIXUP | SECBIT_KEEP_CAPS
  *   no_new_privs   set
- *   a second thread, made after all of this (it inherits the same)
- * Verifies, in both threads after restore: /proc/self/task/TID/status
- * CapInh, CapPrm, CapEff, CapBnd, CapAmb and NoNewPrivs lines identical to
- * before; PR_GET_SECUREBITS identical; PR_CAPBSET_READ of CAP_NET_RAW is 0;
+ *   two more threads, made after all of this (they inherit the same); the
+ *   second of them then sets its own effective uid to 4242 with a raw
+ *   setresuid (glibc's would change every thread): credentials are per
+ *   thread, and this one's differ from its process's
+ * Verifies, in all three threads after restore: /proc/self/task/TID/status
+ * Uid, Gid, CapInh, CapPrm, CapEff, CapBnd, CapAmb and NoNewPrivs lines
+ * identical to before (the main thread's uid is still 0, the second
+ * thread's euid 4242); PR_GET_SECUREBITS identical; PR_CAPBSET_READ of CAP_NET_RAW is 0;
  * PR_CAP_AMBIENT_IS_SET of CAP_CHOWN is 1.
  *
  * --selftest-corrupt: after READY drop CAP_KILL from the bounding set.
@@ -23,8 +27,9 @@
 
 #include "ckpt_common.h"
 
-#define NKEYS 6
-static const char *keys[NKEYS] = {"CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:"};
+#define NKEYS 8
+static const char *keys[NKEYS] = {"Uid:",    "Gid:",    "CapInh:",    "CapPrm:",
+                                  "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:"};
 
 struct creds {
   char lines[NKEYS][64];
@@ -61,22 +66,25 @@ static void capget_sets(uint64_t *eff, uint64_t *prm, uint64_t *inh) {
   *inh = d[0].inheritable | (uint64_t)d[1].inheritable << 32;
 }
 
-static struct creds main_before, thread_before;
-static volatile pid_t thread_tid;
+static struct creds main_before, thread_before[2];
+static volatile pid_t thread_tid[2];
 static pthread_barrier_t ready_bar, go_bar;
-static char thread_fail[512];
+static char thread_fail[2][512];
 
 static void *thread_main(void *arg) {
-  (void)arg;
-  thread_tid = (pid_t)syscall(SYS_gettid);
-  read_creds(thread_tid, &thread_before);
+  int i = (int)(intptr_t)arg;
+  thread_tid[i] = (pid_t)syscall(SYS_gettid);
+  if (i == 1 && syscall(SYS_setresuid, -1, 4242, -1))
+    snprintf(thread_fail[i], sizeof thread_fail[i], "SETUP: setresuid: %s", strerror(errno));
+  read_creds(thread_tid[i], &thread_before[i]);
   pthread_barrier_wait(&ready_bar);
   pthread_barrier_wait(&go_bar);
   struct creds now;
-  read_creds(thread_tid, &now);
+  read_creds(thread_tid[i], &now);
   for (int k = 0; k < NKEYS; k++)
-    if (strcmp(thread_before.lines[k], now.lines[k]))
-      snprintf(thread_fail, sizeof thread_fail, "thread: '%s' is now '%s'", thread_before.lines[k], now.lines[k]);
+    if (strcmp(thread_before[i].lines[k], now.lines[k]))
+      snprintf(thread_fail[i], sizeof thread_fail[i], "thread %d: '%s' is now '%s'", i, thread_before[i].lines[k],
+               now.lines[k]);
   return NULL;
 }
 
@@ -96,13 +104,17 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_SECUREBITS, (1 << 2) /* SECBIT_NO_SETUID_FIXUP */ | (1 << 4) /* SECBIT_KEEP_CAPS */, 0, 0, 0) < 0)
     die("PR_SET_SECUREBITS");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS");
-  pthread_barrier_init(&ready_bar, NULL, 2);
-  pthread_barrier_init(&go_bar, NULL, 2);
-  pthread_t th;
-  if (pthread_create(&th, NULL, thread_main, NULL)) die("pthread_create");
+  pthread_barrier_init(&ready_bar, NULL, 3);
+  pthread_barrier_init(&go_bar, NULL, 3);
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++)
+    if (pthread_create(&th[i], NULL, thread_main, (void *)(intptr_t)i)) die("pthread_create");
   pthread_barrier_wait(&ready_bar);
+  if (thread_fail[1][0]) die("%s", thread_fail[1]);
   read_creds(getpid(), &main_before);
-  ready("tids=%d,%d", getpid(), (int)thread_tid);
+  if (!strstr(thread_before[1].lines[0], "4242") || strstr(main_before.lines[0], "4242"))
+    die("the second thread's uid line '%s' / main '%s'", thread_before[1].lines[0], main_before.lines[0]);
+  ready("tids=%d,%d,%d", getpid(), (int)thread_tid[0], (int)thread_tid[1]);
   if (ckpt_corrupt) prctl(PR_CAPBSET_DROP, CAP_KILL, 0, 0, 0);
   wait_for_term();
 
@@ -112,7 +124,9 @@ int main(int argc, char **argv) {
   if (prctl(PR_CAPBSET_READ, CAP_NET_RAW, 0, 0, 0) != 0) fail("CAP_NET_RAW is back in the bounding set");
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, CAP_CHOWN, 0, 0) != 1) fail("CAP_CHOWN is not ambient");
   pthread_barrier_wait(&go_bar);
-  pthread_join(th, NULL);
-  if (thread_fail[0]) fail("%s", thread_fail);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    if (thread_fail[i][0]) fail("%s", thread_fail[i]);
+  }
   verdict();
 }
