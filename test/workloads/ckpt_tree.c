@@ -17,7 +17,12 @@
  *                  memory: it goes on, it does not restart);
  *   --zombie       additionally a child that exits with status 7 and one
  *                  killed by SIGUSR2, never reaped before the dump (waitid
- *                  WNOWAIT sees both dead before READY).
+ *                  WNOWAIT sees both dead before READY). The root handles
+ *                  SIGCHLD (a handler, so a pending one is kept: with SIG_DFL
+ *                  the kernel drops it), blocks it, and takes the SIGCHLD
+ *                  their exits sent before READY: none may be pending after
+ *                  the restore (the zombies the restore makes must not
+ *                  signal again).
  * Every process, right after its fork, overwrites bytes [256 KiB, 512 KiB)
  * of its copy of the buffer with a pattern derived from its pid (the root
  * once all children exist), so the rest of the buffer is shared
@@ -70,6 +75,8 @@ static pid_t kids[MAXKIDS];
 static const char *kid_role[MAXKIDS];
 static int nkids;
 static pid_t zexit, zsig;      /* --zombie, root only */
+static int churning;           /* --churn */
+static void on_chld(int sig) { (void)sig; }
 static char subtree[LIST];     /* this process's subtree, preorder */
 static char chain_list[256];   /* root only: the chain's pids */
 static int up_fd = -1;         /* the pipe to the parent, during setup */
@@ -239,6 +246,12 @@ static void check_zombie(pid_t z, int want_code, int want_status, const char *wh
 }
 
 static void verify_and_exit(void) {
+  if (zexit > 0 && !churning) {
+    /* Before any child is told to end (their exits would send SIGCHLD). */
+    sigset_t p;
+    sigpending(&p);
+    if (sigismember(&p, SIGCHLD)) fail("SIGCHLD is pending after the restore (it was not at the dump)");
+  }
   if (ckpt_corrupt && !strcmp(my_role, "plain")) setpgid(0, 0);
   if (ckpt_corrupt && !strcmp(my_role, "chain") && nkids == 0) buf[100] ^= 0x5a;
 
@@ -336,6 +349,14 @@ int main(int argc, char **argv) {
   for (int i = 0; i < fan; i++) spawn("fan", body_leaf, 0);
 
   if (zombies) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_chld;
+    if (sigaction(SIGCHLD, &sa, NULL)) setup_fail("sigaction SIGCHLD");
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
     zexit = fork();
     if (zexit < 0) setup_fail("fork");
     if (zexit == 0) _exit(7);
@@ -354,6 +375,8 @@ int main(int argc, char **argv) {
     if (waitid(P_PID, (id_t)zsig, &si, WEXITED | WNOWAIT) || si.si_code != CLD_KILLED || si.si_status != SIGUSR2)
       setup_fail("the SIGUSR2 child was not killed by SIGUSR2");
     ckpt_append(subtree, sizeof subtree, ",%d,%d", (int)zexit, (int)zsig);
+    struct timespec zero = {0, 0};
+    if (sigtimedwait(&chld, NULL, &zero) != SIGCHLD) setup_fail("no SIGCHLD pending from the zombies");
   }
 
   write_own_pattern();
@@ -366,7 +389,8 @@ int main(int argc, char **argv) {
   if (write(3, line, (size_t)n) != (ssize_t)n) ckpt_write_all(1, line, (size_t)n);
   close(3);
 
-  if (ckpt_flag(argc, argv, "--churn")) churn();
+  churning = ckpt_flag(argc, argv, "--churn");
+  if (churning) churn();
   wait_for_term();
   verify_and_exit();
 }
