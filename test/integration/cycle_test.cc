@@ -1049,6 +1049,57 @@ TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and 
   CHECK_MESSAGE(v.passed(), v.describe(), "; output file: ", d.output());
 }
 
+// A dump that fails after part of the tree is collected: the root (python)
+// is seized, its memory written and its parasite run and removed; then its
+// child holds a UDP socket, which is refused. Both must run on as before:
+// not traced, not stopped, the same mappings (no parasite left), no image
+// set left, and the pair still talks (the root checks it, then PASS).
+TEST_CASE("cycle: a tree whose child holds an unsupported fd is refused; the whole tree runs on untouched") {
+  const char* script = R"PY(
+import os, signal, socket
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+r, w = os.pipe()
+r2, w2 = os.pipe()
+pid = os.fork()
+if pid == 0:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    os.close(w); os.close(r2)
+    while True:
+        b = os.read(r, 1)
+        if not b:
+            os._exit(0)
+        os.write(w2, b.upper())
+os.close(r); os.close(w2)
+os.write(3, ('READY pids=%d,%d\n' % (os.getpid(), pid)).encode()); os.close(3)
+signal.sigwait({signal.SIGTERM})
+os.write(w, b'x')
+ok = os.read(r2, 1) == b'X'
+os.close(w)
+_, st = os.waitpid(pid, 0)
+print('PASS' if ok and st == 0 else 'FAIL: child answered %s, ended with %d' % (ok, st))
+)PY";
+  TempDir t;
+  Dumpee d("/usr/bin/python3", Dumpee::Options{{"-c", script}});
+  const std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+  REQUIRE(pids.size() == 2);
+  std::vector<std::string> maps_before;
+  for (pid_t p : pids) maps_before.push_back(proc_maps(p));
+  auto r = crtools({"dump", "-t", std::to_string(pids[0]), "-D", t / "img"});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status == 1);
+  CHECK(lines_in(r.err) == 1);
+  CHECK(mentions(r.err, std::to_string(pids[1])));
+  CHECK(lower(r.err).find("socket") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  for (size_t i = 0; i < pids.size(); i++) {
+    CAPTURE(pids[i]);
+    CHECK_MESSAGE(untouched_problem(pids[i]) == "", untouched_problem(pids[i]));
+    CHECK_MESSAGE(proc_maps(pids[i]) == maps_before[i], "the mappings changed: a parasite or scratch area left");
+  }
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+}
+
 TEST_CASE("cycle: restore -t checks the root pid recorded in the images") {
   TempDir t;
   Dumpee d("ckpt_counter");
