@@ -19,13 +19,8 @@
 #include "ckpt_common.h"
 
 static int names(int fd, const char *tail) {
-  char p[64], l[4096];
-  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(p, l, sizeof l - 1);
-  if (n <= 0) return 0;
-  l[n] = 0;
-  size_t a = strlen(l), b = strlen(tail);
-  return a >= b && !strcmp(l + a - b, tail);
+  char l[4096];
+  return ckpt_fd_link(fd, l, sizeof l)[0] && ckpt_ends_with(l, tail);
 }
 
 static int is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }

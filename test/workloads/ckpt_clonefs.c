@@ -19,11 +19,6 @@
 
 #include "ckpt_common.h"
 
-static int ends_with(const char *s, const char *tail) {
-  size_t a = strlen(s), b = strlen(tail);
-  return a >= b && !strcmp(s + a - b, tail);
-}
-
 static mode_t get_umask(void) {
   mode_t m = umask(0);
   umask(m);
@@ -34,7 +29,7 @@ static mode_t get_umask(void) {
 static void child_shared(void) {
   wait_for_term();
   char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd) || !ends_with(cwd, "/d1")) fail("S: cwd %s, not .../d1", cwd);
+  if (!getcwd(cwd, sizeof cwd) || !ckpt_ends_with(cwd, "/d1")) fail("S: cwd %s, not .../d1", cwd);
   if (get_umask() != 027) fail("S: umask %03o, not 027", get_umask());
   if (chdir("../d2")) fail("S: chdir ../d2: %s", strerror(errno));
   umask(077);
@@ -46,7 +41,7 @@ static void child_plain(void) {
   if (chdir("../d3")) die("P: chdir ../d3");
   wait_for_term();
   char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd) || !ends_with(cwd, "/d3")) fail("P: cwd %s, not .../d3", cwd);
+  if (!getcwd(cwd, sizeof cwd) || !ckpt_ends_with(cwd, "/d3")) fail("P: cwd %s, not .../d3", cwd);
   if (chdir("../d1")) fail("P: chdir ../d1: %s", strerror(errno));
   if (failed()) ckpt_say("child P: %s\n", ckpt_fail_buf);
   _exit(failed() ? 1 : 0);
@@ -79,11 +74,11 @@ int main(int argc, char **argv) {
   wait_for_term();
 
   char cwd[4096];
-  if (!getcwd(cwd, sizeof cwd) || !ends_with(cwd, "/d1")) fail("cwd %s before the children ran, not .../d1", cwd);
+  if (!getcwd(cwd, sizeof cwd) || !ckpt_ends_with(cwd, "/d1")) fail("cwd %s before the children ran, not .../d1", cwd);
   wait_child((pid_t)s, "S");
-  if (!getcwd(cwd, sizeof cwd) || !ends_with(cwd, "/d2")) fail("cwd %s after S moved, not .../d2 (not shared)", cwd);
+  if (!getcwd(cwd, sizeof cwd) || !ckpt_ends_with(cwd, "/d2")) fail("cwd %s after S moved, not .../d2 (not shared)", cwd);
   if (get_umask() != 077) fail("umask %03o after S set 077 (not shared)", get_umask());
   wait_child(p, "P");
-  if (!getcwd(cwd, sizeof cwd) || !ends_with(cwd, "/d2")) fail("cwd %s after P moved, not .../d2 (shared with P)", cwd);
+  if (!getcwd(cwd, sizeof cwd) || !ckpt_ends_with(cwd, "/d2")) fail("cwd %s after P moved, not .../d2 (shared with P)", cwd);
   verdict();
 }

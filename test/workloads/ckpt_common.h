@@ -383,4 +383,18 @@ CKPT_FN void ckpt_status_line(pid_t tid, const char *key, char *out, size_t size
   out[len] = 0;
 }
 
+/* readlink(/proc/self/fd/FD) into out; "" if fd is not open. */
+CKPT_FN const char *ckpt_fd_link(int fd, char *out, size_t size) {
+  char p[64];
+  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(p, out, size - 1);
+  out[n > 0 ? n : 0] = 0;
+  return out;
+}
+
+CKPT_FN int ckpt_ends_with(const char *s, const char *tail) {
+  size_t a = strlen(s), b = strlen(tail);
+  return a >= b && !strcmp(s + a - b, tail);
+}
+
 #endif

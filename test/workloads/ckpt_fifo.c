@@ -20,12 +20,8 @@
 static unsigned char byte_at(size_t i) { return (unsigned char)(i * 7 + 3); }
 
 static void check_link(int fd, const char *who) {
-  char p[64], l[4096];
-  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(p, l, sizeof l - 1);
-  l[n > 0 ? n : 0] = 0;
-  size_t len = strlen(l);
-  if (len < 6 || strcmp(l + len - 6, "/fifo1")) fail("%s: fd %d is '%s', not the FIFO", who, fd, l);
+  char l[4096];
+  if (!ckpt_ends_with(ckpt_fd_link(fd, l, sizeof l), "/fifo1")) fail("%s: fd %d is '%s', not the FIFO", who, fd, l);
 }
 
 int main(int argc, char **argv) {

@@ -28,11 +28,8 @@ static unsigned char pa(size_t i) { return (unsigned char)(i * 13 + 1); }
 static unsigned char pb(size_t i) { return (unsigned char)(i * 5 + 9); }
 
 static void link_is(int fd, const char *want) {
-  char p[64], l[256];
-  snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-  ssize_t n = readlink(p, l, sizeof l - 1);
-  l[n > 0 ? n : 0] = 0;
-  if (strcmp(l, want)) fail("fd %d is '%s', not '%s'", fd, l, want);
+  char l[256];
+  if (strcmp(ckpt_fd_link(fd, l, sizeof l), want)) fail("fd %d is '%s', not '%s'", fd, l, want);
 }
 
 int main(int argc, char **argv) {
