@@ -43,7 +43,6 @@ struct FrozenProc {
 // thread (the tree runs on), unless the threads were detached or killed.
 struct FrozenTree {
   std::vector<FrozenProc> procs;
-  FrozenProc* find(pid_t pid);
   size_t nr_threads() const;
 };
 // Check, before touching it, that `pid` can be the root of a dump: a

@@ -148,7 +148,6 @@ int main(int argc, char** argv) {
   stats.start_us = now_us();
   auto tree = freeze_tree(pid);
   if (!tree) return fail(tree.error());  // ~FrozenTree detaches: the tree runs on
-  pr_debug(pid, "frozen: %zu processes, %zu threads", tree->procs.size(), tree->nr_threads());
   if (auto st = check_frozen_tree(*tree); !st) return fail(st.error());
   for (auto& p : tree->procs)
     if (!p.zombie)

@@ -50,12 +50,6 @@ Status check_tree_supported(pid_t pid) {
   return ok_status();
 }
 
-FrozenProc* FrozenTree::find(pid_t pid) {
-  for (auto& p : procs)
-    if (p.pid == pid) return &p;
-  return nullptr;
-}
-
 size_t FrozenTree::nr_threads() const {
   size_t n = 0;
   for (auto& p : procs) n += p.threads.size();
@@ -193,7 +187,6 @@ Result<FrozenTree> freeze_tree(pid_t root) {
 Status check_frozen_tree(FrozenTree& tree) {
   std::map<pid_t, const FrozenProc*> by_pid;
   for (auto& p : tree.procs) by_pid[p.pid] = &p;
-  const FrozenProc* first_live = nullptr;
   for (auto& p : tree.procs) {
     pid_t pid = p.pid;
     if (p.ppid) {
@@ -241,22 +234,21 @@ Status check_frozen_tree(FrozenTree& tree) {
                               "(CLONE_FILES over three generations); not supported yet", p.ppid);
       p.shares_files = true;
     }
-    if (first_live) {
-      for (auto& q : tree.procs) {
-        if (&q == &p) break;
-        if (q.zombie) continue;
-        if (kcmp(q.pid, pid, KCMP_VM) == 0)
-          return make_pid_error(pid, 0, "shares its address space with process %d (CLONE_VM); not supported",
-                                q.pid);
-        if (kcmp(q.pid, pid, KCMP_FILES) == 0 && !(p.shares_files && kcmp(q.pid, p.ppid, KCMP_FILES) == 0))
-          return make_pid_error(pid, 0, "shares its fd table with process %d, not its parent (CLONE_FILES); not supported yet",
-                                q.pid);
-        if (kcmp(q.pid, pid, KCMP_FS) == 0 && !(p.shares_fs && kcmp(q.pid, p.ppid, KCMP_FS) == 0))
-          return make_pid_error(pid, 0, "shares cwd/root/umask with process %d, not its parent (CLONE_FS); not supported yet",
-                                q.pid);
-      }
+    // Every live process before this one in the tree.
+    for (auto& q : tree.procs) {
+      if (&q == &p) break;
+      if (q.zombie) continue;
+      if (kcmp(q.pid, pid, KCMP_VM) == 0)
+        return make_pid_error(pid, 0, "shares its address space with process %d (CLONE_VM); not supported", q.pid);
+      if (kcmp(q.pid, pid, KCMP_FILES) == 0 && !(p.shares_files && kcmp(q.pid, p.ppid, KCMP_FILES) == 0))
+        return make_pid_error(pid, 0,
+                              "shares its fd table with process %d, not its parent (CLONE_FILES); not supported yet",
+                              q.pid);
+      if (kcmp(q.pid, pid, KCMP_FS) == 0 && !(p.shares_fs && kcmp(q.pid, p.ppid, KCMP_FS) == 0))
+        return make_pid_error(pid, 0,
+                              "shares cwd/root/umask with process %d, not its parent (CLONE_FS); not supported yet",
+                              q.pid);
     }
-    first_live = &p;
   }
   return ok_status();
 }

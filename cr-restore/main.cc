@@ -174,7 +174,6 @@ class TreeRestore {
           zombies_done_++;
           continue;
         }
-        gone_.insert(w);
         return make_pid_error(w, 0, "the new task %s during restore", describe_wait_status(st).c_str());
       }
       if (!WIFSTOPPED(st)) continue;
@@ -271,7 +270,7 @@ class TreeRestore {
   }
 
   const SetImages& imgs_;
-  std::set<pid_t> expected_, made_, gone_, int3_, helpers_, helpers_done_;
+  std::set<pid_t> expected_, made_, int3_, helpers_, helpers_done_;
   std::map<pid_t, int> zombies_;
   std::map<pid_t, std::pair<uint64_t, uint64_t>> hole_;
   size_t live_threads_ = 0, zombies_done_ = 0;
