@@ -217,6 +217,14 @@ Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task, const Creds& p
 
 }  // namespace
 
+Result<bool> read_child_subreaper(RemoteSession& rs) {
+  int zero = 0;
+  RemotePtr<int> flag(TRY(rs.push_bytes(&zero, sizeof zero)).addr());
+  long r = TRY(rs.syscall_raw(SYS_prctl, PR_GET_CHILD_SUBREAPER, flag, 0, 0, 0));
+  if (r < 0) return make_pid_error(rs.tid(), static_cast<int>(-r), "PR_GET_CHILD_SUBREAPER");
+  return TRY(rs.read(flag)) != 0;
+}
+
 Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   pid_t pid = p.pid;
   Core c;
@@ -235,6 +243,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   long dumpable = TRY(rs.syscall_raw(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0));
   if (dumpable < 0) return make_pid_error(pid, static_cast<int>(-dumpable), "PR_GET_DUMPABLE");
   c.dumpable = static_cast<int32_t>(dumpable);
+  c.child_subreaper = TRY(read_child_subreaper(rs));
 
   auto limits = TRY(proc::read_limits(pid));
   for (int i = 0; i < proc::kRlimits; i++) c.rlimits.push_back({i, limits[i].rlim_cur, limits[i].rlim_max});

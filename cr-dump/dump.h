@@ -61,6 +61,8 @@ Pstree make_pstree(const FrozenTree& tree);
 // on its frozen leader (its saved registers are the dumped ones); the other
 // threads are in `p`.
 Result<Core> dump_core(FrozenProc& p, RemoteSession& rs);
+// PR_GET_CHILD_SUBREAPER, run in the task.
+Result<bool> read_child_subreaper(RemoteSession& rs);
 
 // ---- memory.cc
 // Everything of the address space: VMAs and mm fields into `mm`, the pages

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/proc/misc.h"
 #include "common/proc/stat.h"
+#include "common/image/sessions.h"
 #include "common/proc/status.h"
 #include "cr-dump/dump.h"
 
@@ -32,6 +33,12 @@ namespace {
 constexpr int kMaxFreezePasses = 1000;
 
 long kcmp(pid_t a, pid_t b, int type) { return syscall(SYS_kcmp, a, b, type, 0, 0); }
+
+// Does `leader` live and lead its session (group)?
+bool leads(pid_t leader, bool session) {
+  auto st = proc::read_stat(leader);
+  return st && st->state != 'Z' && (session ? st->session : st->pgrp) == leader;
+}
 
 }  // namespace
 
@@ -190,19 +197,17 @@ Status check_frozen_tree(FrozenTree& tree) {
   for (auto& p : tree.procs) {
     pid_t pid = p.pid;
     if (p.ppid) {
-      // Sessions and groups the restore can make: its own, its parent's, or
-      // (a group) one led by another process of the tree in its session.
+      // A session or group led from outside the tree cannot be joined by a
+      // non-root process of the restored tree; one whose leader is gone is
+      // made again by a helper (plan_sessions, below).
       const FrozenProc& parent = *by_pid.at(p.ppid);
-      if (p.sid != pid && p.sid != parent.sid)
-        return make_pid_error(pid, 0, "is in session %d, led by a process outside the tree or gone; not supported yet",
+      if (p.sid != pid && p.sid != parent.sid && !by_pid.count(p.sid) && leads(p.sid, true))
+        return make_pid_error(pid, 0, "is in session %d, led by process %d outside the tree; not supported", p.sid,
                               p.sid);
-      if (p.pgid != pid && p.pgid != parent.pgid) {
-        auto leader = by_pid.find(p.pgid);
-        if (leader == by_pid.end() || leader->second->pgid != p.pgid || leader->second->sid != p.sid)
-          return make_pid_error(pid, 0,
-                                "is in process group %d, whose leader is not in the tree; not supported yet",
-                                p.pgid);
-      }
+      if (p.pgid != pid && p.pgid != parent.pgid && !by_pid.count(p.pgid) && p.pgid != tree.procs[0].pgid &&
+          leads(p.pgid, false))
+        return make_pid_error(pid, 0, "is in process group %d, led by process %d outside the tree; not supported",
+                              p.pgid, p.pgid);
     }
     if (p.zombie) continue;
     auto st = TRY(proc::read_status(pid));
@@ -250,6 +255,16 @@ Status check_frozen_tree(FrozenTree& tree) {
                               q.pid);
     }
   }
+  // Gone session and group leaders: can the restore play them?
+  auto subreaper = [&](int i) -> Result<bool> {
+    FrozenProc& q = tree.procs[static_cast<size_t>(i)];
+    if (q.zombie) return false;
+    auto rs = TRY(RemoteSession::start(q.threads[0]));
+    bool sr = TRY(read_child_subreaper(rs));
+    TRY_STATUS(rs.restore());
+    return sr;
+  };
+  TRY(plan_sessions(make_pstree(tree), subreaper));
   return ok_status();
 }
 
@@ -258,10 +273,6 @@ Pstree make_pstree(const FrozenTree& tree) {
   t.root_pid = tree.procs[0].pid;
   // Is the root's session (group) leader gone, or alive outside the tree?
   const FrozenProc& root = tree.procs[0];
-  auto leads = [](pid_t leader, bool session) {
-    auto st = proc::read_stat(leader);
-    return st && st->state != 'Z' && (session ? st->session : st->pgrp) == leader;
-  };
   if (root.sid != root.pid && !leads(root.sid, true)) {
     t.root_session_gone = true;
     t.root_group_gone = root.pgid != root.pid && root.pgid != root.sid && !leads(root.pgid, false);

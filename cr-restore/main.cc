@@ -283,9 +283,9 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // check, so that a pid taken by another process is found only when its
   // task is forked, halfway through the tree.
   const char* skip = getenv("CRTOOLS_TEST_SKIP_PID_CHECK");
-  if (!skip || strcmp(skip, "1") != 0) TRY_STATUS(check_pids_free(imgs));
-  for (pid_t h : session_helpers(imgs)) TRY_STATUS(check_pid_free_now(h));
   TreePlan plan = TRY(plan_tree(imgs));
+  if (!skip || strcmp(skip, "1") != 0) TRY_STATUS(check_pids_free(imgs));
+  for (pid_t h : all_helpers(imgs, plan)) TRY_STATUS(check_pid_free_now(h));
 
   int errp[2], syncp[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
@@ -297,15 +297,12 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // session (and group), which then forks the root.
   const std::vector<pid_t> helpers = session_helpers(imgs);
   const pid_t first = helpers.empty() ? pid : helpers[0];
-  pid_t child = clone_with_pid(first);
-  if (child < 0) {
+  auto forked = fork_with_pid(first, 0);
+  if (!forked) {
     prctl(PR_SET_CHILD_SUBREAPER, 0);
-    if (errno == EEXIST) {
-      TRY_STATUS(check_pid_free_now(first));
-      return make_error("pid %d was taken meanwhile", first);
-    }
-    return make_errno(errno, "clone3 with pid %d", first);
+    return std::move(forked).error();
   }
+  pid_t child = *forked;
   if (child == 0) {
     err_r.reset();
     sync_w.reset();
@@ -319,7 +316,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   }
   err_w.reset();
   sync_r.reset();
-  TreeRestore tr(imgs, helpers);
+  TreeRestore tr(imgs, all_helpers(imgs, plan));
   tr.created(child);
   auto failed = [&](Error e) -> Error {
     size_t n = tr.kill_all();

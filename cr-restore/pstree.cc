@@ -46,6 +46,29 @@ void sleep_ms(int ms) {
   nanosleep(&ts, nullptr);
 }
 
+// How long a task waits for a group to appear, and a helper for the
+// members it waits for, in ms: the members are forked by other branches of
+// the tree, which may be busy making shared memory first.
+constexpr int kJoinWaitMs = 60 * 1000;
+
+[[noreturn]] void helper_die(int err_fd, const Error& e) {
+  std::string msg = e.str() + "\n";
+  (void)!write(err_fd, msg.data(), msg.size());
+  _exit(1);
+}
+
+// Wait until every task in `members` is in process group `pgid`.
+Status wait_members_joined(const SetImages& imgs, const std::vector<int>& members, pid_t pgid) {
+  for (int m : members) {
+    pid_t pid = static_cast<pid_t>(imgs.tasks[m].entry.pid);
+    for (int i = 0; getpgid(pid) != pgid; i++) {
+      if (i >= kJoinWaitMs) return make_error("pid %d did not join process group %d in time", pid, pgid);
+      sleep_ms(1);
+    }
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Result<TreePlan> plan_tree(const SetImages& imgs) {
@@ -129,6 +152,7 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
     rl.rlim_cur = rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) < 0) return make_errno(errno, "setrlimit RLIMIT_NOFILE");
   }
+  p.sessions = TRY(plan_sessions(imgs.pstree, [&](int i) -> Result<bool> { return imgs.tasks[i].core.child_subreaper; }));
   return p;
 }
 
@@ -198,15 +222,19 @@ Status restore_session(const SetImages& imgs, const TreePlan& plan, int index) {
     return ok_status();
   }
   // The root otherwise stays in cr-restore's group; another task inherits
-  // its parent's group, or joins one led by another task of the tree
-  // (checked at dump time). A sibling's group exists already (our parent
-  // made it when it forked the sibling); a group led by a task in another
-  // branch of the tree may not exist yet: wait for it, a bounded while.
+  // its parent's group, or joins one that another task of the tree leads,
+  // the root's (cr-restore's, if its leader lived outside the tree), or a
+  // helper plays the gone leader of (plan_sessions). The group may not
+  // exist yet (its leader is in another branch of the tree, or its helper
+  // is being forked): try again, a bounded while.
   int par = plan.parent[index];
   if (par < 0 || e.pgid == imgs.tasks[par].entry.pgid) return ok_status();
   pid_t pgid = static_cast<pid_t>(e.pgid);
-  for (int i = 0; i < 10000 && getpgid(pgid) != pgid; i++) sleep_ms(1);
-  if (setpgid(0, pgid) < 0) return make_errno(errno, "pid %d: cannot join process group %d", pid, pgid);
+  if (e.pgid == imgs.pstree.root_pid || e.pgid == imgs.pstree.tasks[0].pgid)
+    pgid = getpgid(static_cast<pid_t>(imgs.pstree.root_pid));
+  for (int i = 0; setpgid(0, pgid) < 0; i++)
+    if (errno != EPERM || i >= kJoinWaitMs) return make_errno(errno, "pid %d: cannot join process group %d", pid, pgid);
+    else sleep_ms(1);
   return ok_status();
 }
 
@@ -218,23 +246,32 @@ std::vector<pid_t> session_helpers(const SetImages& imgs) {
   return h;
 }
 
+std::vector<pid_t> all_helpers(const SetImages& imgs, const TreePlan& plan) {
+  std::vector<pid_t> h = session_helpers(imgs);
+  for (int64_t p : plan.sessions.helper_pids()) h.push_back(static_cast<pid_t>(p));
+  return h;
+}
+
+Result<pid_t> fork_with_pid(pid_t want, uint64_t flags) {
+  pid_t got = clone_with_pid(want, flags);
+  if (got >= 0) return got;
+  int e = errno;
+  if (e == EEXIST) {
+    TRY_STATUS(check_pid_free_now(want));
+    return make_error("pid %d was taken meanwhile", want);
+  }
+  return make_errno(e, "clone3 with pid %d", want);
+}
+
 void run_session_helpers(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, const RestoreOptions& o,
                          int err_fd) {
-  auto die = [&](const Error& e) {
-    std::string msg = e.str() + "\n";
-    (void)!write(err_fd, msg.data(), msg.size());
-    _exit(1);
-  };
+  auto die = [&](const Error& e) { helper_die(err_fd, e); };
   std::vector<pid_t> h = session_helpers(imgs);
   if (setsid() < 0) die(make_errno(errno, "session helper %d: setsid", getpid()));
   auto fork_pid = [&](pid_t want) {
-    pid_t got = clone_with_pid(want);
-    if (got < 0) {
-      int e = errno;
-      auto held = check_pid_free_now(want);
-      die(held ? make_errno(e, "clone3 with pid %d", want) : held.error());
-    }
-    return got;
+    auto got = fork_with_pid(want, 0);
+    if (!got) die(got.error());
+    return *got;
   };
   if (h.size() > 1) {
     if (fork_pid(h[1]) != 0) _exit(0);
@@ -243,6 +280,58 @@ void run_session_helpers(const ImageSet& set, const SetImages& imgs, const TreeP
   if (fork_pid(static_cast<pid_t>(imgs.pstree.root_pid)) != 0) _exit(0);
   restore_task_and_jump(set, imgs, plan, 0, o, err_fd);
 }
+
+namespace {
+
+// A helper playing a gone group leader: make the group, stay until every
+// member has joined it, exit. Its maker reaps it.
+Result<pid_t> fork_group_helper(const SetImages& imgs, const SessionPlan::GroupHelper& g, int err_fd) {
+  pid_t got = TRY(fork_with_pid(static_cast<pid_t>(g.pgid), 0));
+  if (got > 0) return got;
+  if (setpgid(0, 0) < 0) helper_die(err_fd, make_errno(errno, "group helper %d: setpgid", getpid()));
+  if (auto st = wait_members_joined(imgs, g.members, getpid()); !st) helper_die(err_fd, st.error());
+  _exit(0);
+}
+
+Status reap_helper(pid_t h) {
+  int st;
+  while (waitpid(h, &st, 0) < 0)
+    if (errno != EINTR) return make_errno(errno, "waiting for helper %d", h);
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return make_error("helper %d (a gone session or group leader) failed", h);
+  return ok_status();
+}
+
+// A helper playing a gone session leader, forked by the child subreaper
+// its top members belong to: make the session and its gone groups, fork
+// the top members, stay until every member has joined its group, exit (the
+// kernel gives the members to the subreaper). Never returns.
+[[noreturn]] void run_tree_session_helper(const ImageSet& set, const SetImages& imgs, const TreePlan& plan,
+                                          const SessionPlan::SessionHelper& sh, const RestoreOptions& o, int err_fd) {
+  auto die = [&](const Error& e) { helper_die(err_fd, e); };
+  if (setsid() < 0) die(make_errno(errno, "session helper %d: setsid", getpid()));
+  std::vector<pid_t> groups;
+  for (int64_t g : sh.groups) {
+    auto h = fork_group_helper(imgs, *plan.sessions.group(g), err_fd);
+    if (!h) die(h.error());
+    groups.push_back(*h);
+  }
+  for (int c : sh.top) {
+    const PstreeEntry& ce = imgs.tasks[c].entry;
+    auto got = fork_with_pid(static_cast<pid_t>(ce.pid), 0);
+    if (!got) die(got.error());
+    if (*got == 0) restore_task_and_jump(set, imgs, plan, c, o, err_fd);
+    if (ce.pgid == ce.pid && ce.sid != ce.pid) setpgid(*got, *got);
+  }
+  for (pid_t h : groups)
+    if (auto st = reap_helper(h); !st) die(st.error());
+  std::vector<int> in_session_group;
+  for (int m : sh.wait)
+    if (imgs.tasks[m].entry.pgid == sh.sid) in_session_group.push_back(m);
+  if (auto st = wait_members_joined(imgs, in_session_group, getpid()); !st) die(st.error());
+  _exit(0);
+}
+
+}  // namespace
 
 void become_zombie(const PstreeEntry& e) {
   int st = e.exit_status;
@@ -300,42 +389,49 @@ Status wait_files_sharers() {
 
 Status fork_children(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, int index,
                      const RestoreOptions& o, int err_fd) {
+  // Gone group leaders this task plays for its subtree, before any child.
+  std::vector<pid_t> group_helpers;
+  for (auto* g : plan.sessions.groups_made_by(index)) group_helpers.push_back(TRY(fork_group_helper(imgs, *g, err_fd)));
   for (int c : plan.children[index]) {
     pid_t want = static_cast<pid_t>(imgs.tasks[c].entry.pid);
     const PstreeEntry& ce = imgs.tasks[c].entry;
+    if (const auto* sh = plan.sessions.session_of_top(c)) {
+      // A child in a session whose leader is gone: its session helper
+      // forks it (with the session's other top members, when it sees the
+      // first), and exits; the child comes back to us, a subreaper.
+      if (sh->top[0] != c) continue;
+      pid_t h = TRY(fork_with_pid(static_cast<pid_t>(sh->sid), 0));
+      if (h == 0) {
+        g_files_sharers.clear();
+        run_tree_session_helper(set, imgs, plan, *sh, o, err_fd);
+      }
+      TRY_STATUS(reap_helper(h));
+      continue;
+    }
     int done[2] = {-1, -1};
     if (ce.shares_files && pipe2(done, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
     if (ce.shares_files) g_files_done_w = done[1];
-    pid_t got = clone_with_pid(want, (ce.shares_fs ? CLONE_FS : 0) | (ce.shares_files ? CLONE_FILES : 0));
-    if (ce.shares_files && got != 0) {  // (the child keeps g_files_done_w)
-      g_files_done_w = -1;
-      if (got > 0) {
-        g_files_sharers.push_back({got, done[0], done[1]});
-      } else if (got < 0) {
-        int e = errno;
-        close(done[0]);
-        close(done[1]);
-        errno = e;
-      }
-    }
-    if (got < 0) {
-      int e = errno;
-      if (e == EEXIST) {
-        auto held = check_pid_free_now(want);
-        if (!held) return std::move(held).error();
-        return make_error("pid %d was taken meanwhile", want);
-      }
-      return make_errno(e, "clone3 with pid %d", want);
-    }
-    if (got == 0) {
+    auto got = fork_with_pid(want, (ce.shares_fs ? CLONE_FS : 0) | (ce.shares_files ? CLONE_FILES : 0));
+    if (got && *got == 0) {
       g_files_sharers.clear();  // the parent's, not this task's
       restore_task_and_jump(set, imgs, plan, c, o, err_fd);
     }
+    if (ce.shares_files) {  // (the child keeps g_files_done_w)
+      g_files_done_w = -1;
+      if (got) {
+        g_files_sharers.push_back({*got, done[0], done[1]});
+      } else {
+        close(done[0]);
+        close(done[1]);
+      }
+    }
+    if (!got) return std::move(got).error();
     // A child leading its own group (not a session) gets it from us now,
     // before its later siblings run: one of them may join it (bash: `a |
     // b`). The child does the same itself; whoever is first makes it.
-    if (got > 0 && ce.pgid == want && ce.sid != want) setpgid(got, got);
+    if (ce.pgid == want && ce.sid != want) setpgid(*got, *got);
   }
+  for (pid_t h : group_helpers) TRY_STATUS(reap_helper(h));
   // A zombie child must have exited before the restorer drains the
   // signals its exit sent (SIGCHLD); WNOWAIT leaves it unreaped.
   for (int c : plan.children[index]) {

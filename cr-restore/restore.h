@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/image/image_set.h"
+#include "common/image/sessions.h"
 #include "common/image/task_images.h"
 #include "common/options.h"
 
@@ -40,6 +41,7 @@ struct TreePlan {
   std::map<uint64_t, int> transit_shmem;             // shared memory id -> its transit fd number
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> shmem_of_inode;  // (dev, ino) -> shared memory id
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
+  SessionPlan sessions;  // helpers for gone session and group leaders below the root
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -49,11 +51,15 @@ Status check_pid_free_now(pid_t pid);
 // clone3 with set_tid: a child process with exactly this pid.
 // flags: CLONE_FS for a task sharing its parent's fs information.
 pid_t clone_with_pid(pid_t pid, uint64_t flags = 0);
+// The same, with an Error naming whoever holds the pid when it is taken.
+Result<pid_t> fork_with_pid(pid_t want, uint64_t flags);
 // In a new task: its session and process group as dumped.
 Status restore_session(const SetImages& imgs, const TreePlan& plan, int index);
 // The pids of the helpers that remake the root's gone session and group
 // (pstree root_session_gone, root_group_gone), session first; empty if none.
 std::vector<pid_t> session_helpers(const SetImages& imgs);
+// Those and the helpers of `plan.sessions`: every helper pid of the restore.
+std::vector<pid_t> all_helpers(const SetImages& imgs, const TreePlan& plan);
 // In the first task cr-restore makes when there are helpers (its pid is the
 // session's): setsid(), the group helper if any (setpgid), then the root
 // with its pid; each helper exits once it has forked. Never returns.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -66,6 +67,10 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   // What this task's subtree shares, then the subtree itself.
   TRY_STATUS(create_transit_shmem(imgs.files, tree, index));  // memfd files open these
   TRY_STATUS(create_transit_files(imgs.files, tree, index, o));
+  // A child subreaper before its children: orphans below it (a gone
+  // session's members, after their helper exits) become its children.
+  if (t.core.child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+    return make_errno(errno, "PR_SET_CHILD_SUBREAPER");
   TRY_STATUS(fork_children(set, imgs, tree, index, o, err_fd));
 
   const BlobDesc& rb = restorer_blob();

@@ -113,6 +113,7 @@ struct Core {
   uint64_t personality = 0;
   uint32_t umask = 022;
   int32_t dumpable = 1;  // PR_GET_DUMPABLE
+  bool child_subreaper = false;  // PR_SET_CHILD_SUBREAPER: orphans below it become its children
   std::string cwd;
   std::string root;
   Creds creds;
@@ -123,7 +124,7 @@ struct Core {
   std::vector<Bytes> shared_pending;  // process-wide queued siginfo
   std::vector<ThreadCore> threads;    // the leader first
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, cwd, root, creds, sigactions, itimers,
-                                   posix_timers, rlimits, shared_pending, threads)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, child_subreaper, cwd, root, creds,
+                                   sigactions, itimers, posix_timers, rlimits, shared_pending, threads)
 
 }  // namespace cr

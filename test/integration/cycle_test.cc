@@ -648,7 +648,8 @@ TEST_CASE("cycle: caught in user code (--spin) rather than in a system call") {
 // The tree and thread workloads, each through the modes above.
 const std::vector<Work>& tree_workloads() {
   static const std::vector<Work> w = {
-      {"ckpt_tree", {}}, {"ckpt_tree", {"--zombie"}}, {"ckpt_threads", {}}, {"ckpt_pipes", {}}};
+      {"ckpt_tree", {}}, {"ckpt_tree", {"--zombie"}}, {"ckpt_threads", {}}, {"ckpt_pipes", {}},
+      {"ckpt_orphans", {}}};
   return w;
 }
 
@@ -890,6 +891,34 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
     Verdict v = d.verdict(60s);
     CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
   }
+}
+
+// A process forked before its parent left the session (setsid): no fork
+// order can put it back, so the dump refuses it, naming it, and the tree
+// runs on with its sessions as they were.
+TEST_CASE("cycle: a process whose parent left its session is refused at dump; the tree runs on") {
+  TempDir t;
+  Dumpee d("ckpt_unsupported", {"--kind", "left-session"});
+  const pid_t x = ready_list(d.ready_info(), "child").at(0), y = ready_list(d.ready_info(), "grandchild").at(0);
+  const std::string maps_x = read_text("/proc/" + std::to_string(x) + "/maps");
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.status < 128);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  CHECK_MESSAGE(mentions(r.err, std::to_string(y)), "the error does not name the grandchild");
+  CHECK_MESSAGE(mentions(r.err, std::to_string(x)), "the error does not name its parent");
+  CHECK(lower(r.err).find("session") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  for (pid_t p : {x, y}) {
+    CAPTURE(p);
+    CHECK(proc_state(p) == 'S');
+    CHECK(read_text("/proc/" + std::to_string(p) + "/status").find("TracerPid:\t0\n") != std::string::npos);
+  }
+  CHECK(read_text("/proc/" + std::to_string(x) + "/maps") == maps_x);
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
 TEST_CASE("cycle: restore refuses a pid in use by a live process naming it and creates nothing") {

@@ -309,20 +309,23 @@ if __name__ == '__main__':
   CHECK_MESSAGE(v.passed(), v.describe(), "; output: ", d.output());
 }
 
-TEST_CASE("program: a bash job-control pipeline keeps its own process group across restore") {
-  // set -m: the pipeline is a job with its own process group, led by its
-  // first process; the second joins it (a sibling's group).
-  const char* script = "set -m; sleep 600 | sleep 601 & echo READY >&3; exec 3>&-; wait";
+TEST_CASE("program: bash job-control pipelines keep their process groups across restore, a gone leader's too") {
+  // set -m: each pipeline is a job with its own process group, led by its
+  // first process; the others join it (a sibling's group). The second job's
+  // first process (`true`) exits at once: its group lives on, leaderless,
+  // holding the last sleep; restore makes it again with a helper task.
+  const char* script = "set -m; sleep 600 | sleep 601 & true | sleep 602 & echo READY >&3; exec 3>&-; wait";
   Dumpee d("/bin/bash", Dumpee::Options{{"-c", script}});
   const pid_t bash = d.pid();
   REQUIRE(bash > 0);
   const std::string bash_exe = d.exe();
   std::vector<pid_t> kids;
-  // Both forked and both running sleep (exec done: the full cmdline).
+  // All three forked and running sleep (exec done: the full cmdline), and
+  // `true` gone and reaped.
   REQUIRE(wait_until(
       [&] {
         kids = children_of(bash);
-        if (kids.size() != 2) return false;
+        if (kids.size() != 3) return false;
         for (pid_t k : kids)
           if (proc_cmdline(k).rfind(std::string("sleep\0" "60", 8), 0) != 0) return false;
         return true;
@@ -335,6 +338,8 @@ TEST_CASE("program: a bash job-control pipeline keeps its own process group acro
     in >> state >> ppid >> pgrp >> sid;
     return ppid + "/" + pgrp + "/" + sid;
   };
+  auto pgrp_of = [&](pid_t p) { return std::stoi(stat_of(p).substr(stat_of(p).find('/') + 1)); };
+  std::sort(kids.begin(), kids.end(), [&](pid_t a, pid_t b) { return proc_cmdline(a) < proc_cmdline(b); });
   std::vector<std::string> before, cmd;
   std::string sleep_exe = proc_exe(kids[0]);
   for (pid_t k : kids) {
@@ -346,12 +351,17 @@ TEST_CASE("program: a bash job-control pipeline keeps its own process group acro
     std::string bash_exe, sleep_exe;
     ~Guard() {
       kill_tree({pids[0]}, bash_exe);
-      kill_tree({pids[1], pids[2]}, sleep_exe);
+      kill_tree({pids[1], pids[2], pids[3]}, sleep_exe);
     }
-  } guard{{bash, kids[0], kids[1]}, bash_exe, sleep_exe};
-  INFO("sleeps ", kids[0], " ", before[0], ", ", kids[1], " ", before[1]);
-  // The job's group is led by one sleep and holds both.
+  } guard{{bash, kids[0], kids[1], kids[2]}, bash_exe, sleep_exe};
+  INFO("sleeps ", kids[0], " ", before[0], ", ", kids[1], " ", before[1], ", ", kids[2], " ", before[2]);
+  // The first job's group is led by its first sleep and holds both; the
+  // second's leader is gone.
   CHECK(before[0].substr(before[0].find('/')) == before[1].substr(before[1].find('/')));
+  CHECK(pgrp_of(kids[0]) == kids[0]);
+  const pid_t gone = pgrp_of(kids[2]);
+  CHECK(gone != kids[2]);
+  CHECK(proc_state(gone) == 0);
   TempDir img;
   auto r = crtools({"dump", "-t", std::to_string(bash), "-D", img.path() + "/set"});
   INFO("dump stderr: ", r.err);
@@ -367,4 +377,5 @@ TEST_CASE("program: a bash job-control pipeline keeps its own process group acro
     CHECK_MESSAGE(stat_of(kids[i]) == before[i], "sleep ", kids[i], ": ppid/pgrp/sid ", stat_of(kids[i]),
                   ", was ", before[i]);
   }
+  CHECK_MESSAGE(proc_state(gone) == 0, "the gone leader's pid ", gone, " holds a process after restore");
 }

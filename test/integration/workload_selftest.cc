@@ -60,7 +60,8 @@ const std::vector<Case>& cases() {
 }
 
 const std::vector<std::string>& unsupported_kinds() {
-  static const std::vector<std::string> k = {"socket", "eventfd", "pipe", "epoll", "deleted-file", "thread", "child"};
+  static const std::vector<std::string> k = {"socket", "eventfd", "pipe", "epoll", "deleted-file", "thread", "child",
+                                             "left-session"};
   return k;
 }
 
@@ -178,7 +179,7 @@ TEST_CASE("workload selftest: ckpt_unsupported holds what it says and verifies")
     if (k == "epoll") CHECK(l42 == "anon_inode:[eventpoll]");
     if (k == "deleted-file") CHECK(l42.find(" (deleted)") != std::string::npos);
     if (k == "thread") CHECK(protocol_problems(d.pid()).find("2 threads") != std::string::npos);
-    if (k == "child") CHECK(children_of(d.pid()).size() == 1);
+    if (k == "child" || k == "left-session") CHECK(children_of(d.pid()).size() == 1);
     Verdict v = d.verdict(60s);
     CHECK_MESSAGE(v.passed(), v.describe());
     Dumpee bad("ckpt_unsupported", {"--kind", k, "--selftest-corrupt"});
@@ -481,7 +482,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
             {"ckpt_clonefs", "not shared"},
             {"ckpt_fifo", "child ended"},
             {"ckpt_memfd", "child ended"},
-            {"ckpt_clonefiles", "not shared"}};
+            {"ckpt_clonefiles", "not shared"},
+            {"ckpt_orphans", "not the gone A's"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

@@ -10,6 +10,8 @@
  *   --kind deleted-file  fd 42: a file with a pattern, unlinked
  *   --kind thread        a second thread (blocked in a futex-based wait)
  *   --kind child         a child process (all signals blocked, in pause())
+ *   --kind left-session  a child X that forked Y and then called setsid():
+ *                        Y stays in our session under a parent that left it
  * The READY line says what it holds: "kind=socket fd=42" ("tid=N",
  * "child=N" for the last two).
  * Verifies: the fds are still there with the same link and inode, the
@@ -71,10 +73,10 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|eventfd|pipe|epoll|deleted-file|thread|child");
+  if (!kind) die("--kind socket|eventfd|pipe|epoll|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
-  pid_t child = -1;
+  pid_t child = -1, grandchild = -1;
   static unsigned char pat[4096];
 
   if (!strcmp(kind, "socket")) {
@@ -127,12 +129,43 @@ int main(int argc, char **argv) {
       sigprocmask(SIG_BLOCK, &all, NULL);
       for (;;) pause();
     }
+  } else if (!strcmp(kind, "left-session")) {
+    pid_t parent = getpid();
+    int yp[2];
+    if (pipe(yp)) die("pipe");
+    child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+      close(3);
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(0);
+      pid_t x = getpid();
+      pid_t y = fork();
+      if (y < 0) _exit(2);
+      sigset_t all;
+      sigfillset(&all);
+      if (y == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != x) _exit(0);
+        sigprocmask(SIG_BLOCK, &all, NULL);
+        for (;;) pause();
+      }
+      if (setsid() < 0) _exit(2);
+      ckpt_write_all(yp[1], (const char *)&y, sizeof y);
+      sigprocmask(SIG_BLOCK, &all, NULL);
+      for (;;) pause();
+    }
+    close(yp[1]);
+    if (read(yp[0], &grandchild, sizeof grandchild) != sizeof grandchild) die("no word from the child");
+    close(yp[0]);
+    if (getsid(child) != child || getsid(grandchild) != getsid(0)) die("left-session: not set up");
   } else
     die("unknown --kind %s", kind);
   for (int i = 0; i < nfd; i++) take(42 + i, link_before[i], &ino_before[i]);
 
   if (nfd == 2) ready("kind=%s fd=42 fd2=43", kind);
   else if (nfd == 1) ready("kind=%s fd=42", kind);
+  else if (grandchild > 0) ready("kind=%s child=%d grandchild=%d", kind, (int)child, (int)grandchild);
   else if (child > 0) ready("kind=%s child=%d", kind, (int)child);
   else ready("kind=%s tid=%d", kind, (int)thread_tid);
 
@@ -193,6 +226,9 @@ int main(int argc, char **argv) {
     snprintf(p, sizeof p, "/proc/self/task/%d", (int)thread_tid);
     if (thread_stop || access(p, F_OK)) fail("thread %d is gone", (int)thread_tid);
   }
+  if (grandchild > 0 && (getsid(child) != child || getsid(grandchild) != getsid(0)))
+    fail("left-session: child %d in session %d, grandchild %d in session %d", (int)child, (int)getsid(child),
+         (int)grandchild, (int)getsid(grandchild));
   if (child > 0) {
     int st;
     pid_t r = waitpid(child, &st, WNOHANG);
