@@ -26,6 +26,7 @@ struct DumpStats {
   double memory_us = 0;       // reading and writing pages
   uint64_t pages_scanned = 0;
   uint64_t pages_written = 0;
+  uint64_t pages_in_parent = 0;  // shared with the parent, not stored
   uint64_t bytes_written = 0;
 };
 
@@ -69,7 +70,15 @@ Result<bool> read_child_subreaper(RemoteSession& rs);
 // into pagemap-<pid>/pages-<pid>. Unsupported mappings are refused.
 Status check_memory_supported(pid_t pid);
 // Shared anonymous memory objects go into `files` (once for the tree).
-Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files);
+// With `parent` (its frozen parent, dumped already), pages of a private
+// mapping that are the very pages of the parent's identical mapping (shared
+// copy-on-write since the fork) are recorded as the parent's, not stored.
+struct CowParent {
+  pid_t pid = 0;
+  const Mm* mm = nullptr;
+};
+Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files,
+                       const CowParent* parent);
 
 // A shared memory object (shared anonymous memory, memfd, a deleted tmpfs
 // file) read through `fd`, saved once in `files`; its ShmemRec id. `path`

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "common/image/records.h"
 #include "common/kernel/features.h"
 #include "common/clock.h"
@@ -34,7 +36,7 @@ const CommandSpec kDump = {"dump",
 Status require_dump_features() {
   for (Feature f : {Feature::PtraceSeize, Feature::PtraceGetsigmask, Feature::PtracePeeksiginfo,
                     Feature::PtraceRegsets, Feature::PtraceRseqConfig, Feature::MapFiles, Feature::ProcPagemap,
-                    Feature::ProcessVmReadv, Feature::Kcmp})
+                    Feature::ProcPidMem, Feature::Kcmp})
     TRY_STATUS(require_feature(f));
   return ok_status();
 }
@@ -45,17 +47,21 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
   Files files;
   FileSharing sharing;
   std::vector<std::string> images = {image_name(ImageKind::Pstree), image_name(ImageKind::Files)};
+  std::map<pid_t, Mm> mms;  // of the processes dumped so far: parents come first
   for (auto& p : tree.procs) {
     if (p.zombie) continue;
     pid_t pid = p.pid;
     auto rs = TRY(RemoteSession::start(p.threads[0]));
     FdTable fds = TRY(dump_files(pid, files, sharing));
     // Memory before the parasite: its scratch mapping must not be dumped.
-    Mm mm = TRY(dump_memory(pid, rs, set, o.compress, stats, files));
+    auto pm = mms.find(p.ppid);
+    CowParent parent{p.ppid, pm == mms.end() ? nullptr : &pm->second};
+    Mm mm = TRY(dump_memory(pid, rs, set, o.compress, stats, files, parent.mm ? &parent : nullptr));
     Core core = TRY(dump_core(p, rs));
     TRY_STATUS(rs.restore());
     TRY_STATUS(write_record(set, image_name(ImageKind::Core, pid), core));
     TRY_STATUS(write_record(set, image_name(ImageKind::Mm, pid), mm));
+    mms.emplace(pid, std::move(mm));
     TRY_STATUS(write_record(set, image_name(ImageKind::Fdinfo, pid), fds));
     for (ImageKind k : {ImageKind::Core, ImageKind::Mm, ImageKind::Fdinfo, ImageKind::Pagemap, ImageKind::Pages})
       images.push_back(image_name(k, pid));
@@ -70,6 +76,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
            {"threads", double(tree.nr_threads())},
            {"pages_scanned", double(stats.pages_scanned)},
            {"pages_written", double(stats.pages_written)},
+           {"pages_in_parent", double(stats.pages_in_parent)},
            {"page_bytes_stored", double(stats.bytes_written)}}};
   TRY_STATUS(write_record(set, "stats-dump.img", s));
   images.push_back("stats-dump.img");

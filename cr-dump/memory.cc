@@ -2,8 +2,9 @@
 // cr-restore/memory.cc and the restorer): the VMAs from /proc/PID/maps and
 // smaps, the mm fields from /proc/PID/stat, auxv and exe, and the pages a
 // private mapping holds (present or swapped anonymous pages, from
-// /proc/PID/pagemap), read with process_vm_readv in large batches
-// (/proc/PID/mem for unreadable mappings) and streamed into the page image.
+// /proc/PID/pagemap), read through /proc/PID/mem in large batches and
+// streamed into the page image; in a child, the pages still shared with its
+// parent's identical mapping are recorded as the parent's instead.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <linux/magic.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 
 #include "common/image/pages.h"
 #include "common/clock.h"
@@ -98,15 +100,14 @@ std::vector<std::string> madvise_flags(const proc::VmFlags& f) {
   return out;
 }
 
-// Read [addr, addr+len) of the task into buf.
-Status read_task_memory(pid_t pid, int mem_fd, bool readable, uint64_t addr, void* buf, size_t len) {
-  if (readable) {
-    struct iovec local = {buf, len}, remote = {reinterpret_cast<void*>(addr), len};
-    ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-    if (n == static_cast<ssize_t>(len)) return ok_status();
-    // Fall through to /proc/PID/mem (e.g. a page the kernel will not give
-    // process_vm_readv).
-  }
+// Read [addr, addr+len) of the task into buf, through /proc/PID/mem, which
+// also reads pages the task cannot (PROT_NONE). Not process_vm_readv: since
+// Linux 5.19 it pins the pages, and a read-only pin of an anonymous page
+// shared copy-on-write with another process unshares it (the kernel copies
+// the page; seen on 6.18): a dump would break the sharing of every page
+// of a forked tree, doubling its memory, and hide it from the next process
+// (Pagemap::cow_runs). /proc/PID/mem reads without pinning, about as fast.
+Status read_task_memory(pid_t pid, int mem_fd, uint64_t addr, void* buf, size_t len) {
   size_t done = 0;
   while (done < len) {
     ssize_t n = pread(mem_fd, static_cast<char*>(buf) + done, len - done, static_cast<off_t>(addr + done));
@@ -173,7 +174,8 @@ Status check_memory_supported(pid_t pid) {
   return ok_status();
 }
 
-Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files) {
+Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compress, DumpStats& stats, Files& files,
+                       const CowParent* parent) {
   double t0 = now_us();
   Mm mm;
   auto ps = TRY(proc::read_stat(pid));
@@ -215,6 +217,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
   if (!mem.valid()) return make_pid_error(pid, errno, "cannot open %s", memp.c_str());
   auto pw = TRY(PageWriter::create(set, pid, compress));
   std::vector<char> buf(kReadChunk);
+  std::optional<proc::Pagemap> parent_pagemap;
 
   for (auto& [start, e] : smaps) {
     const proc::VmaInfo& v = e.vma;
@@ -248,13 +251,26 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
     if (r.kind == "shmem") TRY_STATUS(dump_shmem(pid, v, r, files));
     mm.vmas.push_back(r);
     if (v.shared || v.is_special()) continue;  // shared pages live in the file; vDSO comes from the kernel
-    auto runs = TRY(pagemap.dump_runs(v));
+    // The same mapping in the parent: its pages still shared with ours are
+    // the parent's (copy-on-write since the fork), the rest ours.
+    const VmaRec* pv = nullptr;
+    if (parent)
+      for (auto& x : parent->mm->vmas)
+        if (same_private_mapping(x, r)) pv = &x;
+    std::vector<proc::PageRun> runs, same;
+    if (pv) {
+      if (!parent_pagemap) parent_pagemap = TRY(proc::Pagemap::open(parent->pid));
+      TRY_STATUS(pagemap.cow_runs(*parent_pagemap, v.start, v.end, runs, same));
+      for (auto& s : same) TRY_STATUS(pw->add_in_parent(s.start, s.end - s.start));
+      stats.pages_in_parent += proc::run_pages(same);
+    } else {
+      runs = TRY(pagemap.dump_runs(v));
+    }
     stats.pages_scanned += v.pages();
-    bool readable = v.prot & PROT_READ;
     for (auto& run : runs) {
       for (uint64_t a = run.start; a < run.end;) {
         size_t n = std::min<uint64_t>(buf.size(), run.end - a);
-        TRY_STATUS(read_task_memory(pid, mem.get(), readable, a, buf.data(), n));
+        TRY_STATUS(read_task_memory(pid, mem.get(), a, buf.data(), n));
         TRY_STATUS(pw->add(a, buf.data(), n));
         a += n;
       }
@@ -264,7 +280,8 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
   TRY_STATUS(pw->finish());
   stats.bytes_written += pw->stored_bytes();
   stats.memory_us += now_us() - t0;
-  pr_debug(pid, "memory: %zu VMAs, %llu pages written", mm.vmas.size(), ull(stats.pages_written));
+  pr_debug(pid, "memory: %zu VMAs; in the tree so far %llu pages written, %llu the parent's", mm.vmas.size(),
+           ull(stats.pages_written), ull(stats.pages_in_parent));
   return mm;
 }
 

@@ -181,9 +181,32 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
 }
 
 Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
-                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size) {
+                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size,
+                                 const std::vector<RestoreVma>& parent_vmas) {
   pid_t pid = static_cast<pid_t>(t.core.pid);
   MemoryPlan plan;
+  auto pr = TRY(PageReader::open(set, pid));
+  // VMAs holding pages of the parent's (Pagemap::in_parent): this task has
+  // them already, premapped by its parent before the fork and shared
+  // copy-on-write; `inherited[i]` is where.
+  std::vector<uint64_t> inherited(t.mm.vmas.size(), 0);
+  {
+    size_t vi = 0;
+    for (const auto& r : pr->pagemap().in_parent) {
+      uint64_t end = r.vaddr + r.nr_pages * kPageSize;
+      while (vi < t.mm.vmas.size() && t.mm.vmas[vi].end <= r.vaddr) vi++;
+      // Every VMA the run touches (validated: each one's pages lie in VMAs).
+      for (size_t k = vi; k < t.mm.vmas.size() && t.mm.vmas[k].start < end; k++) {
+        const VmaRec& v = t.mm.vmas[k];
+        if (inherited[k]) continue;
+        for (auto& pv : parent_vmas)
+          if (pv.start == v.start && pv.end == v.end) inherited[k] = pv.premap;
+        if (!inherited[k])
+          return make_pid_error(pid, 0, "the mapping at %#llx shares pages with the parent's, which the parent did "
+                                "not map", (unsigned long long)v.start);
+      }
+    }
+  }
   auto cur = TRY(proc::read_maps(getpid()));
   std::vector<Interval> busy;
   for (auto& v : cur) busy.push_back({v.start, v.end});
@@ -220,6 +243,16 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   for (size_t i = 0; i < t.mm.vmas.size(); i++) {
     const VmaRec& v = t.mm.vmas[i];
     if (is_special(v)) continue;
+    if (inherited[i]) {
+      // Where the parent had it: in place already, or moved into the hole.
+      if (inherited[i] == v.start) {
+        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+        plan.keep.push_back({v.start, v.end});
+      } else {
+        to_hole.push_back(i);
+      }
+      continue;
+    }
     bool clash = false;
     for (auto& c : cur) clash |= c.start < v.end && v.start < c.end;
     if (!clash) {
@@ -260,18 +293,46 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   for (size_t i : to_hole) {
     const VmaRec& v = t.mm.vmas[i];
     if (v.growsdown) at += kStackGuard;
-    TRY_STATUS(map_vma(pid, v, at, tree, o, MAP_FIXED));
+    if (inherited[i]) {
+      // mremap moves the page tables: the pages stay shared with the parent.
+      void* m = mremap(reinterpret_cast<void*>(inherited[i]), v.end - v.start, v.end - v.start,
+                       MREMAP_MAYMOVE | MREMAP_FIXED, reinterpret_cast<void*>(at));
+      if (m == MAP_FAILED)
+        return make_errno(errno, "cannot move the mapping at %#llx inherited from the parent",
+                          (unsigned long long)v.start);
+    } else {
+      TRY_STATUS(map_vma(pid, v, at, tree, o, MAP_FIXED));
+    }
     plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
     at += (v.end - v.start) + kGuard;
   }
   std::sort(plan.keep.begin(), plan.keep.end(),
             [](const RestoreRange& a, const RestoreRange& b) { return a.start < b.start; });
 
-  auto pr = TRY(PageReader::open(set, pid));
   // Fill the pages: each run of the pagemap, split by VMA.
   std::map<uint64_t, uint64_t> premap_of;  // dumped start -> where it is mapped now
   for (const auto& pv : plan.vmas) premap_of[pv.start] = pv.premap;
   const auto& vmas = t.mm.vmas;
+  // In an inherited VMA, every page but the parent's goes back to what an
+  // untouched page holds (zeros, or the file's page), then ours are written.
+  for (size_t i = 0; i < vmas.size(); i++) {
+    if (!inherited[i]) continue;
+    const VmaRec& v = vmas[i];
+    uint64_t a = v.start;
+    auto drop = [&](uint64_t to) -> Status {
+      if (to > a && madvise(reinterpret_cast<void*>(premap_of.at(v.start) + (a - v.start)), to - a, MADV_DONTNEED) < 0)
+        return make_errno(errno, "madvise DONTNEED at %#llx", (unsigned long long)a);
+      return ok_status();
+    };
+    for (const auto& r : pr->pagemap().in_parent) {
+      uint64_t rs = r.vaddr, re = r.vaddr + r.nr_pages * kPageSize;
+      if (re <= v.start || rs >= v.end) continue;
+      TRY_STATUS(drop(std::max(rs, v.start)));
+      a = std::min(re, v.end);
+    }
+    TRY_STATUS(drop(v.end));
+    plan.pages_inherited += v.end - v.start;
+  }
   size_t vi = 0;
   for (const auto& e : pr->pagemap().entries) {
     uint64_t a = e.vaddr, end = e.vaddr + e.nr_pages * kPageSize;

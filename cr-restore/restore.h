@@ -123,11 +123,16 @@ struct MemoryPlan {
   std::vector<RestoreVdsoPart> vdso;
   std::vector<RestoreRange> keep;  // sorted: what the restorer must not unmap
   uint64_t pages_restored = 0;  // bytes
+  uint64_t pages_inherited = 0;  // bytes of VMAs taken over from the parent
 };
 // Choose the hole, reserve it, map every dumped VMA (but the vDSO parts) in
 // it and fill the dumped pages. blob_size and args_size are page multiples.
+// `parent_vmas`: the parent's premapped VMAs, inherited by the fork; a VMA
+// with pages of the parent's (Pagemap::in_parent) is taken over from there,
+// its pages still shared copy-on-write.
 Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
-                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size);
+                                 const RestoreOptions& o, uint64_t blob_size, uint64_t args_size,
+                                 const std::vector<RestoreVma>& parent_vmas);
 // Make the shared memory objects task `index` creates for the tree (filled,
 // at their transit fd numbers).
 Status create_transit_shmem(const Files& files, const TreePlan& tree, int index);

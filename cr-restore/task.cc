@@ -30,6 +30,9 @@ namespace cr {
 
 namespace {
 
+// The parent's premapped VMAs (in a child, as the fork left them).
+std::vector<RestoreVma> g_parent_premap;
+
 constexpr uint32_t kRseqSig = 0x53053053;  // glibc's RSEQ_SIG on x86
 constexpr int kRseqFlagUnregister = 1;
 
@@ -71,12 +74,14 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   // session's members, after their helper exits) become its children.
   if (t.core.child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
     return make_errno(errno, "PR_SET_CHILD_SUBREAPER");
-  TRY_STATUS(fork_children(set, imgs, tree, index, o, err_fd));
-
+  // Memory before the children: they inherit it, and take over the VMAs
+  // whose pages they shared with this task at dump (copy-on-write).
   const BlobDesc& rb = restorer_blob();
   uint64_t blob_size = rb.map_size();
   uint64_t args_size = task_args_size(t);
-  MemoryPlan plan = TRY(premap_memory(set, t, tree, o, blob_size, args_size));
+  MemoryPlan plan = TRY(premap_memory(set, t, tree, o, blob_size, args_size, g_parent_premap));
+  g_parent_premap = plan.vmas;
+  TRY_STATUS(fork_children(set, imgs, tree, index, o, err_fd));
 
   // The restorer at plan.blob_at: an anonymous mapping (never a mapping of
   // this binary: PR_SET_MM_MAP would refuse to change exe_file while the

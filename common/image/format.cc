@@ -14,7 +14,7 @@ const std::vector<ImageKindInfo> kKinds = {
     {ImageKind::Pstree, "pstree", "pstree", 2, true, "the process tree: pids, parents, groups, sessions, threads"},
     {ImageKind::Core, "core", "core", 3, true, "one task: registers, xsave, signals, credentials, limits"},
     {ImageKind::Mm, "mm", "mm", 1, true, "one address space: VMAs and mm fields"},
-    {ImageKind::Pagemap, "pagemap", "pagemap", 1, true, "index of dumped pages and of their frames"},
+    {ImageKind::Pagemap, "pagemap", "pagemap", 2, true, "index of dumped pages and of their frames"},
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
     {ImageKind::Files, "files", "files", 2, true, "open file descriptions, pipes, shared memory"},
     {ImageKind::Fdinfo, "fdinfo", "fdinfo", 1, true, "one task's fd table"},

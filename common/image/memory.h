@@ -31,6 +31,15 @@ struct VmaRec {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VmaRec, start, end, prot, shared, growsdown, kind, name, pgoff, dev, ino,
                                    file_size, vmflags, may_write)
 
+// Two private mappings a forked child can inherit one from the other: the
+// same range of the same kind of memory (the same file at the same offset).
+inline bool same_private_mapping(const VmaRec& a, const VmaRec& b) {
+  return a.start == b.start && a.end == b.end && !a.shared && !b.shared && a.kind == b.kind &&
+         a.growsdown == b.growsdown && (a.kind == "anon" || a.kind == "heap" || a.kind == "stack" ||
+                                        (a.kind == "file" && a.name == b.name && a.pgoff == b.pgoff &&
+                                         a.dev == b.dev && a.ino == b.ino));
+}
+
 struct Mm {
   static constexpr ImageKind kKind = ImageKind::Mm;
   uint64_t start_code = 0, end_code = 0, start_data = 0, end_data = 0;

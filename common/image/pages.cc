@@ -34,6 +34,22 @@ Status validate_pagemap(const Pagemap& pm, const std::string& name, uint64_t pag
   }
   if (off != pm.raw_len)
     return make_error("%s: entries hold %llu bytes but raw_len says %llu", n, ull(off), ull(pm.raw_len));
+  // The parent's pages: in order, apart from each other and from the stored ones.
+  size_t ei = 0;
+  prev_end = 0;
+  for (size_t i = 0; i < pm.in_parent.size(); i++) {
+    const auto& r = pm.in_parent[i];
+    if (r.vaddr % kPageSize || r.nr_pages == 0 || r.nr_pages > (1ull << 36) || r.vaddr > (1ull << 57) ||
+        r.nr_pages * kPageSize > (1ull << 57) - r.vaddr)
+      return make_error("%s: parent's run %zu: bad page run %#llx + %llu pages", n, i, ull(r.vaddr), ull(r.nr_pages));
+    uint64_t end = r.vaddr + r.nr_pages * kPageSize;
+    if (i && r.vaddr < prev_end)
+      return make_error("%s: parent's run %zu: %#llx overlaps or is out of order", n, i, ull(r.vaddr));
+    while (ei < pm.entries.size() && pm.entries[ei].vaddr + pm.entries[ei].nr_pages * kPageSize <= r.vaddr) ei++;
+    if (ei < pm.entries.size() && pm.entries[ei].vaddr < end)
+      return make_error("%s: parent's run %zu: %#llx overlaps stored pages", n, i, ull(r.vaddr));
+    prev_end = end;
+  }
   uint64_t roff = 0, foff = 0;
   for (size_t i = 0; i < pm.frames.size(); i++) {
     const auto& f = pm.frames[i];
@@ -105,6 +121,24 @@ Status PageWriter::add(uint64_t vaddr, const void* data, size_t len) {
   }
   TRY_STATUS(append_stream(data, len));
   pm_.raw_len += len;
+  return ok_status();
+}
+
+Status PageWriter::add_in_parent(uint64_t vaddr, size_t len) {
+  if (finished_) return make_error("%s: add after finish", pagemap_name_.c_str());
+  if (len == 0) return ok_status();
+  if (vaddr % kPageSize || len % kPageSize)
+    return make_error("%s: unaligned page run %#llx + %zu", pagemap_name_.c_str(), ull(vaddr), len);
+  if (!pm_.in_parent.empty()) {
+    auto& last = pm_.in_parent.back();
+    uint64_t end = last.vaddr + last.nr_pages * kPageSize;
+    if (vaddr < end) return make_error("%s: page run %#llx is out of order", pagemap_name_.c_str(), ull(vaddr));
+    if (vaddr == end) {
+      last.nr_pages += len / kPageSize;
+      return ok_status();
+    }
+  }
+  pm_.in_parent.push_back({vaddr, len / kPageSize});
   return ok_status();
 }
 

@@ -30,6 +30,15 @@ struct PagemapEntry {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PagemapEntry, vaddr, nr_pages, off)
 
+// Pages of a private mapping that were the very pages of the parent's
+// identical mapping at dump (shared copy-on-write since a fork): not stored;
+// the restored task inherits them from its restored parent, still shared.
+struct PageRunRec {
+  uint64_t vaddr = 0;     // page aligned
+  uint64_t nr_pages = 0;  // > 0
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PageRunRec, vaddr, nr_pages)
+
 struct PageFrame {
   uint64_t raw_off = 0;     // offset in the page stream
   uint64_t raw_len = 0;     // bytes of pages in this frame
@@ -48,8 +57,9 @@ struct Pagemap {
   uint64_t raw_len = 0;              // total bytes of pages
   std::vector<PagemapEntry> entries;
   std::vector<PageFrame> frames;
+  std::vector<PageRunRec> in_parent;  // in address order, apart from `entries`
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pagemap, pages_file, page_size, compression, raw_len, entries, frames)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pagemap, pages_file, page_size, compression, raw_len, entries, frames, in_parent)
 
 // Check a pagemap's internal consistency and that it fits the pages image
 // (payload_len bytes). Errors name `name` (the pagemap file).
@@ -63,6 +73,8 @@ class PageWriter {
   // Append pages at vaddr; len is a multiple of the page size. Adjacent runs
   // merge into one entry.
   Status add(uint64_t vaddr, const void* data, size_t len);
+  // Record pages as the parent's (Pagemap::in_parent); adjacent runs merge.
+  Status add_in_parent(uint64_t vaddr, size_t len);
   // Flush the last frame, close the pages image, write the pagemap.
   Status finish();
   uint64_t raw_bytes() const { return pm_.raw_len; }

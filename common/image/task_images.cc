@@ -268,6 +268,29 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
         a = std::min(end, vmas[vi].end);
       }
     }
+    // The parent's pages: inside a private VMA that the parent (restored
+    // first) has too, the same mapping, to inherit it from.
+    if (!pr->pagemap().in_parent.empty()) {
+      const TaskImages* parent = nullptr;
+      for (auto& q : s.tasks)
+        if (q.entry.pid == e.ppid && !q.entry.zombie) parent = &q;
+      vi = 0;
+      for (const auto& r : pr->pagemap().in_parent) {
+        uint64_t a = r.vaddr, end = r.vaddr + r.nr_pages * kPageSize;
+        while (a < end) {  // (a run may span adjacent VMAs)
+          while (vi < vmas.size() && vmas[vi].end <= a) vi++;
+          bool ok = parent && vi < vmas.size() && vmas[vi].start <= a;
+          if (ok) {
+            ok = false;
+            for (auto& pv : parent->mm.vmas) ok |= same_private_mapping(pv, vmas[vi]);
+          }
+          if (!ok)
+            return make_error("%s: pages at %#llx are the parent's, but the parent has no such mapping",
+                              image_name(ImageKind::Pagemap, e.pid).c_str(), ull(a));
+          a = std::min(end, vmas[vi].end);
+        }
+      }
+    }
     if (verify_pages) TRY_STATUS(pr->verify());
     s.tasks.push_back(std::move(t));
   }

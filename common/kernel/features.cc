@@ -48,9 +48,9 @@ const std::vector<FeatureInfo> kTable = {
     {F::ProcPagemap, "proc-pagemap", true,
      "tell which pages of a task are present or swapped (/proc/PID/pagemap) so that dump saves only those",
      "dump cannot tell populated pages from holes", p::proc_pagemap, {}},
-    {F::ProcessVmReadv, "process-vm-readv", true,
-     "copy a task's memory from outside in large batches (process_vm_readv)",
-     "dump cannot read page contents from outside the task", p::process_vm_readv, {}},
+    {F::ProcPidMem, "proc-pid-mem", true,
+     "read a traced task's memory from outside in large batches (/proc/PID/mem)",
+     "dump cannot read page contents from outside the task", p::proc_pid_mem, {}},
     {F::Clone3SetTid, "clone3-set-tid", true,
      "create every restored task and thread with its original pid (clone3 with set_tid, Linux 5.5), "
      "in pid namespaces too",

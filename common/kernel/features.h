@@ -38,7 +38,7 @@ enum class Feature : uint8_t {
   PtraceRseqConfig,
   MapFiles,
   ProcPagemap,
-  ProcessVmReadv,
+  ProcPidMem,
   Clone3SetTid,
   PrctlMmMap,
   Kcmp,

@@ -20,7 +20,7 @@ Result<std::string> ptrace_seccomp_filter();
 // probes_memory.cc
 Result<std::string> map_files();
 Result<std::string> proc_pagemap();
-Result<std::string> process_vm_readv();
+Result<std::string> proc_pid_mem();
 Result<std::string> prctl_mm_map();
 Result<std::string> memfd_create();
 Result<std::string> vdso();

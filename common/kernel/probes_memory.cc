@@ -1,4 +1,4 @@
-// Memory probes: map_files, pagemap, process_vm_readv, PR_SET_MM_MAP, memfd,
+// Memory probes: map_files, pagemap, /proc/PID/mem, PR_SET_MM_MAP, memfd,
 // the vDSO layout and soft-dirty tracking.
 #include <fcntl.h>
 #include <linux/prctl.h>
@@ -102,22 +102,25 @@ Result<std::string> proc_pagemap() {
              (e0 & uapi::PM_PFRAME_MASK) ? " (PFNs visible)" : " (PFNs hidden)");
 }
 
-Result<std::string> process_vm_readv() {
+Result<std::string> proc_pid_mem() {
   Mapping m = TRY(Mapping::anon(2 * kPage));
   char* p = m.get();
-  auto child = TRY(waiting_child("process-vm-readv", [p] {
+  auto child = TRY(waiting_child("proc-pid-mem", [p] {
     for (size_t i = 0; i < kPage; i++) p[i] = static_cast<char>(i * 7 + 3);
   }));
+  std::string path = strprintf("/proc/%d/mem", child->pid());
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return make_pid_error(child->pid(), errno, "open %s", path.c_str());
   std::vector<char> buf(2 * kPage, 'x');
-  struct iovec local = {buf.data(), buf.size()};
-  struct iovec remote = {m.get(), 2 * kPage};
-  ssize_t n = ::process_vm_readv(child->pid(), &local, 1, &remote, 1, 0);
-  if (n < 0) return make_pid_error(child->pid(), errno, "process_vm_readv");
-  if ((size_t)n != buf.size()) return make_error("process_vm_readv read %zd of %zu bytes", n, buf.size());
+  ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(reinterpret_cast<uintptr_t>(m.get())));
+  int e = errno;
+  ::close(fd);
+  if (n < 0) return make_pid_error(child->pid(), e, "pread %s", path.c_str());
+  if ((size_t)n != buf.size()) return make_error("%s: read %zd of %zu bytes", path.c_str(), n, buf.size());
   for (size_t i = 0; i < kPage; i++)
     if (buf[i] != static_cast<char>(i * 7 + 3) || buf[kPage + i] != 0)
-      return make_error("process_vm_readv returned other bytes than the child's (offset %zu)", i);
-  return std::string("process_vm_readv copied two pages (one written, one untouched) out of a child");
+      return make_error("%s returned other bytes than the child's (offset %zu)", path.c_str(), i);
+  return std::string("/proc/PID/mem gave two pages (one written, one untouched) of a child");
 }
 
 Result<std::string> prctl_mm_map() {

@@ -24,6 +24,24 @@ void append_dump_runs(uint64_t start, std::span<const uint64_t> entries, std::ve
   }
 }
 
+namespace {
+void add_page(std::vector<PageRun>& runs, uint64_t a) {
+  if (!runs.empty() && runs.back().end == a)
+    runs.back().end = a + kProcPageSize;
+  else
+    runs.push_back({a, a + kProcPageSize});
+}
+}  // namespace
+
+void append_cow_runs(uint64_t start, std::span<const uint64_t> child, std::span<const uint64_t> parent,
+                     std::vector<PageRun>& own, std::vector<PageRun>& same) {
+  for (size_t i = 0; i < child.size(); i++) {
+    if (!pm_must_dump(child[i])) continue;
+    uint64_t a = start + i * kProcPageSize;
+    add_page(i < parent.size() && pm_same_page(child[i], parent[i]) ? same : own, a);
+  }
+}
+
 uint64_t run_pages(const std::vector<PageRun>& runs) {
   uint64_t n = 0;
   for (const auto& r : runs) n += r.pages();
@@ -65,6 +83,25 @@ Result<std::vector<PageRun>> Pagemap::dump_runs(uint64_t start, uint64_t end) {
     done += n;
   }
   return runs;
+}
+
+Status Pagemap::cow_runs(Pagemap& parent, uint64_t start, uint64_t end, std::vector<PageRun>& own,
+                        std::vector<PageRun>& same) {
+  if (start % kProcPageSize || end % kProcPageSize || end < start)
+    return make_pid_error(pid_, 0, "%s: bad range %#" PRIx64 "-%#" PRIx64, path_.c_str(), start, end);
+  uint64_t total = (end - start) / kProcPageSize;
+  std::vector<uint64_t> pbuf(std::min<uint64_t>(total, kBatchPages));
+  if (buf_.size() < pbuf.size()) buf_.resize(pbuf.size());
+  for (uint64_t done = 0; done < total;) {
+    size_t n = std::min<uint64_t>(total - done, kBatchPages);
+    uint64_t addr = start + done * kProcPageSize;
+    TRY_STATUS(read(addr, std::span<uint64_t>(buf_.data(), n)));
+    TRY_STATUS(parent.read(addr, std::span<uint64_t>(pbuf.data(), n)));
+    append_cow_runs(addr, std::span<const uint64_t>(buf_.data(), n), std::span<const uint64_t>(pbuf.data(), n), own,
+                    same);
+    done += n;
+  }
+  return ok_status();
 }
 
 Result<std::vector<PageRun>> Pagemap::dump_runs(const VmaInfo& vma) {

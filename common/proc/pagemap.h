@@ -50,6 +50,20 @@ struct PageRun {
 // consecutive batches in address order yields maximal runs.
 void append_dump_runs(uint64_t start, std::span<const uint64_t> entries, std::vector<PageRun>& runs);
 
+// Two entries of the same page in a parent and its child: the very same
+// page, shared copy-on-write since a fork (the same frame or swap slot).
+// Without CAP_SYS_ADMIN the PFNs read 0 and nothing is found shared.
+inline bool pm_same_page(uint64_t child, uint64_t parent) {
+  constexpr uint64_t kWhere = kPmPresent | kPmSwapped | kPmPfnMask;
+  return pm_must_dump(child) && (child & kPmPfnMask) != 0 && ((child ^ parent) & kWhere) == 0;
+}
+
+// As append_dump_runs, for a child's private mapping beside its parent's
+// identical one (parent[i] is the parent's entry of the same page): pages to
+// dump go to `own`, pages that are the parent's very pages to `same`.
+void append_cow_runs(uint64_t start, std::span<const uint64_t> child, std::span<const uint64_t> parent,
+                     std::vector<PageRun>& own, std::vector<PageRun>& same);
+
 // Total pages in a list of runs.
 uint64_t run_pages(const std::vector<PageRun>& runs);
 
@@ -66,6 +80,11 @@ class Pagemap {
 
   // Runs to dump in [start, end) (page aligned), read in batches.
   Result<std::vector<PageRun>> dump_runs(uint64_t start, uint64_t end);
+
+  // Runs to dump in [start, end), split by `parent`'s pagemap of the same
+  // range (append_cow_runs).
+  Status cow_runs(Pagemap& parent, uint64_t start, uint64_t end, std::vector<PageRun>& own,
+                  std::vector<PageRun>& same);
 
   // Runs to dump for a private VMA. A shared VMA (its pages live in the
   // shared object and are dumped once, not per mapping) or the vsyscall

@@ -407,4 +407,20 @@ TEST_CASE("validate_pagemap rejects inconsistent indexes") {
   bad = pm;
   bad.frames[0].zstd = true;
   CHECK(!validate_pagemap(bad, "pm", 8192).ok());
+  // The parent's pages: apart from the stored ones and from each other.
+  auto cow = pm;
+  cow.in_parent = {{0x3000, 2}, {0x6000, 1}};
+  CHECK(validate_pagemap(cow, "pm", 8192).ok());
+  bad = cow;
+  bad.in_parent[0].vaddr = 0x2000;  // overlaps the stored 0x1000-0x3000
+  CHECK(validate_pagemap(bad, "pm", 8192).error().message.find("overlaps stored pages") != std::string::npos);
+  bad = cow;
+  bad.in_parent[1].vaddr = 0x4000;  // overlaps the run before it
+  CHECK(validate_pagemap(bad, "pm", 8192).error().message.find("out of order") != std::string::npos);
+  bad = cow;
+  bad.in_parent[0].nr_pages = 0;
+  CHECK(!validate_pagemap(bad, "pm", 8192).ok());
+  bad = cow;
+  bad.in_parent[1].vaddr = 0x6800;
+  CHECK(!validate_pagemap(bad, "pm", 8192).ok());
 }

@@ -80,6 +80,21 @@ TEST_CASE("proc pagemap: runs from synthetic entries") {
   CHECK(run_pages(ra) == 500);
 }
 
+TEST_CASE("proc pagemap: a child's pages split into its own and its parent's") {
+  const uint64_t b = 0x7f0000000000;
+  auto pfn = [](uint64_t n) { return P | n; };
+  std::vector<PageRun> own, same;
+  // Same frame; another frame; the same swap slot; a file page (not dumped);
+  // a page the parent lacks; PFNs hidden (0: never the same); none in the
+  // child.
+  append_cow_runs(b, std::vector<uint64_t>{pfn(10), pfn(11), S | 77, pfn(12) | F, pfn(13), P, 0},
+                  std::vector<uint64_t>{pfn(10), pfn(99), S | 77, pfn(12) | F, 0, P, pfn(14)}, own, same);
+  CHECK(same == std::vector<PageRun>{{b, b + kPg}, {b + 2 * kPg, b + 3 * kPg}});
+  CHECK(own == std::vector<PageRun>{{b + kPg, b + 2 * kPg}, {b + 4 * kPg, b + 6 * kPg}});
+  CHECK(pm_same_page(pfn(5) | X, pfn(5)));  // exclusive or not, the same frame
+  CHECK_FALSE(pm_same_page(pfn(5), S | 5));  // present vs swapped
+}
+
 TEST_CASE("proc pagemap: live anonymous private memory") {
   auto pm = Pagemap::open(getpid());
   REQUIRE(pm.ok());
