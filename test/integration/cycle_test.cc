@@ -577,6 +577,23 @@ class SmallTmpfs {
 };
 
 // Running, not stopped, not traced: what a failed dump must leave.
+// A sleep with pid `victim` (free now): ns_last_pid = victim - 1, then one
+// fork, tried until it lands there.
+std::unique_ptr<Background> hold_pid(pid_t victim) {
+  std::unique_ptr<Background> holder;
+  for (int attempt = 0; attempt < 200 && !holder; attempt++) {
+    REQUIRE(proc_state(victim) == 0);
+    {
+      std::ofstream lp("/proc/sys/kernel/ns_last_pid");
+      lp << victim - 1;
+    }
+    auto b = std::make_unique<Background>(std::vector<std::string>{"/bin/sleep", "600"});
+    if (b->pid() == victim) holder = std::move(b);
+  }
+  REQUIRE_MESSAGE(holder, "could not start a process with pid ", victim);
+  return holder;
+}
+
 std::string untouched_problem(pid_t pid) {
   char st = proc_state(pid);
   if (st != 'R' && st != 'S') return std::string("state '") + (st ? st : '0') + "'";
@@ -972,17 +989,7 @@ TEST_CASE("cycle: restore of a tree refuses a non-root pid in use, names it and 
   // sleep: ns_last_pid = victim - 1, then one fork.
   const pid_t victim = chain.back();
   INFO("victim pid ", victim);
-  std::unique_ptr<Background> holder;
-  for (int attempt = 0; attempt < 200 && !holder; attempt++) {
-    REQUIRE(proc_state(victim) == 0);
-    {
-      std::ofstream lp("/proc/sys/kernel/ns_last_pid");
-      lp << victim - 1;
-    }
-    auto b = std::make_unique<Background>(std::vector<std::string>{"/bin/sleep", "600"});
-    if (b->pid() == victim) holder = std::move(b);
-  }
-  REQUIRE_MESSAGE(holder, "could not start a process with pid ", victim);
+  std::unique_ptr<Background> holder = hold_pid(victim);
   REQUIRE(wait_until([&] { return proc_exe(victim).find("sleep") != std::string::npos; }, 10s));
   const std::string sleep_exe = proc_exe(victim);
 
@@ -1180,17 +1187,7 @@ TEST_CASE("cycle: SysV shm: a restore failing midway removes the segments it mad
     // The child's pid taken by a sleep: met only when the parent forks it
     // (the pid check skipped), after the segments are made.
     const pid_t victim = s.tree.others.at(0);
-    std::unique_ptr<Background> holder;
-    for (int attempt = 0; attempt < 200 && !holder; attempt++) {
-      REQUIRE(proc_state(victim) == 0);
-      {
-        std::ofstream lp("/proc/sys/kernel/ns_last_pid");
-        lp << victim - 1;
-      }
-      auto b = std::make_unique<Background>(std::vector<std::string>{"/bin/sleep", "600"});
-      if (b->pid() == victim) holder = std::move(b);
-    }
-    REQUIRE_MESSAGE(holder, "could not start a process with pid ", victim);
+    std::unique_ptr<Background> holder = hold_pid(victim);
     auto kids = children_of(getpid());
     {
       Background rs({"/usr/bin/env", "CRTOOLS_TEST_SKIP_PID_CHECK=1", crtools_path(), "restore", "-D", s.img, "-v",
