@@ -2,6 +2,7 @@
 // core.cc, memory.cc, files.cc) and the orchestration (main.cc).
 #pragma once
 
+#include <sys/shm.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -15,6 +16,7 @@
 #include "common/image/memory.h"
 #include "common/image/pstree.h"
 #include "common/options.h"
+#include "common/proc/maps.h"
 #include "common/ptrace/seized_task.h"
 #include "common/remote/remote_session.h"
 
@@ -84,6 +86,17 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
 // file) read through `fd`, saved once in `files`; its ShmemRec id. `path`
 // is empty for anonymous memory; `what` names it in errors.
 Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files);
+
+// ---- sysv_shm.cc
+// An attach of a SysV shared memory segment ("/SYSV%08x" mapped shared).
+bool is_sysv_shm(const proc::VmaInfo& v);
+// Refuse what restore cannot make: a segment in another IPC namespace, over
+// kMaxInlineShmem, or mapped there other than as one whole attach (pgoff 0,
+// the segment's size in pages). Its IPC_STAT on success.
+Result<struct shmid_ds> check_sysv_attach(pid_t pid, const proc::VmaInfo& v);
+// The VMA's pointer to its segment (ino: the shmid); the segment itself
+// (IPC_STAT and contents) into `files` once for the tree.
+Status dump_sysv_shm(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files);
 
 // ---- files.cc
 // The open file descriptions seen so far in the tree, to find those shared

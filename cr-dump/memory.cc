@@ -40,10 +40,12 @@ unsigned long long ull(uint64_t v) { return v; }
 std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
+  // SysV shared memory ("/SYSV%08x (deleted)"): "sysv", checked further by
+  // check_sysv_attach. Huge pages (SHM_HUGETLB) are not restored.
+  if (is_sysv_shm(v)) return f.has(VmFlag::Ht) ? "SysV shared memory on huge pages (SHM_HUGETLB)" : "";
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
   if (v.deleted && v.shared) return "";  // memfd or deleted file, mapped shared: "shmem" if on tmpfs
   if (v.path.rfind("/memfd:", 0) == 0) return "private memfd mapping " + v.path;
-  if (v.path.rfind("/SYSV", 0) == 0) return "SysV shared memory";
   if (v.deleted) return "mapping of deleted file " + v.path;
   if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
   if (f.has(VmFlag::Ht)) return "hugetlbfs mapping";
@@ -82,6 +84,7 @@ std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_vdso()) return "vdso";
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
+  if (is_sysv_shm(v)) return "sysv";
   if (v.is_shared_anon() || (v.deleted && v.shared)) return "shmem";
   if (v.is_file()) return "file";
   return "anon";
@@ -168,6 +171,7 @@ Status check_memory_supported(pid_t pid) {
     if (!why.empty())
       return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(e.vma.start),
                             ull(e.vma.end));
+    if (is_sysv_shm(e.vma)) (void)TRY(check_sysv_attach(pid, e.vma));
   }
   auto exe = TRY(proc::read_exe(pid));
   if (exe.deleted) return make_pid_error(pid, 0, "its executable %s was deleted; this is not supported", exe.path.c_str());
@@ -249,6 +253,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
       r.file_size = st.st_size;
     }
     if (r.kind == "shmem") TRY_STATUS(dump_shmem(pid, v, r, files));
+    if (r.kind == "sysv") TRY_STATUS(dump_sysv_shm(pid, v, r, files));
     mm.vmas.push_back(r);
     if (v.shared || v.is_special()) continue;  // shared pages live in the file; vDSO comes from the kernel
     // The same mapping in the parent: its pages still shared with ours are

@@ -286,6 +286,9 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   TreePlan plan = TRY(plan_tree(imgs));
   if (!skip || strcmp(skip, "1") != 0) TRY_STATUS(check_pids_free(imgs));
   for (pid_t h : all_helpers(imgs, plan)) TRY_STATUS(check_pid_free_now(h));
+  // Before any task: the restorers attach them. Undone on any failure.
+  SysvShmRestore sysv;
+  TRY_STATUS(sysv.prepare(imgs.files));
 
   int errp[2], syncp[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
@@ -336,6 +339,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   sync_w.reset();
   if (auto st = tr.run_to_int3(); !st) return failed(st.error());
   if (auto st = tr.finish(); !st) return failed(st.error());
+  if (auto st = sysv.finish(); !st) pr_warn(pid, "%s", st.error().str().c_str());
   // A helper may still be a zombie of ours (reported to us as its tracer
   // before it was re-parented to us).
   for (pid_t h : helpers) waitpid(h, nullptr, WNOHANG);

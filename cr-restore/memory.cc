@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -29,6 +30,17 @@ constexpr uint64_t kStackGuard = 256 * kPageSize;  // below a MAP_GROWSDOWN VMA 
 constexpr uint64_t kLowest = 1ull << 32;        // keep the hole out of the low 4 GiB
 
 bool is_special(const VmaRec& v) { return v.kind == "vdso" || v.kind == "vvar" || v.kind == "vsyscall"; }
+
+// A SysV attach: nothing to premap; the restorer attaches the segment
+// (made by cr-restore before any task, cr-restore/sysv_shm.cc) in place.
+RestoreVma sysv_attach(const VmaRec& v) {
+  uint32_t flg = 0;
+  // Read-only unless the attach could write ("mw"): a writable attach
+  // mprotected read-only keeps the right to become writable again.
+  if (!v.may_write) flg |= SHM_RDONLY;
+  if (v.prot & PROT_EXEC) flg |= SHM_EXEC;
+  return {v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, static_cast<int32_t>(v.ino), flg, 0};
+}
 
 struct Interval {
   uint64_t start, end;
@@ -243,10 +255,14 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
   for (size_t i = 0; i < t.mm.vmas.size(); i++) {
     const VmaRec& v = t.mm.vmas[i];
     if (is_special(v)) continue;
+    if (v.kind == "sysv") {
+      plan.vmas.push_back(sysv_attach(v));
+      continue;
+    }
     if (inherited[i]) {
       // Where the parent had it: in place already, or moved into the hole.
       if (inherited[i] == v.start) {
-        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, -1, 0, 0});
         plan.keep.push_back({v.start, v.end});
       } else {
         to_hole.push_back(i);
@@ -258,7 +274,7 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
     if (!clash) {
       auto m = map_vma(pid, v, v.start, tree, o, MAP_FIXED_NOREPLACE);
       if (m) {
-        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+        plan.vmas.push_back({v.start, v.start, v.end, madv_bits(v.vmflags), v.prot, -1, 0, 0});
         plan.keep.push_back({v.start, v.end});
         continue;
       }
@@ -303,7 +319,7 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
     } else {
       TRY_STATUS(map_vma(pid, v, at, tree, o, MAP_FIXED));
     }
-    plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, 0});
+    plan.vmas.push_back({at, v.start, v.end, madv_bits(v.vmflags), v.prot, -1, 0, 0});
     at += (v.end - v.start) + kGuard;
   }
   std::sort(plan.keep.begin(), plan.keep.end(),

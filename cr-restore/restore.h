@@ -79,6 +79,36 @@ void tell_parent_files_done();
 // In a parent: every child sharing its fd table is done (or an Error).
 Status wait_files_sharers();
 
+// ---- sysv_shm.cc (runs in cr-restore, before the first fork)
+// The SysV shared memory segments of the images, made (or reused) with
+// their ids before any task exists; undone unless finish() was called.
+class SysvShmRestore {
+ public:
+  SysvShmRestore() = default;
+  SysvShmRestore(const SysvShmRestore&) = delete;
+  SysvShmRestore& operator=(const SysvShmRestore&) = delete;
+  // Removes every segment made, puts every reused one back as found.
+  ~SysvShmRestore();
+  // Check them all (a segment at a dumped id that is not the dumped one or
+  // is attached, a dumped key taken by another id: refused naming id and
+  // key, nothing made), then make each missing one with its id and fill
+  // and set up each.
+  Status prepare(const Files& files);
+  // The tree is restored (every attach made): keep the segments, and
+  // remove again those removed at dump (SHM_DEST).
+  Status finish();
+
+ private:
+  struct Saved {
+    int id;
+    uint32_t uid, gid, mode;
+    std::vector<uint8_t> data;
+  };
+  std::vector<int> created_, dest_;
+  std::vector<Saved> reused_;
+  bool done_ = false;
+};
+
 // ---- files.cc (runs in the task being restored)
 // Close every fd except `keep`, then open each dumped fd at its number.
 // Returns the lowest fd number above all restored ones (for service fds).

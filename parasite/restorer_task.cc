@@ -85,13 +85,22 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
                  {cr::kMadvNohugepage, kMadvNohugepage}, {cr::kMadvMergeable, kMadvMergeable},
                  {cr::kMadvSequential, kMadvSequential}, {cr::kMadvRandom, kMadvRandom}};
   for (uint32_t i = 0; i < a->nr_vmas; i++) {
+    if (v[i].shmid >= 0 || v[i].premap == v[i].start) continue;
+    long ret = mremap_fixed(v[i].premap, v[i].end - v[i].start, v[i].start);
+    if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
+  }
+  // The SysV attaches once every premapped VMA is in place: their ranges
+  // are free now (the old address space is gone, the hole and the vDSO
+  // avoid every dumped VMA), so no SHM_REMAP.
+  for (uint32_t i = 0; i < a->nr_vmas; i++) {
+    if (v[i].shmid < 0) continue;
+    long ret = blob::syscall3(__NR_shmat, v[i].shmid, blob::arg(v[i].start), v[i].shmflg);
+    if (blob::is_err(ret)) return fail(a, r, "shmat SysV segment", uint64_t(v[i].shmid), ret);
+    if (uint64_t(ret) != v[i].start) return fail(a, r, "shmat put the segment elsewhere", uint64_t(ret), -EFAULT);
+  }
+  for (uint32_t i = 0; i < a->nr_vmas; i++) {
     uint64_t size = v[i].end - v[i].start;
-    long ret;
-    if (v[i].premap != v[i].start) {
-      ret = mremap_fixed(v[i].premap, size, v[i].start);
-      if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
-    }
-    ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
+    long ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
     if (blob::is_err(ret)) return fail(a, r, "mprotect vma", v[i].start, ret);
     for (const auto& ad : kAdvice) {
       if (!(v[i].madv & ad.bit)) continue;

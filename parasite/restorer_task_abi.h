@@ -13,7 +13,8 @@
 //      is the old address space of cr-restore);
 //   2. move the vDSO parts to their dumped addresses (through the temp slot);
 //   3. mremap each VMA premapped in the hole to its address (those mapped in
-//      place stay), set its protection and madvise flags;
+//      place stay), then shmat each SysV attach at its address (nothing is
+//      there any more), set its protection and madvise flags;
 //   4. PR_SET_MM_MAP (mm fields, auxv, exe_fd), then close exe_fd;
 //   5. sigactions; drain every signal pending now (the SIGCHLDs of children
 //      restored as zombies, ...) and queue the dumped process-wide ones;
@@ -54,16 +55,21 @@ enum : uint64_t {
 };
 
 struct RestoreVma {
-  uint64_t premap;  // where the host mapped and filled it
+  uint64_t premap;  // where the host mapped and filled it (== start: mapped in place, or a SysV attach)
   uint64_t start;   // where it goes
   uint64_t end;
   uint64_t madv;    // kMadv* bits
   int32_t prot;     // final PROT_*
+  int32_t shmid;    // >= 0: a SysV shared memory segment the restorer attaches
+                    // here (shmat after step 3's moves; the host premaps nothing); -1: none
+  uint32_t shmflg;  // for shmat: SHM_RDONLY, SHM_EXEC
   uint32_t pad;
 };
-static_assert(sizeof(RestoreVma) == 40);
+static_assert(sizeof(RestoreVma) == 48);
 static_assert(offsetof(RestoreVma, madv) == 24);
 static_assert(offsetof(RestoreVma, prot) == 32);
+static_assert(offsetof(RestoreVma, shmid) == 36);
+static_assert(offsetof(RestoreVma, shmflg) == 40);
 
 struct RestoreVdsoPart {
   uint64_t cur;     // where it is now

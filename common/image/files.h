@@ -62,13 +62,33 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, dev, ino, size, data, path, sea
 // Shared anonymous memory kept inline in files.img, up to this size each.
 inline constexpr uint64_t kMaxInlineShmem = 64ull << 20;
 
+// One SysV shared memory segment (shmget) attached by some task of the
+// tree, in the host IPC namespace: what IPC_STAT said of it at dump and its
+// contents. VMAs of kind "sysv" attach it: their ino is its id (the inode
+// number /proc/PID/maps shows for "/SYSV%08x" is the shmid). Restore makes
+// it again with the same id (kernel.shm_next_id) before any task exists.
+struct SysvShmRec {
+  int32_t id = 0;        // shmid
+  int32_t key = 0;       // IPC key; 0 (IPC_PRIVATE) always once SHM_DEST is set
+  uint32_t mode = 0;     // shm_perm.mode: 0777 bits, SHM_DEST (01000), SHM_LOCKED (02000)
+  uint32_t uid = 0, gid = 0, cuid = 0, cgid = 0;  // owner and creator
+  uint64_t size = 0;     // shm_segsz, bytes
+  Bytes data;            // the contents, up to `size` (the rest is zeros)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SysvShmRec, id, key, mode, uid, gid, cuid, cgid, size, data)
+
+// shm_perm.mode bits besides the permissions (linux/shm.h).
+inline constexpr uint32_t kSysvShmDest = 01000;    // SHM_DEST: removed, gone at the last detach
+inline constexpr uint32_t kSysvShmLocked = 02000;  // SHM_LOCKED: SHM_LOCK held
+
 struct Files {
   static constexpr ImageKind kKind = ImageKind::Files;
   std::vector<FileRec> files;  // every open file description of the tree
   std::vector<PipeRec> pipes;
   std::vector<ShmemRec> shmem;
+  std::vector<SysvShmRec> sysv_shm;  // by id
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm)
 
 struct FdRec {
   int32_t fd = 0;

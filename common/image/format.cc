@@ -13,10 +13,11 @@ const std::vector<ImageKindInfo> kKinds = {
     {ImageKind::Stats, "stats", "stats", 1, true, "timings and counters of a dump or restore"},
     {ImageKind::Pstree, "pstree", "pstree", 2, true, "the process tree: pids, parents, groups, sessions, threads"},
     {ImageKind::Core, "core", "core", 3, true, "one task: registers, xsave, signals, credentials, limits"},
-    {ImageKind::Mm, "mm", "mm", 1, true, "one address space: VMAs and mm fields"},
+    {ImageKind::Mm, "mm", "mm", 2, true, "one address space: VMAs and mm fields"},
     {ImageKind::Pagemap, "pagemap", "pagemap", 2, true, "index of dumped pages and of their frames"},
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
-    {ImageKind::Files, "files", "files", 2, true, "open file descriptions, pipes, shared memory"},
+    {ImageKind::Files, "files", "files", 3, true,
+     "open file descriptions, pipes, shared memory, SysV shared memory segments"},
     {ImageKind::Fdinfo, "fdinfo", "fdinfo", 1, true, "one task's fd table"},
     {ImageKind::Test, "test", "test", 1, true, "test records (unit tests)"},
 };

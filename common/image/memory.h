@@ -20,10 +20,11 @@ struct VmaRec {
   int32_t prot = 0;            // PROT_*
   bool shared = false;         // MAP_SHARED
   bool growsdown = false;      // MAP_GROWSDOWN (the stack)
-  std::string kind;            // anon, file, shmem, heap, stack, vdso, vvar, vsyscall
+  std::string kind;            // anon, file, shmem, sysv, heap, stack, vdso, vvar, vsyscall
   std::string name;            // [heap], [vvar_vclock], or the file path
   uint64_t pgoff = 0;          // file offset in bytes
-  uint64_t dev = 0, ino = 0;   // of a mapped file (st_dev, st_ino); shmem: the ShmemRec's
+  uint64_t dev = 0, ino = 0;   // of a mapped file (st_dev, st_ino); shmem: the ShmemRec's;
+                               // sysv: ino is the segment's id (SysvShmRec), dev 0
   uint64_t file_size = 0;      // st_size at dump time
   std::vector<std::string> vmflags;  // VmFlags that restore re-applies (dc dd wf hg nh mg sr rr)
   bool may_write = false;      // VmFlags "mw": a shared file mapping opened for writing

@@ -13,7 +13,7 @@ namespace {
 unsigned long long ull(uint64_t v) { return v; }
 
 bool known_vma_kind(const std::string& k) {
-  for (const char* n : {"anon", "file", "shmem", "heap", "stack", "vdso", "vvar", "vsyscall"})
+  for (const char* n : {"anon", "file", "shmem", "sysv", "heap", "stack", "vdso", "vvar", "vsyscall"})
     if (k == n) return true;
   return false;
 }
@@ -114,6 +114,48 @@ Status validate_mm(const Mm& mm, const std::string& file) {
   return ok_status();
 }
 
+Status validate_sysv_shm(const Files& files) {
+  std::set<int32_t> ids, keys;
+  for (auto& m : files.sysv_shm) {
+    auto bad = [&](const char* why) {
+      return make_error("files.img: SysV shared memory segment %d (key %#x): %s", m.id, (unsigned)m.key, why);
+    };
+    if (m.id < 0 || !ids.insert(m.id).second) return bad("bad or duplicate id");
+    if (m.key != 0 && !keys.insert(m.key).second) return bad("its key is another segment's too");
+    if (m.mode & ~(0777u | kSysvShmDest | kSysvShmLocked)) return bad("unknown mode bits");
+    if ((m.mode & kSysvShmDest) && m.key != 0) return bad("removed (SHM_DEST) but not IPC_PRIVATE");
+    for (uint32_t u : {m.uid, m.gid, m.cuid, m.cgid})
+      if (u == ~0u) return bad("owner or creator is (uid_t)-1");
+    if (m.size == 0 || m.size > kMaxInlineShmem) return bad("bad size");
+    if (m.data.size() > m.size) return bad("more contents than its size");
+  }
+  return ok_status();
+}
+
+Status validate_vma_objects(const Mm& mm, const Files& files, const std::string& file) {
+  const char* f = file.c_str();
+  for (auto& v : mm.vmas) {
+    if (v.kind == "shmem") {
+      const ShmemRec* m = nullptr;
+      for (auto& x : files.shmem)
+        if (x.dev == v.dev && x.ino == v.ino) m = &x;
+      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
+        return make_error("%s: shared memory at %#llx: no such object or out of its bounds", f, ull(v.start));
+    } else if (v.kind == "sysv") {
+      const SysvShmRec* m = nullptr;
+      for (auto& x : files.sysv_shm)
+        if (static_cast<uint64_t>(x.id) == v.ino) m = &x;
+      // One whole attach: shmat maps the segment from offset 0, rounded
+      // up to pages.
+      if (!v.shared || !m || v.dev != 0 || v.pgoff != 0 ||
+          v.end - v.start != (m->size + kPageSize - 1) / kPageSize * kPageSize)
+        return make_error("%s: SysV shared memory at %#llx: no segment %llu or not one whole attach of it", f,
+                          ull(v.start), ull(v.ino));
+    }
+  }
+  return ok_status();
+}
+
 Status validate_files(const Files& files, const FdTable& t, const std::string& file) {
   const char* f = file.c_str();
   std::set<uint64_t> ids;
@@ -130,6 +172,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   for (auto& m : files.shmem)
     if (!shm.insert(m.id).second || m.data.size() > m.size || m.size > kMaxInlineShmem)
       return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
+  TRY_STATUS(validate_sysv_shm(files));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "memfd") {
@@ -242,15 +285,7 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
                           (long long)t.core.threads[k].tid, (long long)e.threads[k]);
     t.mm = TRY(read_record<Mm>(set, mn));
     TRY_STATUS(validate_mm(t.mm, mn));
-    for (auto& v : t.mm.vmas) {
-      if (v.kind != "shmem") continue;
-      const ShmemRec* m = nullptr;
-      for (auto& x : s.files.shmem)
-        if (x.dev == v.dev && x.ino == v.ino) m = &x;
-      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
-        return make_error("%s: shared memory at %#llx: no such object or out of its bounds", mn.c_str(),
-                          ull(v.start));
-    }
+    TRY_STATUS(validate_vma_objects(t.mm, s.files, mn));
     t.fds = TRY(read_record<FdTable>(set, fn));
     TRY_STATUS(validate_files(s.files, t.fds, fn));
     // Every dumped page lies inside a private VMA of this task.

@@ -46,5 +46,12 @@ Status validate_core(const Core& c, const std::string& file);
 Status validate_pstree(const Pstree& t);
 Status validate_mm(const Mm& mm, const std::string& file);
 Status validate_files(const Files& f, const FdTable& t, const std::string& file);
+// SysV shared memory segments (part of validate_files): unique ids, unique
+// keys but IPC_PRIVATE, known mode bits, SHM_DEST only with IPC_PRIVATE,
+// real owners, a size within kMaxInlineShmem, contents within it.
+Status validate_sysv_shm(const Files& f);
+// The objects VMAs map: a "shmem" VMA inside its ShmemRec, a "sysv" VMA one
+// whole attach (offset 0, the size in pages) of its SysvShmRec.
+Status validate_vma_objects(const Mm& mm, const Files& f, const std::string& file);
 
 }  // namespace cr

@@ -158,6 +158,11 @@ const std::vector<FeatureInfo> kTable = {
     {F::PosixTimerIds, "posix-timer-ids", false,
      "create each POSIX timer with the id it had (prctl PR_TIMER_CREATE_RESTORE_IDS, then timer_create)",
      "a process holding POSIX timers (timer_create) is refused at dump", p::posix_timer_ids, {}},
+    {F::SysvShmNextId, "sysv-shm-next-id", false,
+     "create each SysV shared memory segment with the id it had (kernel.shm_next_id, "
+     "CONFIG_CHECKPOINT_RESTORE, then shmget)",
+     "restore of a tree attached to SysV shared memory fails, unless every segment still exists", p::sysv_shm_next_id,
+     {}},
 };
 
 struct State {

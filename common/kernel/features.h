@@ -73,6 +73,7 @@ enum class Feature : uint8_t {
   Btf,
   CgroupFreezer,
   PosixTimerIds,
+  SysvShmNextId,
   Count_
 };
 

@@ -48,6 +48,7 @@ Result<std::string> ns_cgroup();
 Result<std::string> ns_time();
 Result<std::string> cgroup_freezer();
 Result<std::string> posix_timer_ids();
+Result<std::string> sysv_shm_next_id();
 
 // probes_cpu.cc
 Result<std::string> cpu_xsave();

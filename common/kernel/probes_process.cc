@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -581,6 +582,30 @@ Result<std::string> posix_timer_ids() {
     if (syscall(SYS_timer_create, CLOCK_MONOTONIC, &sev, &id) == 0 || errno != EBUSY)
       return make_error("a second timer_create with id 7 did not fail with EBUSY");
     return std::string("timer_create made timer 7 as asked; asking again for 7 failed with EBUSY");
+  });
+}
+
+// ---------------------------------------------------------------- SysV shm ids
+
+// In a new IPC namespace of its own (shm_next_id is per namespace since
+// Linux 5.x's per-namespace ipc sysctls), so that the probe neither leaves
+// a segment nor takes the next id a restore running meanwhile has just
+// written in the host's: ask for id 5 * 32768 + 7, make a segment, check.
+Result<std::string> sysv_shm_next_id() {
+  return ns_probe("sysv-shm-next-id", CLONE_NEWIPC, "CLONE_NEWIPC", "ipc", false, []() -> Result<std::string> {
+    const int want = 5 * 32768 + 7;  // sequence 5, index 7 (ipcmni 32768)
+    {
+      UniqueFd f(open("/proc/sys/kernel/shm_next_id", O_WRONLY | O_CLOEXEC));
+      if (!f.valid()) return make_errno(errno, "cannot open /proc/sys/kernel/shm_next_id for writing");
+      std::string v = std::to_string(want);
+      if (write(f.get(), v.data(), v.size()) != static_cast<ssize_t>(v.size()))
+        return make_errno(errno, "cannot write /proc/sys/kernel/shm_next_id");
+    }
+    int id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | IPC_EXCL | 0600);
+    if (id < 0) return make_errno(errno, "shmget after setting shm_next_id");
+    shmctl(id, IPC_RMID, nullptr);
+    if (id != want) return make_error("shmget made segment %d, not the %d written to shm_next_id", id, want);
+    return strprintf("shmget made segment %d as written to shm_next_id", id);
   });
 }
 

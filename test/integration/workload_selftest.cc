@@ -471,7 +471,7 @@ TEST_CASE("workload selftest: ckpt_tree --spin and ckpt_pipes --spin verify") {
   }
 }
 
-TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads verify PASS and detect corruption") {
+TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm workloads verify PASS and detect corruption") {
   const struct {
     const char* name;
     const char* corrupt_says;
@@ -483,7 +483,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp and shmem workloads v
             {"ckpt_fifo", "child ended"},
             {"ckpt_memfd", "child ended"},
             {"ckpt_clonefiles", "not shared"},
-            {"ckpt_orphans", "not the gone A's"}};
+            {"ckpt_orphans", "not the gone A's"},
+            {"ckpt_sysvshm", "A at its first attach byte 5000"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

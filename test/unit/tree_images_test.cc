@@ -1,9 +1,11 @@
 // Validation of what issue 6 added to the images: the process tree
 // (parents first, zombies, unique tids), threads' scheduling and seccomp
-// fields, POSIX timers, pipes and shared anonymous memory. Each rule is
+// fields, POSIX timers, pipes, shared anonymous memory and SysV shared
+// memory segments with the VMAs attaching them. Each rule is
 // shown to accept the good record and refuse one broken field.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 
 #include "common/image/task_images.h"
 
@@ -183,4 +185,94 @@ TEST_CASE("files: pipes and shared memory objects") {
   b = f;
   b.shmem.push_back(b.shmem[0]);  // twice
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+}
+
+TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them") {
+  Files f;
+  SysvShmRec a;  // removed (SHM_DEST), locked, IPC_PRIVATE
+  a.id = 32769;
+  a.key = 0;
+  a.mode = 0600 | kSysvShmDest | kSysvShmLocked;
+  a.uid = a.cuid = 1000;
+  a.gid = a.cgid = 100;
+  a.size = 3 * 4096;
+  a.data.data.assign(5000, 7);
+  SysvShmRec b = a;  // with a key, not removed
+  b.id = 5;
+  b.key = 0x1234;
+  b.mode = 0644;
+  b.size = 100;
+  b.data.data.clear();
+  f.sysv_shm = {a, b};
+  FdTable t;
+  CHECK(validate_files(f, t, "fdinfo-1.img"));
+
+  Files x = f;
+  x.sysv_shm[1].id = 32769;  // twice the same id
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 32769 (key 0x1234): bad or duplicate id"));
+  x = f;
+  x.sysv_shm[1].id = -1;
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment -1 (key 0x1234): bad or duplicate id"));
+  x = f;
+  x.sysv_shm.push_back(b);  // another segment with b's key
+  x.sysv_shm[2].id = 6;
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 6 (key 0x1234): its key is another segment's"));
+  x = f;
+  x.sysv_shm[1].mode |= 04000;  // SHM_HUGETLB is not a mode bit crtools restores
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): unknown mode bits"));
+  x = f;
+  x.sysv_shm[1].mode |= kSysvShmDest;  // removed but still has a key
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): removed (SHM_DEST)"));
+  for (uint32_t SysvShmRec::*field : {&SysvShmRec::uid, &SysvShmRec::gid, &SysvShmRec::cuid, &SysvShmRec::cgid}) {
+    x = f;
+    x.sysv_shm[0].*field = ~0u;
+    CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 32769 (key 0): owner or creator"));
+  }
+  x = f;
+  x.sysv_shm[1].size = 0;
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): bad size"));
+  x = f;
+  x.sysv_shm[1].size = kMaxInlineShmem + 1;
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): bad size"));
+  x = f;
+  x.sysv_shm[0].data.data.resize(3 * 4096 + 1);
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 32769 (key 0): more contents than its size"));
+
+  // The VMAs: one whole attach each (b's 100 bytes take one page).
+  Mm mm;
+  mm.exe = "/bin/w";
+  VmaRec v;
+  v.start = 0x10000;
+  v.end = 0x13000;
+  v.prot = PROT_READ | PROT_WRITE;
+  v.shared = true;
+  v.kind = "sysv";
+  v.name = "/SYSV00000000";
+  v.ino = 32769;
+  mm.vmas = {v};
+  v.start = 0x20000;
+  v.end = 0x21000;
+  v.prot = PROT_READ;
+  v.ino = 5;
+  mm.vmas.push_back(v);
+  CHECK(validate_mm(mm, "mm-1.img"));
+  CHECK(validate_vma_objects(mm, f, "mm-1.img"));
+  Mm y = mm;
+  y.vmas[1].ino = 6;  // no such segment
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "at 0x20000: no segment 6"));
+  y = mm;
+  y.vmas[0].end = 0x12000;  // part of it (a partial munmap)
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "at 0x10000: no segment 32769 or not one whole attach"));
+  y = mm;
+  y.vmas[0].pgoff = 4096;  // not from its start
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "not one whole attach"));
+  y = mm;
+  y.vmas[0].shared = false;
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "not one whole attach"));
+  y = mm;
+  y.vmas[0].dev = 3;
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "not one whole attach"));
+  y = mm;
+  y.vmas[0].kind = "sysvshm";  // unknown kind
+  CHECK(refused(validate_mm(y, "mm-1.img"), "unknown kind 'sysvshm'"));
 }
