@@ -20,6 +20,8 @@
 #include "common/ptrace/seized_task.h"
 #include "common/remote/remote_session.h"
 
+#include "common/proc/fdinfo.h"
+
 namespace cr {
 
 struct DumpStats {
@@ -114,5 +116,15 @@ struct FileSharing {
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
 // naming pid, fd and kind.
 Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing);
+
+// ---- event_fds.cc
+// "eventfd", "signalfd", "timerfd" or "epoll" for an fd's link
+// (anon_inode:[...]), else nullptr.
+const char* event_fd_type(const std::string& link);
+// The state of event descriptor `f` (its FileRec, just made) into `files`.
+// An epoll's targets get their file ids from resolve_epoll_targets, once
+// the process's whole fd table is read.
+Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
+Status resolve_epoll_targets(pid_t pid, const FdTable& t, Files& files);
 
 }  // namespace cr

@@ -161,6 +161,15 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         t.fds.push_back(rec);
         continue;
       }
+      if (const char* et = anon ? event_fd_type(link.path) : nullptr) {
+        describe(et, "");
+        TRY_STATUS(dump_event_fd(pid, fd, info, f, files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       const char* type = nullptr;
       if (!anon && S_ISREG(st.st_mode)) type = "reg";
       else if (!anon && S_ISDIR(st.st_mode)) type = "dir";
@@ -186,6 +195,7 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
     }
     t.fds.push_back(rec);
   }
+  TRY_STATUS(resolve_epoll_targets(pid, t, files));
   pr_debug(pid, "files: %zu fds", t.fds.size());
   return t;
 }

@@ -45,8 +45,10 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
 
 namespace {
 
-Result<int> open_file(const FileRec& f, const TreePlan& plan, const RestoreOptions& o, int fdnum) {
+Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan, const RestoreOptions& o,
+                      int fdnum) {
   std::string what = "fd " + std::to_string(fdnum);
+  if (is_event_fd_type(f.type)) return open_event_fd(files, f, what);
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
   if (f.type == "memfd") {
     // A new description of the memfd its creator made (at its transit fd).
@@ -198,7 +200,7 @@ Status create_transit_files(const Files& files, const TreePlan& plan, int index,
     for (auto& f : files.files)
       if (f.id == id) {
         int at = plan.transit_fd.at(id);
-        int fd = TRY(open_file(f, plan, o, at));
+        int fd = TRY(open_file(files, f, plan, o, at));
         TRY_STATUS(place_at(fd, at, f.path.c_str()));
       }
   return ok_status();
@@ -250,7 +252,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     } else if (tr != plan.transit_fd.end()) {
       src = tr->second;
     } else {
-      src = TRY(open_file(f, plan, o, d.fd));
+      src = TRY(open_file(files, f, plan, o, d.fd));
       opened[d.file_id] = src;
     }
     if (src != d.fd) {
@@ -268,6 +270,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     if (!wanted.count(fd)) close(fd);
   for (auto& [id, fd] : plan.transit_fd) close(fd);
   for (auto& [id, fd] : plan.transit_shmem) close(fd);
+  TRY_STATUS(register_epoll_targets(files, t));
   return service;
 }
 

@@ -173,6 +173,15 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags);
 
 namespace cr {
 
+// ---- event_fds.cc (runs in the task being restored)
+bool is_event_fd_type(const std::string& type);
+// A new eventfd, signalfd, timerfd or epoll instance with the state of
+// file `f` (close-on-exec; epoll without its targets).
+Result<int> open_event_fd(const Files& files, const FileRec& f, const std::string& what);
+// Register again the targets of the epoll instances task `t` dumped, at
+// its fd numbers (every fd of `t` is in place).
+Status register_epoll_targets(const Files& files, const FdTable& t);
+
 // ---- core.cc (runs in the task being restored)
 // Bytes the task args need (a page multiple).
 uint64_t task_args_size(const TaskImages& t);

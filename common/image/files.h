@@ -10,13 +10,14 @@
 #include <vector>
 
 #include "common/image/bytes.h"
+#include "common/image/event_fds.h"
 #include "common/image/format.h"
 
 namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -87,8 +88,12 @@ struct Files {
   std::vector<PipeRec> pipes;
   std::vector<ShmemRec> shmem;
   std::vector<SysvShmRec> sysv_shm;  // by id
+  std::vector<EventfdRec> eventfds;  // one per FileRec of type eventfd
+  std::vector<SignalfdRec> signalfds;
+  std::vector<TimerfdRec> timerfds;
+  std::vector<EpollRec> epolls;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls)
 
 struct FdRec {
   int32_t fd = 0;

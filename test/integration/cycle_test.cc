@@ -714,10 +714,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
-      {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}}};
+      {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
+      {"ckpt_eventfds", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -901,6 +902,31 @@ TEST_CASE("cycle: pages shared copy-on-write after fork stay shared across dump 
   }
 }
 
+// A timerfd that fired and was not read needs TFD_IOC_SET_TICKS on restore:
+// without the feature (forced absent), the dump refuses it, naming the fd.
+TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without timerfd-set-ticks") {
+  TempDir t;
+  Dumpee d("ckpt_eventfds");
+  std::vector<std::string> argv = {"/usr/bin/env", "CRTOOLS_FEATURES_ABSENT=timerfd-set-ticks", crtools_path(),
+                                   "dump", "-t", std::to_string(d.pid()), "-D", t / "img"};
+  RunResult r = run(argv);
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.status < 128);
+  CHECK(mentions(r.err, std::to_string(d.pid())));
+  CHECK(r.err.find("fd 44: timerfd has 1 unread expirations") != std::string::npos);
+  CHECK(r.err.find("timerfd-set-ticks") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
+}
+
+TEST_CASE("cycle: an eventfd and an epoll instance once refused (ckpt_unsupported --kind eventfd, epoll)") {
+  run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
+              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached}});
+}
+
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "thread"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "thread"}}, kRunningDetached}});
@@ -973,10 +999,11 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
     std::vector<std::string> words;  // one of them must appear (case-insensitive)
   };
   // (A pipe, a second thread and a child were refused here until process
-  // trees and threads were supported; they are cycles now.)
+  // trees and threads were supported, an eventfd and an epoll instance
+  // until event descriptors were; they are cycles now.)
   const std::vector<K> kinds = {{"socket", {"socket"}},
-                                {"eventfd", {"eventfd"}},
-                                {"epoll", {"epoll", "eventpoll"}},
+                                {"inotify", {"inotify"}},
+                                {"epoll-closed", {"closed or replaced"}},
                                 {"deleted-file", {"deleted", "unlinked"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);

@@ -1,0 +1,80 @@
+// Validation of the event descriptor records in files.img (eventfd,
+// signalfd, timerfd, epoll): the good set passes; each rule refuses one
+// broken field.
+#include <doctest/doctest.h>
+#include <time.h>
+
+#include "common/image/task_images.h"
+
+using namespace cr;
+
+namespace {
+
+FileRec file(uint64_t id, const char* type) {
+  FileRec f;
+  f.id = id;
+  f.type = type;
+  return f;
+}
+
+Files good_files() {
+  Files f;
+  f.files = {file(1, "eventfd"), file(2, "signalfd"), file(3, "timerfd"), file(4, "epoll")};
+  f.eventfds = {{1, 5, true}};
+  f.signalfds = {{2, 1ull << 9}};
+  f.timerfds = {{3, CLOCK_MONOTONIC, 0, 3600, 0, 7, 0, 0}};
+  f.epolls = {{4, 100, {{10, 1, 0x1234, 1}}}};
+  return f;
+}
+
+FdTable good_table() {
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}};
+  return t;
+}
+
+std::string refusal(const Files& f, const FdTable& t = good_table()) {
+  auto st = validate_files(f, t, "fdinfo-100.img");
+  return st ? std::string() : st.error().str();
+}
+
+}  // namespace
+
+TEST_CASE("event descriptors: a good set passes; each broken rule is refused") {
+  CHECK(refusal(good_files()) == "");
+  auto f = good_files();
+  f.eventfds.clear();
+  CHECK(refusal(f).find("eventfd 1 has no record of its state") != std::string::npos);
+  f = good_files();
+  f.eventfds.push_back({1, 3, false});
+  CHECK(refusal(f).find("file 1: two eventfd records") != std::string::npos);
+  f = good_files();
+  f.signalfds[0].file_id = 1;  // a signalfd record for the eventfd
+  CHECK(refusal(f).find("signalfd record for file 1, which is no signalfd") != std::string::npos);
+  f = good_files();
+  f.eventfds[0].count = ~0ull;
+  CHECK(refusal(f).find("bad count") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].clockid = CLOCK_PROCESS_CPUTIME_ID;
+  CHECK(refusal(f).find("timerfd 3: bad clock") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].value_nsec = 1000000000;
+  CHECK(refusal(f).find("timerfd 3: bad clock, flags or time") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].settime_flags = 4;
+  CHECK(refusal(f).find("timerfd 3") != std::string::npos);
+  f = good_files();
+  f.epolls[0].targets[0].file_id = 99;
+  CHECK(refusal(f).find("epoll 4: bad target fd 10") != std::string::npos);
+  f = good_files();
+  f.epolls[0].pid = 0;
+  CHECK(refusal(f).find("epoll 4: bad pid") != std::string::npos);
+  // The registering task holds every target at its number.
+  f = good_files();
+  f.epolls[0].targets[0].fd = 11;  // fd 11 is the signalfd, not file 1
+  CHECK(refusal(f).find("epoll 4: target fd 11 is not file 1") != std::string::npos);
+  auto t = good_table();
+  t.fds.pop_back();  // the task no longer holds the epoll
+  CHECK(refusal(good_files(), t).find("epoll 4 is not held by pid 100") != std::string::npos);
+}
