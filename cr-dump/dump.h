@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -115,7 +116,15 @@ struct FileSharing {
 // The fd table of `pid`, adding its open file descriptions (and pipes, with
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
 // naming pid, fd and kind.
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing);
+// Deleted files are saved up to `ghost_limit` bytes (--ghost-limit).
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit);
+
+// ---- deleted_files.cc
+// A regular file deleted while open, behind `pid`'s fd (stat `st`), saved
+// once in `files`; its GhostRec id. Refused over `ghost_limit` bytes or
+// with other links left.
+Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, const struct stat& st,
+                                   uint64_t ghost_limit, Files& files);
 
 // ---- event_fds.cc
 // "eventfd", "signalfd", "timerfd" or "epoll" for an fd's link

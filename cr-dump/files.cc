@@ -86,7 +86,7 @@ Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino, uint64_t id) {
 
 }  // namespace
 
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit) {
   FdTable t;
   t.pid = pid;
   auto fds = TRY(proc::list_fds(pid));
@@ -170,6 +170,27 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         t.fds.push_back(rec);
         continue;
       }
+      if (info.flags & O_PATH) {
+        // Only a reference to a place in the file tree: open it again there.
+        if (link.deleted || link.path.empty() || link.path[0] != '/')
+          return make_pid_error(pid, 0, "fd %d: O_PATH descriptor of %s, which is not reachable by path; not "
+                                "supported", fd, link.path.c_str());
+        describe("opath", link.path);
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
+      if (!anon && S_ISREG(st.st_mode) && link.deleted) {
+        describe("ghost", link.path);
+        f.ghost_id = TRY(dump_deleted_file(pid, fd, link.path, st, ghost_limit, files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       const char* type = nullptr;
       if (!anon && S_ISREG(st.st_mode)) type = "reg";
       else if (!anon && S_ISDIR(st.st_mode)) type = "dir";
@@ -180,7 +201,6 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         return make_pid_error(pid, 0, "fd %d: deleted file %s is not supported", fd, link.path.c_str());
       if (link.path.empty() || link.path[0] != '/')
         return make_pid_error(pid, 0, "fd %d: %s is not reachable by path", fd, link.path.c_str());
-      if (info.flags & O_PATH) return make_pid_error(pid, 0, "fd %d: O_PATH descriptor is not supported", fd);
       if (link.path.rfind("/memfd:", 0) == 0) return make_pid_error(pid, 0, "fd %d: memfd is not supported", fd);
       describe(type, link.path);
       f.rdev = st.st_rdev;

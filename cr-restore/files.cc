@@ -49,6 +49,32 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
                       int fdnum) {
   std::string what = "fd " + std::to_string(fdnum);
   if (is_event_fd_type(f.type)) return open_event_fd(files, f, what);
+  if (f.type == "opath") {
+    // O_NOFOLLOW: a descriptor of a symlink itself shows the link's path.
+    int fd = open(f.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return make_errno(errno, "%s: cannot open %s again (O_PATH)", what.c_str(), f.path.c_str());
+    struct stat st;
+    if (!o.skip_file_check && (fstat(fd, &st) < 0 || st.st_dev != f.dev || st.st_ino != f.ino)) {
+      close(fd);
+      Error e = make_error("%s: %s was replaced since the dump", what.c_str(), f.path.c_str());
+      e.remedy = "restore it, or pass --skip-file-check to accept the new file";
+      return e;
+    }
+    return fd;
+  }
+  if (f.type == "ghost") {
+    // A new description of the deleted file cr-restore made (at its transit fd).
+    std::string self = "/proc/self/fd/" + std::to_string(plan.transit_ghost.at(f.ghost_id));
+    int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+    int fd = open(self.c_str(), flags | O_CLOEXEC);
+    if (fd < 0) return make_errno(errno, "%s: cannot open deleted file %s again", what.c_str(), f.path.c_str());
+    if (f.pos && lseek(fd, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
+      int e = errno;
+      close(fd);
+      return make_errno(e, "%s: cannot seek deleted file %s", what.c_str(), f.path.c_str());
+    }
+    return fd;
+  }
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
   if (f.type == "memfd") {
     // A new description of the memfd its creator made (at its transit fd).
@@ -270,6 +296,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     if (!wanted.count(fd)) close(fd);
   for (auto& [id, fd] : plan.transit_fd) close(fd);
   for (auto& [id, fd] : plan.transit_shmem) close(fd);
+  close_deleted_files(plan);
   TRY_STATUS(register_epoll_targets(files, t));
   return service;
 }

@@ -42,6 +42,7 @@ struct TreePlan {
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> shmem_of_inode;  // (dev, ino) -> shared memory id
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
   SessionPlan sessions;  // helpers for gone session and group leaders below the root
+  std::map<uint64_t, int> transit_ghost;  // deleted file id -> its transit fd (made by cr-restore)
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -172,6 +173,13 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags);
 }  // namespace cr
 
 namespace cr {
+
+// ---- deleted_files.cc (runs in cr-restore, before the first task)
+// Every deleted-but-open file, made again and unlinked, open at its
+// transit fd (plan.transit_ghost) for the tasks to inherit.
+Status create_deleted_files(const Files& files, const TreePlan& plan);
+// cr-restore's own copies, once the first task is forked.
+void close_deleted_files(const TreePlan& plan);
 
 // ---- event_fds.cc (runs in the task being restored)
 bool is_event_fd_type(const std::string& type);

@@ -17,7 +17,8 @@ namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll,
+                          // opath (an O_PATH descriptor), ghost (a deleted file)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -29,9 +30,29 @@ struct FileRec {
                           // tells a replaced file that reuses the inode number
   uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
   uint64_t shmem_id = 0;  // type memfd: the ShmemRec it opens
+  uint64_t ghost_id = 0;  // type ghost: the GhostRec it opens
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns, pipe_id, shmem_id)
+                                   btime_ns, pipe_id, shmem_id, ghost_id)
+
+// A regular file deleted while open (its fds show "PATH (deleted)"): its
+// contents, saved up to cr-dump --ghost-limit, and attributes. Restore
+// makes it again at its path (or, if that name is taken, as an unnamed
+// file in the same directory), unlinks it at once, and each description
+// (FileRec of type ghost) opens it.
+struct GhostRec {
+  uint64_t id = 0;
+  uint64_t dev = 0, ino = 0;  // at dump
+  std::string path;           // where it was, absolute
+  uint32_t mode = 0;          // st_mode
+  uint32_t uid = 0, gid = 0;
+  int64_t mtime_ns = 0;
+  Bytes data;                 // all of it (its size)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GhostRec, id, dev, ino, path, mode, uid, gid, mtime_ns, data)
+
+// The largest deleted file cr-dump --ghost-limit may ask to save inline.
+inline constexpr uint64_t kMaxGhostSize = 64ull << 20;
 
 // One pipe (both ends share it) or named FIFO: its capacity and the bytes
 // in it, unread, at dump time. Each end an fd refers to is its own FileRec
@@ -92,8 +113,10 @@ struct Files {
   std::vector<SignalfdRec> signalfds;
   std::vector<TimerfdRec> timerfds;
   std::vector<EpollRec> epolls;
+  std::vector<GhostRec> ghosts;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
+                                   ghosts)
 
 struct FdRec {
   int32_t fd = 0;

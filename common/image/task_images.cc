@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <map>
@@ -176,9 +177,20 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
   TRY_STATUS(validate_sysv_shm(files));
   TRY_STATUS(validate_event_fds(files));
+  std::set<uint64_t> ghosts;
+  for (auto& g : files.ghosts)
+    if (!ghosts.insert(g.id).second || g.path.empty() || g.path[0] != '/' || g.data.size() > kMaxGhostSize ||
+        !S_ISREG(g.mode))
+      return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll") continue;
+    if (fr.type == "ghost") {
+      bool found = false;
+      for (auto& g : files.ghosts) found |= g.id == fr.ghost_id;
+      if (!found) return make_error("files.img: file %llu: no deleted file %llu", ull(fr.id), ull(fr.ghost_id));
+      continue;
+    }
     if (fr.type == "memfd") {
       if (!shm.count(fr.shmem_id))
         return make_error("files.img: file %llu: no shared memory object %llu", ull(fr.id), ull(fr.shmem_id));
@@ -194,7 +206,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
         return make_error("files.img: file %llu: a pipe end is read or write only", ull(fr.id));
       continue;
     }
-    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr")
+    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr" && fr.type != "opath")
       return make_error("files.img: file %llu: unknown type '%s'", ull(fr.id), fr.type.c_str());
     if (fr.path.empty() || fr.path[0] != '/')
       return make_error("files.img: file %llu: path is not absolute", ull(fr.id));

@@ -714,11 +714,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
-      {"ckpt_eventfds", {}}};
+      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -922,9 +922,30 @@ TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without t
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
-TEST_CASE("cycle: an eventfd and an epoll instance once refused (ckpt_unsupported --kind eventfd, epoll)") {
+TEST_CASE("cycle: an eventfd, an epoll instance and a deleted file once refused (ckpt_unsupported --kind ...)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
-              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached}});
+              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
+              {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached}});
+}
+
+// A deleted file larger than --ghost-limit is refused, naming the fd, the
+// size and the option; the tree runs on. A limit over 64M is a usage error.
+TEST_CASE("cycle: a deleted file over --ghost-limit is refused at dump; the tree runs on") {
+  TempDir t;
+  Dumpee d("ckpt_deleted");
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img", "--ghost-limit", "64K"});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.status < 128);
+  CHECK(r.err.find("fd 40: deleted file ") != std::string::npos);
+  CHECK(r.err.find("victim.dat holds 102400 bytes, more than --ghost-limit (65536)") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  auto u = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img2", "--ghost-limit", "65M"});
+  CHECK(u.status == 2);
+  CHECK(u.err.find("--ghost-limit is at most 64M") != std::string::npos);
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
@@ -1003,8 +1024,7 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   // until event descriptors were; they are cycles now.)
   const std::vector<K> kinds = {{"socket", {"socket"}},
                                 {"inotify", {"inotify"}},
-                                {"epoll-closed", {"closed or replaced"}},
-                                {"deleted-file", {"deleted", "unlinked"}}};
+                                {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);
     TempDir t;

@@ -486,7 +486,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_clonefiles", "not shared"},
             {"ckpt_orphans", "not the gone A's"},
             {"ckpt_sysvshm", "A at its first attach byte 5000"},
-            {"ckpt_eventfds", "semaphore eventfd gave 4 units"}};
+            {"ckpt_eventfds", "semaphore eventfd gave 4 units"},
+            {"ckpt_deleted", "the deleted file's bytes differ"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

@@ -1,6 +1,6 @@
 // Validation of the event descriptor records in files.img (eventfd,
-// signalfd, timerfd, epoll): the good set passes; each rule refuses one
-// broken field.
+// signalfd, timerfd, epoll), deleted files and O_PATH descriptors: the good
+// set passes; each rule refuses one broken field.
 #include <doctest/doctest.h>
 #include <time.h>
 
@@ -77,4 +77,41 @@ TEST_CASE("event descriptors: a good set passes; each broken rule is refused") {
   auto t = good_table();
   t.fds.pop_back();  // the task no longer holds the epoll
   CHECK(refusal(good_files(), t).find("epoll 4 is not held by pid 100") != std::string::npos);
+}
+
+TEST_CASE("deleted files and O_PATH descriptors: each broken rule is refused") {
+  Files f;
+  FileRec g = file(1, "ghost");
+  g.ghost_id = 7;
+  FileRec p = file(2, "opath");
+  p.path = "/etc";
+  f.files = {g, p};
+  GhostRec gr;
+  gr.id = 7;
+  gr.path = "/tmp/x.dat";
+  gr.mode = 0100640;
+  gr.data.data.assign(100, 'x');
+  f.ghosts = {gr};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}, {4, false, 2}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].ghost_id = 8;
+  CHECK(refusal(b, t).find("file 1: no deleted file 8") != std::string::npos);
+  b = f;
+  b.ghosts.push_back(gr);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].path = "x.dat";
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].mode = 040755;  // a directory
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].data.data.assign(kMaxGhostSize + 1, 0);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.files[1].path = "etc";
+  CHECK(refusal(b, t).find("file 2: path is not absolute") != std::string::npos);
 }
