@@ -127,7 +127,7 @@ Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, c
                                    uint64_t ghost_limit, Files& files);
 
 // ---- event_fds.cc
-// "eventfd", "signalfd", "timerfd" or "epoll" for an fd's link
+// "eventfd", "signalfd", "timerfd", "epoll" or "inotify" for an fd's link
 // (anon_inode:[...]), else nullptr.
 const char* event_fd_type(const std::string& link);
 // The state of event descriptor `f` (its FileRec, just made) into `files`.
@@ -135,5 +135,9 @@ const char* event_fd_type(const std::string& link);
 // the process's whole fd table is read.
 Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 Status resolve_epoll_targets(pid_t pid, const FdTable& t, Files& files);
+
+// ---- inotify.cc
+// An inotify instance's watches, each with the path of its file.
+Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 
 }  // namespace cr

@@ -186,6 +186,9 @@ bool is_event_fd_type(const std::string& type);
 // A new eventfd, signalfd, timerfd or epoll instance with the state of
 // file `f` (close-on-exec; epoll without its targets).
 Result<int> open_event_fd(const Files& files, const FileRec& f, const std::string& what);
+// ---- inotify.cc (runs in the task being restored)
+// A new inotify instance with the watches of file `f`, each with its wd.
+Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
 // Register again the targets of the epoll instances task `t` dumped, at
 // its fd numbers (every fd of `t` is in place).
 Status register_epoll_targets(const Files& files, const FdTable& t);

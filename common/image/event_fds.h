@@ -1,5 +1,5 @@
 // Event descriptors in files.img: the state of each eventfd, signalfd,
-// timerfd and epoll open file description (a FileRec of that type, by
+// timerfd, epoll and inotify open file description (a FileRec of that type, by
 // file_id). Dump side: cr-dump/event_fds.cc; restore side:
 // cr-restore/event_fds.cc.
 #pragma once
@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace cr {
@@ -51,5 +52,22 @@ struct EpollRec {
   std::vector<EpollTargetRec> targets;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpollRec, file_id, pid, targets)
+
+// One watch of an inotify instance: its watch descriptor (programs keep
+// it), the events it asks for, and the watched file, found at dump from the
+// kernel's file handle.
+struct InotifyWatchRec {
+  int32_t wd = 0;
+  uint32_t mask = 0;     // IN_* as added (fdinfo mask)
+  std::string path;      // absolute
+  uint64_t dev = 0, ino = 0;  // of the watched file at dump (st_dev, st_ino)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyWatchRec, wd, mask, path, dev, ino)
+
+struct InotifyRec {
+  uint64_t file_id = 0;
+  std::vector<InotifyWatchRec> watches;  // by wd
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyRec, file_id, watches)
 
 }  // namespace cr

@@ -17,7 +17,7 @@ namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll,
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify,
                           // opath (an O_PATH descriptor), ghost (a deleted file)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
@@ -113,10 +113,11 @@ struct Files {
   std::vector<SignalfdRec> signalfds;
   std::vector<TimerfdRec> timerfds;
   std::vector<EpollRec> epolls;
+  std::vector<InotifyRec> inotifies;
   std::vector<GhostRec> ghosts;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
-                                   ghosts)
+                                   inotifies, ghosts)
 
 struct FdRec {
   int32_t fd = 0;

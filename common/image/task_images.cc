@@ -184,7 +184,9 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
-    if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll") continue;
+    if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
+        fr.type == "inotify")
+      continue;
     if (fr.type == "ghost") {
       bool found = false;
       for (auto& g : files.ghosts) found |= g.id == fr.ghost_id;
@@ -267,8 +269,16 @@ Status validate_event_fds(const Files& files) {
       if (tg.fd < 0 || !type_of.count(tg.file_id))
         return make_error("files.img: epoll %llu: bad target fd %d", ull(ep.file_id), tg.fd);
   }
+  for (auto& in : files.inotifies) {
+    TRY_STATUS(check(in.file_id, "inotify"));
+    std::set<int32_t> wds;
+    for (auto& w : in.watches)
+      if (w.wd <= 0 || w.wd > (1 << 20) || !wds.insert(w.wd).second || w.path.empty() || w.path[0] != '/')
+        return make_error("files.img: inotify %llu: bad watch %d", ull(in.file_id), w.wd);
+  }
   for (auto& [id, type] : type_of)
-    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll") && !records.count(id))
+    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify") &&
+        !records.count(id))
       return make_error("files.img: %s %llu has no record of its state", type.c_str(), ull(id));
   return ok_status();
 }

@@ -714,11 +714,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
-      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}};
+      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -922,10 +922,11 @@ TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without t
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
-TEST_CASE("cycle: an eventfd, an epoll instance and a deleted file once refused (ckpt_unsupported --kind ...)") {
+TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file and an inotify instance once refused (ckpt_unsupported --kind ...)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
-              {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached}});
+              {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
+              {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached}});
 }
 
 // A deleted file larger than --ghost-limit is refused, naming the fd, the
@@ -1023,7 +1024,7 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   // trees and threads were supported, an eventfd and an epoll instance
   // until event descriptors were; they are cycles now.)
   const std::vector<K> kinds = {{"socket", {"socket"}},
-                                {"inotify", {"inotify"}},
+                                {"inotify-queued", {"unread events"}},
                                 {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);

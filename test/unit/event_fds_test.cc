@@ -24,13 +24,15 @@ Files good_files() {
   f.signalfds = {{2, 1ull << 9}};
   f.timerfds = {{3, CLOCK_MONOTONIC, 0, 3600, 0, 7, 0, 0}};
   f.epolls = {{4, 100, {{10, 1, 0x1234, 1}}}};
+  f.files.push_back(file(5, "inotify"));
+  f.inotifies = {{5, {{2, 0x100, "/tmp", 1, 2}, {4, 0x2, "/etc", 1, 3}}}};
   return f;
 }
 
 FdTable good_table() {
   FdTable t;
   t.pid = 100;
-  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}};
+  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}, {14, false, 5}};
   return t;
 }
 
@@ -74,8 +76,20 @@ TEST_CASE("event descriptors: a good set passes; each broken rule is refused") {
   f = good_files();
   f.epolls[0].targets[0].fd = 11;  // fd 11 is the signalfd, not file 1
   CHECK(refusal(f).find("epoll 4: target fd 11 is not file 1") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[1].wd = 2;  // two watches with one wd
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].path = "tmp";
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].wd = 0;
+  CHECK(refusal(f).find("inotify 5: bad watch 0") != std::string::npos);
+  f = good_files();
+  f.inotifies.clear();
+  CHECK(refusal(f).find("inotify 5 has no record of its state") != std::string::npos);
   auto t = good_table();
-  t.fds.pop_back();  // the task no longer holds the epoll
+  t.fds.erase(t.fds.begin() + 3);  // the task no longer holds the epoll
   CHECK(refusal(good_files(), t).find("epoll 4 is not held by pid 100") != std::string::npos);
 }
 

@@ -8,6 +8,7 @@
  *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
  *   --kind epoll         an epoll instance at fd 42
  *   --kind inotify       an inotify instance at fd 42 watching its directory
+ *   --kind inotify-queued  the same with an event not read yet
  *   --kind epoll-closed  an epoll instance at fd 42 watching an eventfd
  *                        registered as fd 43, since moved to fd 44
  *   --kind deleted-file  fd 42: a file with a pattern, unlinked
@@ -78,7 +79,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|eventfd|pipe|epoll|epoll-closed|inotify|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -118,10 +119,15 @@ int main(int argc, char **argv) {
     if (dup2(43, 44) != 44) die("dup2");
     close(43);
     nfd = 1;
-  } else if (!strcmp(kind, "inotify")) {
+  } else if (!strcmp(kind, "inotify") || !strcmp(kind, "inotify-queued")) {
     int in = inotify_init1(IN_NONBLOCK);
     if (in < 0 || inotify_add_watch(in, ".", IN_CREATE) < 0) die("inotify");
     place(in, 42);
+    if (!strcmp(kind, "inotify-queued")) { /* an event nobody read */
+      int q = open("queued.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (q < 0) die("queued.txt");
+      close(q);
+    }
     nfd = 1;
   } else if (!strcmp(kind, "deleted-file")) {
     int fd = open("deleted.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -193,7 +199,8 @@ int main(int argc, char **argv) {
     char b[16];
     if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
-    } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed"))
+    } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
+               !strcmp(kind, "inotify-queued"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
       if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
