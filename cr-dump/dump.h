@@ -117,7 +117,18 @@ struct FileSharing {
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
 // naming pid, fd and kind.
 // Deleted files are saved up to `ghost_limit` bytes (--ghost-limit).
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit);
+// File locks are saved with `file_locks` (--file-locks), else refused.
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit, bool file_locks);
+
+// ---- file_locks.cc
+// The locks fdinfo shows for `pid`'s fd: refused without `allowed`.
+Result<std::vector<FileLockRec>> parse_fd_locks(pid_t pid, int fd, const proc::FdInfo& info, bool allowed);
+// Into the description's (flock, OFD) or the process's (POSIX) list, once;
+// a POSIX lock through an fd whose access allows it (check_posix_locks_placed
+// refuses one that found none).
+void add_fd_locks(const std::vector<FileLockRec>& locks, const FileRec& file, Files& files, FdTable& t);
+Status check_posix_locks_placed(pid_t pid, const std::vector<std::pair<int, std::vector<FileLockRec>>>& seen,
+                                const FdTable& t);
 
 // ---- deleted_files.cc
 // A regular file deleted while open, behind `pid`'s fd (stat `st`), saved

@@ -86,14 +86,17 @@ Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino, uint64_t id) {
 
 }  // namespace
 
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit) {
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit, bool file_locks) {
   FdTable t;
   t.pid = pid;
   auto fds = TRY(proc::list_fds(pid));
   auto& seen = sharing.seen;
+  std::vector<std::pair<int, std::vector<FileLockRec>>> fd_locks;
   for (int fd : fds) {
     auto link = TRY(proc::read_fd_link(pid, fd));
     auto info = TRY(proc::read_fdinfo(pid, fd));
+    auto locks = TRY(parse_fd_locks(pid, fd, info, file_locks));
+    if (!locks.empty()) fd_locks.push_back({fd, std::move(locks)});
     std::string p = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
     struct stat st;
     if (stat(p.c_str(), &st) < 0) {
@@ -216,6 +219,16 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64
     t.fds.push_back(rec);
   }
   TRY_STATUS(resolve_epoll_targets(pid, t, files));
+  for (auto& [fd, locks] : fd_locks)
+    for (auto& d : t.fds)
+      if (d.fd == fd)
+        for (size_t i = 0; i < files.files.size(); i++)
+          if (files.files[i].id == d.file_id) {
+            FileRec f = files.files[i];
+            add_fd_locks(locks, f, files, t);
+            break;
+          }
+  TRY_STATUS(check_posix_locks_placed(pid, fd_locks, t));
   pr_debug(pid, "files: %zu fds", t.fds.size());
   return t;
 }

@@ -25,9 +25,9 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::GhostLimit, Opt::LogFile, Opt::Verbosity, Opt::Version},
+                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::LogFile, Opt::Verbosity, Opt::Version},
                            false,
                            0,
                            0};
@@ -52,7 +52,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     if (p.zombie) continue;
     pid_t pid = p.pid;
     auto rs = TRY(RemoteSession::start(p.threads[0]));
-    FdTable fds = TRY(dump_files(pid, files, sharing, o.ghost_limit));
+    FdTable fds = TRY(dump_files(pid, files, sharing, o.ghost_limit, o.file_locks));
     // Memory before the parasite: its scratch mapping must not be dumped.
     auto pm = mms.find(p.ppid);
     CowParent parent{p.ppid, pm == mms.end() ? nullptr : &pm->second};

@@ -228,6 +228,11 @@ Status create_transit_files(const Files& files, const TreePlan& plan, int index,
       if (f.id == id) {
         int at = plan.transit_fd.at(id);
         int fd = TRY(open_file(files, f, plan, o, at));
+        Status locked = take_description_locks(f, fd, "fd " + std::to_string(at));
+        if (!locked) {
+          close(fd);
+          return locked;
+        }
         TRY_STATUS(place_at(fd, at, f.path.c_str()));
       }
   return ok_status();
@@ -281,6 +286,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     } else {
       src = TRY(open_file(files, f, plan, o, d.fd));
       opened[d.file_id] = src;
+      TRY_STATUS(take_description_locks(f, src, "fd " + std::to_string(d.fd)));
     }
     if (src != d.fd) {
       if (dup3(src, d.fd, d.cloexec ? O_CLOEXEC : 0) < 0)
@@ -299,6 +305,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
   for (auto& [id, fd] : plan.transit_shmem) close(fd);
   close_deleted_files(plan);
   TRY_STATUS(register_epoll_targets(files, t));
+  TRY_STATUS(take_posix_locks(t));
   return service;
 }
 

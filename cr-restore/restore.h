@@ -181,6 +181,12 @@ Status create_deleted_files(const Files& files, const TreePlan& plan);
 // cr-restore's own copies, once the first task is forked.
 void close_deleted_files(const TreePlan& plan);
 
+// ---- file_locks.cc (runs in the task being restored)
+// The flock and OFD locks of description `f`, just opened at `fd`.
+Status take_description_locks(const FileRec& f, int fd, const std::string& what);
+// The POSIX locks of task `t`, through its fds (all in place).
+Status take_posix_locks(const FdTable& t);
+
 // ---- event_fds.cc (runs in the task being restored)
 bool is_event_fd_type(const std::string& type);
 // A new eventfd, signalfd, timerfd or epoll instance with the state of

@@ -15,6 +15,18 @@
 
 namespace cr {
 
+// A file lock: flock and OFD locks belong to an open file description
+// (FileRec::locks), POSIX locks to a process (FdTable::posix_locks, set
+// through the fd `fd` of that process).
+struct FileLockRec {
+  std::string kind;     // flock, posix, ofd
+  bool write = false;   // exclusive (write) or shared (read)
+  uint64_t start = 0;   // posix, ofd: the first byte
+  uint64_t len = 0;     // posix, ofd: bytes, 0 to the end of the file
+  int32_t fd = 0;       // posix: the fd to set it through (a flock/ofd lock: where it was seen)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
+
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
   std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify,
@@ -31,9 +43,10 @@ struct FileRec {
   uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
   uint64_t shmem_id = 0;  // type memfd: the ShmemRec it opens
   uint64_t ghost_id = 0;  // type ghost: the GhostRec it opens
+  std::vector<FileLockRec> locks;  // flock and OFD locks it holds (cr-dump --file-locks)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns, pipe_id, shmem_id, ghost_id)
+                                   btime_ns, pipe_id, shmem_id, ghost_id, locks)
 
 // A regular file deleted while open (its fds show "PATH (deleted)"): its
 // contents, saved up to cr-dump --ghost-limit, and attributes. Restore
@@ -130,7 +143,8 @@ struct FdTable {
   static constexpr ImageKind kKind = ImageKind::Fdinfo;
   int64_t pid = 0;
   std::vector<FdRec> fds;
+  std::vector<FileLockRec> posix_locks;  // the POSIX locks the process holds (cr-dump --file-locks)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdTable, pid, fds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdTable, pid, fds, posix_locks)
 
 }  // namespace cr

@@ -18,7 +18,7 @@ const std::vector<ImageKindInfo> kKinds = {
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
     {ImageKind::Files, "files", "files", 4, true,
      "open file descriptions, pipes, shared memory, SysV shared memory segments"},
-    {ImageKind::Fdinfo, "fdinfo", "fdinfo", 1, true, "one task's fd table"},
+    {ImageKind::Fdinfo, "fdinfo", "fdinfo", 2, true, "one task's fd table and its POSIX locks"},
     {ImageKind::Test, "test", "test", 1, true, "test records (unit tests)"},
 };
 }  // namespace

@@ -220,6 +220,17 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
     if (!ids.count(d.file_id)) return make_error("%s: fd %d: no file %llu in files.img", f, d.fd, ull(d.file_id));
     file_at[d.fd] = d.file_id;
   }
+  // Locks: known kinds, and a POSIX lock set through one of this task's fds.
+  auto bad_lock = [](const FileLockRec& l) {
+    return (l.kind != "flock" && l.kind != "posix" && l.kind != "ofd") || l.start > (1ull << 62) ||
+           l.len > (1ull << 62) || (l.kind == "flock" && (l.start || l.len));
+  };
+  for (auto& fr : files.files)
+    for (auto& l : fr.locks)
+      if (bad_lock(l) || l.kind == "posix") return make_error("files.img: file %llu: bad lock", ull(fr.id));
+  for (auto& l : t.posix_locks)
+    if (bad_lock(l) || l.kind != "posix" || !file_at.count(l.fd))
+      return make_error("%s: bad POSIX lock through fd %d", f, l.fd);
   // The epoll instances this task registers again: it holds each one and
   // each target at its registered number.
   for (auto& ep : files.epolls) {

@@ -89,11 +89,13 @@ std::string describe(const Mode& m) {
 struct Work {
   std::string name;
   std::vector<std::string> args;
+  std::vector<std::string> dump_opts = {};  // given to every dump of it (e.g. --file-locks)
 };
 
 std::string label(const Work& w, const Mode& m) {
   std::string s = w.name;
   for (auto& a : w.args) s += " " + a;
+  for (auto& a : w.dump_opts) s += " (dump " + a + ")";
   return s + " [" + describe(m) + "]";
 }
 
@@ -330,14 +332,17 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   std::vector<std::string> dump_args = {"dump", "-t", ps, "-D", m.images == ImageMode::Dir ? img : "-"};
   if (m.dump == DumpMode::Stopped) dump_args.push_back("-s");
   if (m.dump == DumpMode::LeaveRunning) dump_args.push_back("--leave-running");
+  for (auto& a : w.dump_opts) dump_args.push_back(a);
+  std::string extra;  // the options after -D, for the shell forms
+  for (size_t i = 5; i < dump_args.size(); i++) extra += " " + shq(dump_args[i]);
 
   std::unique_ptr<Background> restore;
   if (m.images == ImageMode::Pipeline) {
     REQUIRE(m.dump == DumpMode::Kill);  // otherwise the pid is still taken when the restore needs it
     Reaper reaper(pid);
     TreeReaper others(tree.others);
-    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D - | " + shq(cr) + " restore -D -" +
-                      (detached ? " -d" : "");
+    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D -" + extra + " | " + shq(cr) +
+                      " restore -D -" + (detached ? " -d" : "");
     restore = std::make_unique<Background>(std::vector<std::string>{"/bin/bash", "-c", cmd});
     int st = reaper.wait(120s);
     INFO("pipeline stderr: ", restore->err());
@@ -348,8 +353,7 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   } else {
     RunResult dr = m.images == ImageMode::Dir
                        ? crtools(dump_args)
-                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D - " +
-                                                     (dump_args.size() > 5 ? dump_args[5] : "") + " > " + shq(tarfile)});
+                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D -" + extra + " > " + shq(tarfile)});
     INFO("dump stderr: ", dr.err);
     REQUIRE_MESSAGE(dr.status == 0, "dump failed");
     if (m.images == ImageMode::Dir) CHECK(fs::exists(img + "/inventory.img"));
@@ -714,11 +718,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
-      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}};
+      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -927,6 +931,23 @@ TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file and an inotify i
               {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
               {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
               {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached}});
+}
+
+// Without --file-locks a process holding a lock is refused, naming the fd,
+// the kind of lock and the option; the tree runs on.
+TEST_CASE("cycle: file locks are refused at dump without --file-locks; the tree runs on") {
+  TempDir t;
+  Dumpee d("ckpt_locks");
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.status < 128);
+  CHECK(r.err.find("pid " + std::to_string(d.pid()) + ": error: fd 40: holds a flock lock") != std::string::npos);
+  CHECK(r.err.find("--file-locks") != std::string::npos);
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
 // A deleted file larger than --ghost-limit is refused, naming the fd, the

@@ -488,7 +488,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_sysvshm", "A at its first attach byte 5000"},
             {"ckpt_eventfds", "semaphore eventfd gave 4 units"},
             {"ckpt_deleted", "the deleted file's bytes differ"},
-            {"ckpt_inotify", "fdinfo watches are not wd 2, 3, 4"}};
+            {"ckpt_inotify", "fdinfo watches are not wd 2, 3, 4"},
+            {"ckpt_locks", "a new process found the locks not as dumped"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

@@ -129,3 +129,31 @@ TEST_CASE("deleted files and O_PATH descriptors: each broken rule is refused") {
   b.files[1].path = "etc";
   CHECK(refusal(b, t).find("file 2: path is not absolute") != std::string::npos);
 }
+
+TEST_CASE("file locks: each broken rule is refused") {
+  Files f;
+  FileRec r = file(1, "reg");
+  r.path = "/tmp/l1";
+  r.locks = {{"flock", true, 0, 0, 3}, {"ofd", false, 10, 10, 3}};
+  f.files = {r};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}};
+  t.posix_locks = {{"posix", true, 0, 100, 3}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].locks[0].kind = "lease";
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks[0].start = 5;  // a flock has no range
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks.push_back({"posix", true, 0, 1, 3});  // POSIX locks belong to the process
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  auto u = t;
+  u.posix_locks[0].fd = 4;  // not an fd of the task
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 4") != std::string::npos);
+  u = t;
+  u.posix_locks[0].kind = "ofd";
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 3") != std::string::npos);
+}
