@@ -63,29 +63,20 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
     }
     return fd;
   }
-  if (f.type == "ghost") {
-    // A new description of the deleted file cr-restore made (at its transit fd).
-    std::string self = "/proc/self/fd/" + std::to_string(plan.transit_ghost.at(f.ghost_id));
-    int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
-    int fd = open(self.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return make_errno(errno, "%s: cannot open deleted file %s again", what.c_str(), f.path.c_str());
-    if (f.pos && lseek(fd, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
-      int e = errno;
-      close(fd);
-      return make_errno(e, "%s: cannot seek deleted file %s", what.c_str(), f.path.c_str());
-    }
-    return fd;
-  }
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
-  if (f.type == "memfd") {
-    // A new description of the memfd its creator made (at its transit fd).
-    std::string self = "/proc/self/fd/" + std::to_string(plan.transit_shmem.at(f.shmem_id));
+  // A new description of an object made once for the tree and inherited
+  // at its transit fd: a memfd (made by its holders' common ancestor) or a
+  // deleted file (made by cr-restore).
+  if (f.type == "memfd" || f.type == "ghost") {
+    const char* kind = f.type == "memfd" ? "memfd" : "deleted file";
+    int at = f.type == "memfd" ? plan.transit_shmem.at(f.shmem_id) : plan.transit_ghost.at(f.ghost_id);
+    std::string self = "/proc/self/fd/" + std::to_string(at);
     int fd = open(self.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return make_errno(errno, "%s: cannot open memfd %s again", what.c_str(), f.path.c_str());
+    if (fd < 0) return make_errno(errno, "%s: cannot open %s %s again", what.c_str(), kind, f.path.c_str());
     if (f.pos && lseek(fd, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
       int e = errno;
       close(fd);
-      return make_errno(e, "%s: cannot seek memfd %s", what.c_str(), f.path.c_str());
+      return make_errno(e, "%s: cannot seek %s %s", what.c_str(), kind, f.path.c_str());
     }
     return fd;
   }
