@@ -147,6 +147,10 @@ const char* event_fd_type(const std::string& link);
 Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 Status resolve_epoll_targets(pid_t pid, const FdTable& t, Files& files);
 
+// ---- bpf_maps.cc
+// A BPF array or hash map: its description and every entry.
+Status dump_bpf_map(pid_t pid, int fd, const FileRec& f, Files& files);
+
 // ---- inotify.cc
 // An inotify instance's watches, each with the path of its file.
 Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);

@@ -192,6 +192,9 @@ bool is_event_fd_type(const std::string& type);
 // A new eventfd, signalfd, timerfd or epoll instance with the state of
 // file `f` (close-on-exec; epoll without its targets).
 Result<int> open_event_fd(const Files& files, const FileRec& f, const std::string& what);
+// ---- bpf_maps.cc (runs in the task being restored)
+// A new BPF map with the entries of file `f`.
+Result<int> open_bpf_map(const Files& files, const FileRec& f, const std::string& what);
 // ---- inotify.cc (runs in the task being restored)
 // A new inotify instance with the watches of file `f`, each with its wd.
 Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+
+#include "common/image/bytes.h"
 #include <string>
 #include <vector>
 
@@ -69,5 +71,24 @@ struct InotifyRec {
   std::vector<InotifyWatchRec> watches;  // by wd
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyRec, file_id, watches)
+
+// A BPF map (array or hash) held by a task: how it was created and every
+// entry, read through libbpf.
+struct BpfMapEntryRec {
+  Bytes key, value;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BpfMapEntryRec, key, value)
+
+struct BpfMapRec {
+  uint64_t file_id = 0;
+  uint32_t map_type = 0;  // BPF_MAP_TYPE_ARRAY or BPF_MAP_TYPE_HASH
+  std::string name;
+  uint32_t key_size = 0, value_size = 0, max_entries = 0;
+  uint32_t map_flags = 0;  // BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, ...
+  bool frozen = false;     // bpf_map_freeze: no more writes from user space
+  std::vector<BpfMapEntryRec> entries;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BpfMapRec, file_id, map_type, name, key_size, value_size, max_entries, map_flags,
+                                   frozen, entries)
 
 }  // namespace cr

@@ -29,7 +29,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify,
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify, bpf-map,
                           // opath (an O_PATH descriptor), ghost (a deleted file)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
@@ -127,10 +127,11 @@ struct Files {
   std::vector<TimerfdRec> timerfds;
   std::vector<EpollRec> epolls;
   std::vector<InotifyRec> inotifies;
+  std::vector<BpfMapRec> bpf_maps;
   std::vector<GhostRec> ghosts;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
-                                   inotifies, ghosts)
+                                   inotifies, bpf_maps, ghosts)
 
 struct FdRec {
   int32_t fd = 0;

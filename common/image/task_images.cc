@@ -185,7 +185,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
-        fr.type == "inotify")
+        fr.type == "inotify" || fr.type == "bpf-map")
       continue;
     if (fr.type == "ghost") {
       bool found = false;
@@ -287,8 +287,19 @@ Status validate_event_fds(const Files& files) {
       if (w.wd <= 0 || w.wd > (1 << 20) || !wds.insert(w.wd).second || w.path.empty() || w.path[0] != '/')
         return make_error("files.img: inotify %llu: bad watch %d", ull(in.file_id), w.wd);
   }
+  for (auto& m : files.bpf_maps) {
+    TRY_STATUS(check(m.file_id, "bpf-map"));
+    if ((m.map_type != 1 /* HASH */ && m.map_type != 2 /* ARRAY */) || m.key_size == 0 || m.key_size > 512 ||
+        m.value_size == 0 || m.value_size > (1u << 20) || m.max_entries == 0 || m.entries.size() > m.max_entries ||
+        m.name.size() > 15)
+      return make_error("files.img: BPF map %llu: bad type, sizes or entry count", ull(m.file_id));
+    for (auto& e : m.entries)
+      if (e.key.size() != m.key_size || e.value.size() != m.value_size)
+        return make_error("files.img: BPF map %llu: an entry of the wrong size", ull(m.file_id));
+  }
   for (auto& [id, type] : type_of)
-    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify") &&
+    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify" ||
+         type == "bpf-map") &&
         !records.count(id))
       return make_error("files.img: %s %llu has no record of its state", type.c_str(), ull(id));
   return ok_status();

@@ -489,7 +489,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_eventfds", "semaphore eventfd gave 4 units"},
             {"ckpt_deleted", "the deleted file's bytes differ"},
             {"ckpt_inotify", "fdinfo watches are not wd 2, 3, 4"},
-            {"ckpt_locks", "a new process found the locks not as dumped"}};
+            {"ckpt_locks", "a new process found the locks not as dumped"},
+            {"ckpt_bpf_maps", "hash entry 7919 is not as set"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

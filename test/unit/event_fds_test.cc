@@ -157,3 +157,39 @@ TEST_CASE("file locks: each broken rule is refused") {
   u.posix_locks[0].kind = "ofd";
   CHECK(refusal(f, u).find("bad POSIX lock through fd 3") != std::string::npos);
 }
+
+TEST_CASE("BPF maps: each broken rule is refused") {
+  Files f;
+  f.files = {file(1, "bpf-map")};
+  BpfMapRec m;
+  m.file_id = 1;
+  m.map_type = 1;  // hash
+  m.name = "m";
+  m.key_size = 4;
+  m.value_size = 8;
+  m.max_entries = 2;
+  BpfMapEntryRec e;
+  e.key.data.assign(4, 1);
+  e.value.data.assign(8, 2);
+  m.entries = {e};
+  f.bpf_maps = {m};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.bpf_maps[0].map_type = 5;  // a per-CPU hash
+  CHECK(refusal(b, t).find("BPF map 1: bad type") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].entries.assign(3, e);  // more than max_entries
+  CHECK(refusal(b, t).find("BPF map 1: bad type, sizes or entry count") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].entries[0].value.data.resize(7);
+  CHECK(refusal(b, t).find("BPF map 1: an entry of the wrong size") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].name = std::string(16, 'n');
+  CHECK(refusal(b, t).find("BPF map 1") != std::string::npos);
+  b = f;
+  b.bpf_maps.clear();
+  CHECK(refusal(b, t).find("bpf-map 1 has no record of its state") != std::string::npos);
+}
