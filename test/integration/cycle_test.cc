@@ -921,6 +921,63 @@ TEST_CASE("cycle: 1 GiB of random data (ckpt_memory --big-mib 1024)") {
   cycle(w, kKillDirAttached, 600s);
 }
 
+// Shared memory beyond the old 64 MiB inline limit, mostly holes: 200 MiB
+// of shared anonymous memory across fork (ckpt_shmem --big-mib) and a
+// 100 MiB SysV segment (ckpt_sysvshm --big-mib), each in two modes.
+TEST_CASE("cycle: big sparse shared memory (ckpt_shmem --big-mib=200, ckpt_sysvshm --big-mib=100)") {
+  run_cycles({{{"ckpt_shmem", {"--big-mib=200"}}, kKillDirAttached},
+              {{"ckpt_shmem", {"--big-mib=200"}}, kPipeDetached},
+              {{"ckpt_sysvshm", {"--big-mib=100"}}, kKillDirDetached},
+              {{"ckpt_sysvshm", {"--big-mib=100"}}, kPipeAttached}});
+}
+
+// The holes of a big shared object cost nothing in the images: 200 MiB of
+// shared anonymous memory holding about 9 MiB of written pages takes about
+// that much, less with -z; the pages of an object are in its own page image.
+TEST_CASE("cycle: a 200 MiB shared object that is mostly holes is saved as its written pages") {
+  for (bool compress : {false, true}) {
+    CAPTURE(compress);
+    TempDir t;
+    std::string wd = t / "wd", img = t / "img";
+    fs::create_directory(wd);
+    Dumpee::Options o;
+    o.dir = wd;
+    o.args = {"--big-mib=200"};
+    Dumpee d("ckpt_shmem", o);
+    const Tree tree = tree_of(d);
+    struct Guard {
+      std::vector<pid_t> pids;
+      std::string exe;
+      ~Guard() { kill_tree(pids, exe); }
+    } guard{tree.pids, d.exe()};
+    std::vector<std::string> args = {"dump", "-t", std::to_string(tree.root), "-D", img};
+    if (compress) args.push_back("-z");
+    auto r = crtools(args);
+    INFO("dump stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+    reap_pids(tree.others, 30s);
+    uint64_t shmem_bytes = 0;
+    int shmem_pagemaps = 0;
+    for (auto& e : fs::directory_iterator(img)) {
+      std::string n = e.path().filename();
+      if (n.rfind("pages-shmem-", 0) == 0) shmem_bytes += fs::file_size(e.path());
+      if (n.rfind("pagemap-shmem-", 0) == 0) shmem_pagemaps++;
+    }
+    INFO("pages-shmem-*.img: ", shmem_bytes, " bytes in all");
+    CHECK(shmem_pagemaps == 5);  // S1 to S5
+    // 2193 written pages of S5 (8.6 MiB) and 1.4 MiB of S1 to S4.
+    if (compress) CHECK(shmem_bytes < (11u << 20));
+    else CHECK((shmem_bytes > (9u << 20) && shmem_bytes < (11u << 20)));
+    auto rr = crtools({"restore", "-D", img, "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    for (pid_t p : tree.live()) REQUIRE(wait_restored(p, d.exe(), d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(tree.root, d.output_path(), 120s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+  }
+}
+
 TEST_CASE("cycle: dump -s then SIGCONT: the stopped original goes on and verifies") {
   for (const char* wl : {"ckpt_counter", "ckpt_signals", "ckpt_itimer"}) {
     std::string name = wl;
