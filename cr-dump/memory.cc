@@ -38,6 +38,8 @@ constexpr size_t kReadChunk = 8 << 20;  // bytes read from the task per call
 
 unsigned long long ull(uint64_t v) { return v; }
 
+bool is_memfd(const proc::VmaInfo& v) { return v.deleted && v.path.rfind("/memfd:", 0) == 0; }
+
 // Why a mapping cannot be dumped yet, or "" if it can.
 std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
@@ -47,8 +49,8 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   if (is_sysv_shm(v)) return f.has(VmFlag::Ht) ? "SysV shared memory on huge pages (SHM_HUGETLB)" : "";
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
   if (v.deleted && v.shared) return "";  // memfd or deleted file, mapped shared: "shmem" if on tmpfs
-  if (v.path.rfind("/memfd:", 0) == 0) return "private memfd mapping " + v.path;
-  if (v.deleted) return "mapping of deleted file " + v.path;
+  // A memfd mapped private is "shmem" too, its written pages the task's.
+  if (v.deleted && !is_memfd(v)) return "mapping of deleted file " + v.path;
   if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
   if (f.has(VmFlag::Ht)) return "hugetlbfs mapping";
   if (f.has(VmFlag::Lo) || f.has(VmFlag::Lf)) return "mlocked memory";
@@ -62,8 +64,9 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   return "";
 }
 
-// A shared mapping of shared memory: the object behind it (seen through
-// /proc/PID/map_files) is saved once for the whole tree.
+// A mapping of shared memory: the object behind it (seen through
+// /proc/PID/map_files) is saved once for the whole tree. Mapped private (a
+// memfd), the pages the task wrote are its own, saved with its others.
 Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   char mf[96];
   snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
@@ -87,7 +90,7 @@ std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
   if (is_sysv_shm(v)) return "sysv";
-  if (v.is_shared_anon() || (v.deleted && v.shared)) return "shmem";
+  if (v.is_shared_anon() || (v.deleted && v.shared) || is_memfd(v)) return "shmem";
   if (v.is_file()) return "file";
   return "anon";
 }

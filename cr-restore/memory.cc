@@ -73,9 +73,10 @@ Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const TreePlan& tree, co
   if (v.kind == "shmem") {
     // The object its creator made, inherited at its transit number.
     fd = fcntl(tree.transit_shmem.at(tree.shmem_of_inode.at({v.dev, v.ino})), F_DUPFD_CLOEXEC, 0);
-    // No pages to fill: map it as it was (a memfd sealed against writing
-    // takes no writable shared mapping).
-    prot = v.prot;
+    // Shared: no pages to fill, map it as it was (a memfd sealed against
+    // writing takes no writable shared mapping). Private: writable, so that
+    // the task's own pages are written over the object's (copy-on-write).
+    if (v.shared) prot = v.prot;
     if (fd < 0) return make_errno(errno, "shared memory at %#llx: its object is not here", (unsigned long long)v.start);
   } else if (v.kind == "file") {
     char what[64];

@@ -165,7 +165,8 @@ Status validate_vma_objects(const Mm& mm, const Files& files, const std::string&
       const ShmemRec* m = nullptr;
       for (auto& x : files.shmem)
         if (x.dev == v.dev && x.ino == v.ino) m = &x;
-      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
+      // Shared, or private (a memfd: its written pages are the task's).
+      if (!m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
         return make_error("%s: shared memory at %#llx: no such object or out of its bounds", f, ull(v.start));
     } else if (v.kind == "sysv") {
       const SysvShmRec* m = nullptr;

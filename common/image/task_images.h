@@ -58,8 +58,9 @@ Status validate_shmem(const Files& f);
 // checked against the object's size (validate_object_pagemap) and, with
 // verify_pages, every frame read and checksummed.
 Status validate_object_pages(const ImageSet& set, const Files& f, bool verify_pages);
-// The objects VMAs map: a "shmem" VMA inside its ShmemRec, a "sysv" VMA one
-// whole attach (offset 0, the size in pages) of its SysvShmRec.
+// The objects VMAs map: a "shmem" VMA (shared or private) inside its
+// ShmemRec, a "sysv" VMA one whole attach (offset 0, the size in pages) of
+// its SysvShmRec.
 Status validate_vma_objects(const Mm& mm, const Files& f, const std::string& file);
 
 }  // namespace cr
