@@ -287,6 +287,36 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   CHECK(refused(validate_mm(y, "mm-1.img"), "unknown kind 'sysvshm'"));
 }
 
+// A "shmem" VMA maps its object shared or (a memfd) private, within its size.
+TEST_CASE("mm: shared memory VMAs, shared and private, inside their object") {
+  Files f;
+  f.shmem = {{9, 23, 4711, 5 * 4096 + 1, "pagemap-shmem-9.img", "/memfd:x", 0}};
+  Mm mm;
+  mm.exe = "/bin/w";
+  VmaRec v;
+  v.start = 0x10000;
+  v.end = 0x16000;  // the whole object, its size rounded up
+  v.prot = PROT_READ | PROT_WRITE;
+  v.shared = true;
+  v.kind = "shmem";
+  v.name = "/memfd:x";
+  v.dev = 23;
+  v.ino = 4711;
+  mm.vmas = {v};
+  v.start = 0x20000;
+  v.end = 0x22000;
+  v.shared = false;  // a private mapping of its pages 2 and 3
+  v.pgoff = 2 * 4096;
+  mm.vmas.push_back(v);
+  CHECK(validate_vma_objects(mm, f, "mm-1.img"));
+  Mm y = mm;
+  y.vmas[1].pgoff = 5 * 4096;  // past its end
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "shared memory at 0x20000: no such object or out of its bounds"));
+  y = mm;
+  y.vmas[1].ino = 4712;  // no such object
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "shared memory at 0x20000: no such object"));
+}
+
 // The page image of a shared object: offsets within its size, nothing the parent's.
 TEST_CASE("pages: a shared memory object's pagemap stays within the object") {
   Pagemap pm;
