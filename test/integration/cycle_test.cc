@@ -201,6 +201,27 @@ Tree tree_of(const Dumpee& d) {
   return t;
 }
 
+// A tree workload started in a temporary working directory `wd` (its
+// images go to `img` beside it), its tree read from READY. Every pid of
+// the tree still running the workload is killed when it goes out of scope
+// (by pid, never <= 0), whatever happened.
+struct TreeWorkload {
+  TempDir t;
+  std::string wd = t / "wd", img = t / "img";
+  Dumpee d;
+  Tree tree;
+  TreeWorkload(const std::string& name, const std::vector<std::string>& args)
+      : d(name, options(wd, args)), tree(tree_of(d)) {}
+  ~TreeWorkload() { kill_tree(tree.pids, d.exe()); }
+  static Dumpee::Options options(const std::string& wd, const std::vector<std::string>& args) {
+    fs::create_directory(wd);
+    Dumpee::Options o;
+    o.dir = wd;
+    o.args = args;
+    return o;
+  }
+};
+
 std::string join(const std::vector<pid_t>& v) {
   std::string s;
   for (pid_t p : v) s += (s.empty() ? "" : ",") + std::to_string(p);
@@ -850,19 +871,11 @@ size_t shared_pages(pid_t a, pid_t b) {
 TEST_CASE("cycle: pages shared copy-on-write after fork stay shared across dump and restore, and are saved once") {
   for (bool leave_running : {true, false}) {
     CAPTURE(leave_running);
-    TempDir t;
-    std::string wd = t / "wd", img = t / "img";
-    fs::create_directory(wd);
-    Dumpee::Options o;
-    o.dir = wd;
-    Dumpee d("ckpt_tree", o);
-    const Tree tree = tree_of(d);
+    TreeWorkload w("ckpt_tree", {});
+    const Tree& tree = w.tree;
+    Dumpee& d = w.d;
+    const std::string& img = w.img;
     REQUIRE(tree.pids.size() >= 2);
-    struct Guard {
-      std::vector<pid_t> pids;
-      std::string exe;
-      ~Guard() { kill_tree(pids, exe); }
-    } guard{tree.pids, d.exe()};
     const pid_t root = tree.root, child = tree.pids[1];
     REQUIRE(proc_ppid(child) == root);
     const size_t before = shared_pages(root, child);
@@ -937,19 +950,10 @@ TEST_CASE("cycle: big sparse shared memory (ckpt_shmem --big-mib=200, ckpt_sysvs
 TEST_CASE("cycle: a 200 MiB shared object that is mostly holes is saved as its written pages") {
   for (bool compress : {false, true}) {
     CAPTURE(compress);
-    TempDir t;
-    std::string wd = t / "wd", img = t / "img";
-    fs::create_directory(wd);
-    Dumpee::Options o;
-    o.dir = wd;
-    o.args = {"--big-mib=200"};
-    Dumpee d("ckpt_shmem", o);
-    const Tree tree = tree_of(d);
-    struct Guard {
-      std::vector<pid_t> pids;
-      std::string exe;
-      ~Guard() { kill_tree(pids, exe); }
-    } guard{tree.pids, d.exe()};
+    TreeWorkload w("ckpt_shmem", {"--big-mib=200"});
+    const Tree& tree = w.tree;
+    Dumpee& d = w.d;
+    const std::string& img = w.img;
     std::vector<std::string> args = {"dump", "-t", std::to_string(tree.root), "-D", img};
     if (compress) args.push_back("-z");
     auto r = crtools(args);
