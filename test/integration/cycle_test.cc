@@ -1405,10 +1405,14 @@ TEST_CASE("cycle: SysV shm: a restore failing midway removes the segments it mad
   }
 }
 
-TEST_CASE("cycle: SysV shm: a partly unmapped attach is refused at dump naming pid, address and kind; the tree runs on") {
+// A dump of workload `name` refused because of the mapping whose address
+// its READY line gives under `key`: one line naming the pid, that address
+// and `why`; no image set; the process runs on untouched and verifies.
+void check_mapping_refused(const std::string& name, const std::vector<std::string>& args, const std::string& key,
+                           const std::string& why) {
   TempDir t;
-  Dumpee d("ckpt_sysvshm", {"--partial"});
-  long addr = ready_number(d.ready_info(), "partial");
+  Dumpee d(name, args);
+  long addr = ready_number(d.ready_info(), key);
   REQUIRE(addr > 0);
   char hex[32];
   snprintf(hex, sizeof hex, "%#lx", addr);
@@ -1418,12 +1422,23 @@ TEST_CASE("cycle: SysV shm: a partly unmapped attach is refused at dump naming p
   CHECK(r.status < 128);
   CHECK_MESSAGE(mentions(r.err, std::to_string(d.pid())), "the error does not name the pid");
   CHECK_MESSAGE(r.err.find(hex) != std::string::npos, "the error does not name address ", hex);
-  CHECK_MESSAGE(r.err.find("SysV shared memory") != std::string::npos, "the error does not name the kind");
+  CHECK_MESSAGE(r.err.find(why) != std::string::npos, "the error does not say '", why, "'");
   CHECK_MESSAGE(std::count(r.err.begin(), r.err.end(), '\n') <= 1, "not one line: ", r.err);
   CHECK_FALSE(fs::exists(t / "img/inventory.img"));
   CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
   Verdict v = d.verdict(60s);
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
+}
+
+TEST_CASE("cycle: SysV shm: a partly unmapped attach is refused at dump naming pid, address and kind; the tree runs on") {
+  check_mapping_refused("ckpt_sysvshm", {"--partial"}, "partial", "SysV shared memory");
+}
+
+// A shared memory object over the 1 TiB bound (a sparse 2 TiB memfd with one
+// page mapped) is refused at dump naming pid, address and size; the tree
+// runs on.
+TEST_CASE("cycle: a shared memory object over 1 TiB is refused at dump naming pid and address; the tree runs on") {
+  check_mapping_refused("ckpt_memfd", {"--over-limit"}, "huge", "2048 GiB is larger than the 1024 GiB");
 }
 
 // A dump that fails after part of the tree is collected: the root (python)

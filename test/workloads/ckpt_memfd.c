@@ -25,6 +25,10 @@
  * every page through fd 22: parent and child see it in the untouched pages
  * and not in the written ones; P1 still maps "/memfd:ckpt-c (deleted)".
  *
+ * --over-limit: also memfd "ckpt-huge", 2 TiB long (sparse), one page of it
+ * mapped shared at offset 1 TiB (READY says "huge=ADDR"): more than cr-dump
+ * saves (1 TiB), so the dump is refused.
+ *
  * --selftest-corrupt: after READY the child maps a private page over the
  * start of its ckpt-a mapping.
  */
@@ -146,7 +150,16 @@ int main(int argc, char **argv) {
   char r;
   if (read(rp[0], &r, 1) != 1) die("child setup");
   close(rp[0]);
-  ready("pids=%d,%d", getpid(), (int)c);
+  void *huge = NULL;
+  if (ckpt_flag(argc, argv, "--over-limit")) {
+    int h = memfd_create("ckpt-huge", MFD_CLOEXEC);
+    if (h < 0 || ftruncate(h, (off_t)(2ULL << 40))) die("memfd ckpt-huge");
+    huge = mmap(NULL, CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, h, (off_t)(1ULL << 40));
+    if (huge == MAP_FAILED) die("mmap ckpt-huge");
+    close(h);
+    *(volatile char *)huge = 1;
+  }
+  ready("pids=%d,%d huge=%#lx", getpid(), (int)c, (unsigned long)huge);
   wait_for_term();
 
   link_is(20, "/memfd:ckpt-a (deleted)");
