@@ -1510,20 +1510,22 @@ TEST_CASE("cycle: restore -t checks the root pid recorded in the images") {
   CHECK(terminate_and_collect(pid, d.output_path(), 60s).passed());
 }
 
-TEST_CASE("cycle: truncated or corrupted or missing images are refused before any process exists") {
-  TempDir t;
-  Dumpee d("ckpt_memory", {"--big-mib", "8"});
-  pid_t pid = d.pid();
-  std::string img = t / "img";
-  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img});
-  INFO("dump stderr: ", r.err);
-  REQUIRE(r.status == 0);
-  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
-
+// Each file of the set at `img` whose name starts with one of `prefixes`,
+// in turn a byte flipped, cut in half, or removed (in a copy of the set):
+// the restore is refused before any process with `pid` exists (and, with
+// `named`, the error names that file). How many files were damaged.
+int refuse_each_damage(const std::string& img, const TempDir& t, pid_t pid, const std::string& exe,
+                       const std::vector<std::string>& prefixes, bool named) {
   std::vector<std::string> files;
-  for (auto& e : fs::directory_iterator(img)) files.push_back(e.path().filename().string());
+  for (auto& e : fs::directory_iterator(img)) {
+    std::string f = e.path().filename().string();
+    for (auto& p : prefixes)
+      if (f.rfind(p, 0) == 0) {
+        files.push_back(f);
+        break;
+      }
+  }
   std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= 3);
   int n = 0;
   for (auto& f : files) {
     for (const char* how : {"flip", "truncate", "remove"}) {
@@ -1540,10 +1542,51 @@ TEST_CASE("cycle: truncated or corrupted or missing images are refused before an
       } else {
         fs::remove(p);
       }
-      expect_refused({crtools_path(), "restore", "-D", bad}, pid, d.exe(), "/dev/null", std::string(how) + " " + f);
+      RunResult r = expect_refused({crtools_path(), "restore", "-D", bad}, pid, exe, "/dev/null", std::string(how) + " " + f);
+      if (named) CHECK_MESSAGE(r.err.find(f) != std::string::npos, how, " ", f, ": the error does not name it: ", r.err);
       fs::remove_all(bad);
     }
   }
+  return static_cast<int>(files.size());
+}
+
+// The page images of shared memory objects (memfds mapped shared and
+// private) and of SysV segments: damaged, missing or cut short, the restore
+// is refused naming the file before any process (or segment) is made; the
+// intact set restores.
+TEST_CASE("cycle: damaged page images of shared memory objects and SysV segments are refused before any process exists") {
+  for (const char* wl : {"ckpt_memfd", "ckpt_sysvshm"}) {
+    CAPTURE(wl);
+    TreeWorkload w(wl, std::string(wl) == "ckpt_sysvshm" ? std::vector<std::string>{"--big-mib=8"}
+                                                        : std::vector<std::string>{});
+    auto r = crtools({"dump", "-t", std::to_string(w.tree.root), "-D", w.img});
+    INFO("dump stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(w.d.wait_exit(30s) == 128 + SIGKILL);
+    reap_pids(w.tree.others, 30s);
+    int n = refuse_each_damage(w.img, w.t, w.tree.root, w.d.exe(),
+                               {"pagemap-shmem-", "pages-shmem-", "pagemap-sysv-", "pages-sysv-"}, true);
+    CHECK(n >= 4);
+    auto rr = crtools({"restore", "-D", w.img, "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    for (pid_t p : w.tree.live()) REQUIRE(wait_restored(p, w.d.exe(), w.d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(w.tree.root, w.d.output_path(), 60s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+  }
+}
+
+TEST_CASE("cycle: truncated or corrupted or missing images are refused before any process exists") {
+  TempDir t;
+  Dumpee d("ckpt_memory", {"--big-mib", "8"});
+  pid_t pid = d.pid();
+  std::string img = t / "img";
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+
+  REQUIRE(refuse_each_damage(img, t, pid, d.exe(), {""}, false) >= 3);
   // The intact set still restores: the refusals were about the damage.
   {
     Background ok({crtools_path(), "restore", "-D", img, "-d"});
