@@ -1410,13 +1410,13 @@ TEST_CASE("cycle: SysV shm: a restore failing midway removes the segments it mad
 // and `why`; no image set; the process runs on untouched and verifies.
 void check_mapping_refused(const std::string& name, const std::vector<std::string>& args, const std::string& key,
                            const std::string& why) {
-  TempDir t;
-  Dumpee d(name, args);
+  TreeWorkload w(name, args);  // (a failed check kills its child too)
+  Dumpee& d = w.d;
   long addr = ready_number(d.ready_info(), key);
   REQUIRE(addr > 0);
   char hex[32];
   snprintf(hex, sizeof hex, "%#lx", addr);
-  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", w.img});
   INFO("dump stderr: ", r.err);
   CHECK(r.status > 0);
   CHECK(r.status < 128);
@@ -1424,7 +1424,7 @@ void check_mapping_refused(const std::string& name, const std::vector<std::strin
   CHECK_MESSAGE(r.err.find(hex) != std::string::npos, "the error does not name address ", hex);
   CHECK_MESSAGE(r.err.find(why) != std::string::npos, "the error does not say '", why, "'");
   CHECK_MESSAGE(std::count(r.err.begin(), r.err.end(), '\n') <= 1, "not one line: ", r.err);
-  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_FALSE(fs::exists(w.img + "/inventory.img"));
   CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
   Verdict v = d.verdict(60s);
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
