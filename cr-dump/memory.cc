@@ -38,10 +38,20 @@ constexpr size_t kReadChunk = 8 << 20;  // bytes read from the task per call
 
 unsigned long long ull(uint64_t v) { return v; }
 
-bool is_memfd(const proc::VmaInfo& v) { return v.deleted && v.path.rfind("/memfd:", 0) == 0; }
+// A deleted file mapped private that is a shared memory object: a memfd, or
+// a deleted file on tmpfs (a POSIX shm object after shm_unlink), seen
+// through /proc/PID/map_files.
+bool is_private_shmem(pid_t pid, const proc::VmaInfo& v) {
+  if (!v.deleted || v.shared) return false;
+  if (v.path.rfind("/memfd:", 0) == 0) return true;
+  char mf[96];
+  snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
+  struct statfs sf;
+  return statfs(mf, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
 
 // Why a mapping cannot be dumped yet, or "" if it can.
-std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
+std::string unsupported(pid_t pid, const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
   // SysV shared memory ("/SYSV%08x (deleted)"): "sysv", checked further by
@@ -49,8 +59,9 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   if (is_sysv_shm(v)) return f.has(VmFlag::Ht) ? "SysV shared memory on huge pages (SHM_HUGETLB)" : "";
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
   if (v.deleted && v.shared) return "";  // memfd or deleted file, mapped shared: "shmem" if on tmpfs
-  // A memfd mapped private is "shmem" too, its written pages the task's.
-  if (v.deleted && !is_memfd(v)) return "mapping of deleted file " + v.path;
+  // A memfd or deleted tmpfs file mapped private is "shmem" too, its
+  // written pages the task's.
+  if (v.deleted && !is_private_shmem(pid, v)) return "mapping of deleted file " + v.path;
   if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
   if (f.has(VmFlag::Ht)) return "hugetlbfs mapping";
   if (f.has(VmFlag::Lo) || f.has(VmFlag::Lf)) return "mlocked memory";
@@ -66,7 +77,8 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
 
 // A mapping of shared memory: the object behind it (seen through
 // /proc/PID/map_files) is saved once for the whole tree. Mapped private (a
-// memfd), the pages the task wrote are its own, saved with its others.
+// memfd or deleted tmpfs file), the pages the task wrote are its own, saved
+// with its others.
 Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   char mf[96];
   snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
@@ -90,7 +102,7 @@ std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
   if (is_sysv_shm(v)) return "sysv";
-  if (v.is_shared_anon() || (v.deleted && v.shared) || is_memfd(v)) return "shmem";
+  if (v.is_shared_anon() || v.deleted) return "shmem";  // (unsupported() refused other deleted files)
   if (v.is_file()) return "file";
   return "anon";
 }
@@ -223,7 +235,7 @@ Status dump_shmem_contents(ImageSet& set, bool compress, const Files& files, Dum
 Status check_memory_supported(pid_t pid) {
   auto smaps = TRY(proc::read_smaps(pid));
   for (auto& [start, e] : smaps) {
-    std::string why = unsupported(e.vma, e.flags);
+    std::string why = unsupported(pid, e.vma, e.flags);
     if (!why.empty())
       return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(e.vma.start),
                             ull(e.vma.end));
@@ -281,7 +293,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
 
   for (auto& [start, e] : smaps) {
     const proc::VmaInfo& v = e.vma;
-    std::string why = unsupported(v, e.flags);
+    std::string why = unsupported(pid, v, e.flags);
     if (!why.empty())
       return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(v.start), ull(v.end));
     VmaRec r;

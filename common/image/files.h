@@ -50,7 +50,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, ino, size, data, path)
 // shm_unlink): its size and seals; its contents are in a page image of
 // its own (`pages`, pagemap-shmem-ID.img), whose "addresses" are offsets
 // in the object. VMAs of kind "shmem" map it (by dev and ino), shared or
-// private; fds of type memfd refer to it (FileRec shmem_id).
+// (a memfd or deleted tmpfs file) private; fds of type memfd refer to it
+// (FileRec shmem_id).
 struct ShmemRec {
   uint64_t id = 0;              // FileRec shmem_id refers to it
   uint64_t dev = 0, ino = 0;    // its inode at dump

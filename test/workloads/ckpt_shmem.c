@@ -14,6 +14,11 @@
  * a write by the parent after restore is seen by the child, and one by the
  * child is seen by the parent (one object, still shared), in S1 and in S4.
  *
+ * S6 maps the same POSIX shared memory object as S4, MAP_PRIVATE (before the
+ * unlink); the parent writes its own bytes into page 3 of S6. After
+ * restore, S6 page 3 holds them and every other page of S6 what S4 holds
+ * (the object), also the parent's write to S4 after restore.
+ *
  * --big-mib=N: also S5, N MiB of shared anonymous memory mapped before the
  * fork, mostly holes (ckpt_sparse_owner: the parent and the child each
  * write some pages before READY, the rest is never touched). After
@@ -35,7 +40,7 @@
 
 #define SEED5 0x55aa
 
-static unsigned char *s1, *s2, *s3, *s4, *s5;
+static unsigned char *s1, *s2, *s3, *s4, *s5, *s6;
 static size_t n5; /* S5's pages, 0 without --big-mib */
 static unsigned char *mark5; /* its marker page */
 
@@ -106,9 +111,12 @@ int main(int argc, char **argv) {
   if (ftruncate(sfd, S4)) die("ftruncate");
   s4 = mmap(NULL, S4, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
   if (s4 == MAP_FAILED) die("mmap shm");
+  s6 = mmap(NULL, S4, PROT_READ | PROT_WRITE, MAP_PRIVATE, sfd, 0);
+  if (s6 == MAP_FAILED) die("mmap shm private");
   close(sfd);
   shm_unlink(shm_name);
   for (size_t i = 0; i < S4; i++) s4[i] = pat(4, i, 0);
+  for (size_t i = 3 * CKPT_PAGE; i < 4 * CKPT_PAGE; i++) s6[i] = pat(6, i, 0);
   int rp[2];
   if (pipe(rp)) die("pipe");
   pid_t child = fork();
@@ -172,6 +180,15 @@ int main(int argc, char **argv) {
   if (strcmp(m, n2)) fail("S2 maps '%s', was '%s'", m, n2);
   s1[100] = 0xa5;
   s4[100] = 0xa6;
+  for (size_t i = 0; i < S4; i++) {
+    int own = i / CKPT_PAGE == 3;
+    unsigned char want = own ? pat(6, i, 0) : s4[i];
+    if (s6[i] != want) {
+      fail("S6 (S4's object, private) byte %zu is %#x, expected %#x (%s)", i, s6[i], want,
+           own ? "its own page" : "the object's");
+      break;
+    }
+  }
   kill(child, SIGTERM);
   int st;
   if (waitpid(child, &st, 0) != child) fail("waitpid child: %s", strerror(errno));
