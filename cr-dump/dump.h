@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -19,6 +20,8 @@
 #include "common/proc/maps.h"
 #include "common/ptrace/seized_task.h"
 #include "common/remote/remote_session.h"
+
+#include "common/proc/fdinfo.h"
 
 namespace cr {
 
@@ -130,6 +133,39 @@ struct FileSharing {
 // The fd table of `pid`, adding its open file descriptions (and pipes, with
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
 // naming pid, fd and kind.
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing);
+// Deleted files are saved up to `ghost_limit` bytes (--ghost-limit).
+// File locks are saved with `file_locks` (--file-locks), else refused.
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit, bool file_locks);
+
+// ---- file_locks.cc
+// The locks fdinfo shows for `pid`'s fd: refused without `allowed`.
+Result<std::vector<FileLockRec>> parse_fd_locks(pid_t pid, int fd, const proc::FdInfo& info, bool allowed);
+// Into the description's (flock, OFD) or the process's (POSIX) list, once;
+// a POSIX lock through an fd whose access allows it (check_posix_locks_placed
+// refuses one that found none).
+void add_fd_locks(const std::vector<FileLockRec>& locks, const FileRec& file, Files& files, FdTable& t);
+Status check_posix_locks_placed(pid_t pid, const std::vector<std::pair<int, std::vector<FileLockRec>>>& seen,
+                                const FdTable& t);
+
+// ---- deleted_files.cc
+// A regular file deleted while open, behind `pid`'s fd (stat `st`), saved
+// once in `files`; its GhostRec id. Refused over `ghost_limit` bytes or
+// with other links left.
+Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, const struct stat& st,
+                                   uint64_t ghost_limit, Files& files);
+
+// ---- event_fds.cc
+// "eventfd", "signalfd", "timerfd", "epoll" or "inotify" for an fd's link
+// (anon_inode:[...]), else nullptr.
+const char* event_fd_type(const std::string& link);
+// The state of event descriptor `f` (its FileRec, just made) into `files`.
+// An epoll's targets get their file ids from resolve_epoll_targets, once
+// the process's whole fd table is read.
+Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
+Status resolve_epoll_targets(pid_t pid, const FdTable& t, Files& files);
+
+// ---- inotify.cc
+// An inotify instance's watches, each with the path of its file.
+Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 
 }  // namespace cr

@@ -25,9 +25,9 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::LogFile, Opt::Verbosity, Opt::Version},
+                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::LogFile, Opt::Verbosity, Opt::Version},
                            false,
                            0,
                            0};
@@ -52,7 +52,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     if (p.zombie) continue;
     pid_t pid = p.pid;
     auto rs = TRY(RemoteSession::start(p.threads[0]));
-    FdTable fds = TRY(dump_files(pid, files, sharing));
+    FdTable fds = TRY(dump_files(pid, files, sharing, o.ghost_limit, o.file_locks));
     // Memory before the parasite: its scratch mapping must not be dumped.
     auto pm = mms.find(p.ppid);
     CowParent parent{p.ppid, pm == mms.end() ? nullptr : &pm->second};
@@ -131,6 +131,10 @@ int main(int argc, char** argv) {
   Options o = command_start_or_exit(kDump, argc, argv);
   if (!o.tree || o.images_dir.empty()) {
     fprintf(stderr, "cr-dump: -t PID and -D DIR are required; see 'cr-dump --help'\n");
+    return 2;
+  }
+  if (o.ghost_limit > kMaxGhostSize) {
+    fprintf(stderr, "cr-dump: --ghost-limit is at most 64M; see 'cr-dump --help'\n");
     return 2;
   }
   if (o.leave_stopped && o.leave_running) {

@@ -43,6 +43,7 @@ struct TreePlan {
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> shmem_of_inode;  // (dev, ino) -> shared memory id
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
   SessionPlan sessions;  // helpers for gone session and group leaders below the root
+  std::map<uint64_t, int> transit_ghost;  // deleted file id -> its transit fd (made by cr-restore)
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -177,6 +178,31 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags);
 }  // namespace cr
 
 namespace cr {
+
+// ---- deleted_files.cc (runs in cr-restore, before the first task)
+// Every deleted-but-open file, made again and unlinked, open at its
+// transit fd (plan.transit_ghost) for the tasks to inherit.
+Status create_deleted_files(const Files& files, const TreePlan& plan);
+// cr-restore's own copies, once the first task is forked.
+void close_deleted_files(const TreePlan& plan);
+
+// ---- file_locks.cc (runs in the task being restored)
+// The flock and OFD locks of description `f`, just opened at `fd`.
+Status take_description_locks(const FileRec& f, int fd, const std::string& what);
+// The POSIX locks of task `t`, through its fds (all in place).
+Status take_posix_locks(const FdTable& t);
+
+// ---- event_fds.cc (runs in the task being restored)
+bool is_event_fd_type(const std::string& type);
+// A new eventfd, signalfd, timerfd or epoll instance with the state of
+// file `f` (close-on-exec; epoll without its targets).
+Result<int> open_event_fd(const Files& files, const FileRec& f, const std::string& what);
+// ---- inotify.cc (runs in the task being restored)
+// A new inotify instance with the watches of file `f`, each with its wd.
+Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
+// Register again the targets of the epoll instances task `t` dumped, at
+// its fd numbers (every fd of `t` is in place).
+Status register_epoll_targets(const Files& files, const FdTable& t);
 
 // ---- core.cc (runs in the task being restored)
 // Bytes the task args need (a page multiple).

@@ -10,13 +10,27 @@
 #include <vector>
 
 #include "common/image/bytes.h"
+#include "common/image/event_fds.h"
 #include "common/image/format.h"
 
 namespace cr {
 
+// A file lock: flock and OFD locks belong to an open file description
+// (FileRec::locks), POSIX locks to a process (FdTable::posix_locks, set
+// through the fd `fd` of that process).
+struct FileLockRec {
+  std::string kind;     // flock, posix, ofd
+  bool write = false;   // exclusive (write) or shared (read)
+  uint64_t start = 0;   // posix, ofd: the first byte
+  uint64_t len = 0;     // posix, ofd: bytes, 0 to the end of the file
+  int32_t fd = 0;       // posix: the fd to set it through (a flock/ofd lock: where it was seen)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
+
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify,
+                          // opath (an O_PATH descriptor), ghost (a deleted file)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -28,9 +42,30 @@ struct FileRec {
                           // tells a replaced file that reuses the inode number
   uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
   uint64_t shmem_id = 0;  // type memfd: the ShmemRec it opens
+  uint64_t ghost_id = 0;  // type ghost: the GhostRec it opens
+  std::vector<FileLockRec> locks;  // flock and OFD locks it holds (cr-dump --file-locks)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns, pipe_id, shmem_id)
+                                   btime_ns, pipe_id, shmem_id, ghost_id, locks)
+
+// A regular file deleted while open (its fds show "PATH (deleted)"): its
+// contents, saved up to cr-dump --ghost-limit, and attributes. Restore
+// makes it again at its path (or, if that name is taken, as an unnamed
+// file in the same directory), unlinks it at once, and each description
+// (FileRec of type ghost) opens it.
+struct GhostRec {
+  uint64_t id = 0;
+  uint64_t dev = 0, ino = 0;  // at dump
+  std::string path;           // where it was, absolute
+  uint32_t mode = 0;          // st_mode
+  uint32_t uid = 0, gid = 0;
+  int64_t mtime_ns = 0;
+  Bytes data;                 // all of it (its size)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(GhostRec, id, dev, ino, path, mode, uid, gid, mtime_ns, data)
+
+// The largest deleted file cr-dump --ghost-limit may ask to save inline.
+inline constexpr uint64_t kMaxGhostSize = 64ull << 20;
 
 // One pipe (both ends share it) or named FIFO: its capacity and the bytes
 // in it, unread, at dump time. Each end an fd refers to is its own FileRec
@@ -102,8 +137,15 @@ struct Files {
   std::vector<PipeRec> pipes;
   std::vector<ShmemRec> shmem;
   std::vector<SysvShmRec> sysv_shm;  // by id
+  std::vector<EventfdRec> eventfds;  // one per FileRec of type eventfd
+  std::vector<SignalfdRec> signalfds;
+  std::vector<TimerfdRec> timerfds;
+  std::vector<EpollRec> epolls;
+  std::vector<InotifyRec> inotifies;
+  std::vector<GhostRec> ghosts;
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
+                                   inotifies, ghosts)
 
 struct FdRec {
   int32_t fd = 0;
@@ -116,7 +158,8 @@ struct FdTable {
   static constexpr ImageKind kKind = ImageKind::Fdinfo;
   int64_t pid = 0;
   std::vector<FdRec> fds;
+  std::vector<FileLockRec> posix_locks;  // the POSIX locks the process holds (cr-dump --file-locks)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdTable, pid, fds)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FdTable, pid, fds, posix_locks)
 
 }  // namespace cr

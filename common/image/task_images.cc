@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include <map>
 #include <set>
 
 namespace cr {
@@ -199,8 +202,23 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   TRY_STATUS(validate_shmem(files));
   for (auto& m : files.shmem) shm.insert(m.id);
   TRY_STATUS(validate_sysv_shm(files));
+  TRY_STATUS(validate_event_fds(files));
+  std::set<uint64_t> ghosts;
+  for (auto& g : files.ghosts)
+    if (!ghosts.insert(g.id).second || g.path.empty() || g.path[0] != '/' || g.data.size() > kMaxGhostSize ||
+        !S_ISREG(g.mode))
+      return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
+        fr.type == "inotify")
+      continue;
+    if (fr.type == "ghost") {
+      bool found = false;
+      for (auto& g : files.ghosts) found |= g.id == fr.ghost_id;
+      if (!found) return make_error("files.img: file %llu: no deleted file %llu", ull(fr.id), ull(fr.ghost_id));
+      continue;
+    }
     if (fr.type == "memfd") {
       if (!shm.count(fr.shmem_id))
         return make_error("files.img: file %llu: no shared memory object %llu", ull(fr.id), ull(fr.shmem_id));
@@ -216,16 +234,89 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
         return make_error("files.img: file %llu: a pipe end is read or write only", ull(fr.id));
       continue;
     }
-    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr")
+    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr" && fr.type != "opath")
       return make_error("files.img: file %llu: unknown type '%s'", ull(fr.id), fr.type.c_str());
     if (fr.path.empty() || fr.path[0] != '/')
       return make_error("files.img: file %llu: path is not absolute", ull(fr.id));
   }
   std::set<int> fds;
+  std::map<int, uint64_t> file_at;
   for (auto& d : t.fds) {
     if (d.fd < 0 || d.fd >= (1 << 20) || !fds.insert(d.fd).second) return make_error("%s: bad fd %d", f, d.fd);
     if (!ids.count(d.file_id)) return make_error("%s: fd %d: no file %llu in files.img", f, d.fd, ull(d.file_id));
+    file_at[d.fd] = d.file_id;
   }
+  // Locks: known kinds, and a POSIX lock set through one of this task's fds.
+  auto bad_lock = [](const FileLockRec& l) {
+    return (l.kind != "flock" && l.kind != "posix" && l.kind != "ofd") || l.start > (1ull << 62) ||
+           l.len > (1ull << 62) || (l.kind == "flock" && (l.start || l.len));
+  };
+  for (auto& fr : files.files)
+    for (auto& l : fr.locks)
+      if (bad_lock(l) || l.kind == "posix") return make_error("files.img: file %llu: bad lock", ull(fr.id));
+  for (auto& l : t.posix_locks)
+    if (bad_lock(l) || l.kind != "posix" || !file_at.count(l.fd))
+      return make_error("%s: bad POSIX lock through fd %d", f, l.fd);
+  // The epoll instances this task registers again: it holds each one and
+  // each target at its registered number.
+  for (auto& ep : files.epolls) {
+    if (ep.pid != t.pid) continue;
+    bool holds = false;
+    for (auto& d : t.fds) holds |= d.file_id == ep.file_id;
+    if (!holds) return make_error("%s: epoll %llu is not held by pid %lld", f, ull(ep.file_id), (long long)t.pid);
+    for (auto& tg : ep.targets) {
+      auto it = file_at.find(tg.fd);
+      if (it == file_at.end() || it->second != tg.file_id)
+        return make_error("%s: epoll %llu: target fd %d is not file %llu", f, ull(ep.file_id), tg.fd,
+                          ull(tg.file_id));
+    }
+  }
+  return ok_status();
+}
+
+Status validate_event_fds(const Files& files) {
+  std::map<uint64_t, std::string> type_of;
+  for (auto& fr : files.files) type_of[fr.id] = fr.type;
+  std::map<uint64_t, int> records;  // file id -> records naming it
+  auto check = [&](uint64_t id, const char* type) -> Status {
+    auto it = type_of.find(id);
+    if (it == type_of.end() || it->second != type)
+      return make_error("files.img: %s record for file %llu, which is no %s", type, ull(id), type);
+    if (++records[id] > 1) return make_error("files.img: file %llu: two %s records", ull(id), type);
+    return ok_status();
+  };
+  for (auto& e : files.eventfds) {
+    TRY_STATUS(check(e.file_id, "eventfd"));
+    if (e.count == ~0ull) return make_error("files.img: eventfd %llu: bad count", ull(e.file_id));
+  }
+  for (auto& s : files.signalfds) TRY_STATUS(check(s.file_id, "signalfd"));
+  for (auto& t : files.timerfds) {
+    TRY_STATUS(check(t.file_id, "timerfd"));
+    bool clock_ok = t.clockid == CLOCK_REALTIME || t.clockid == CLOCK_MONOTONIC || t.clockid == CLOCK_BOOTTIME ||
+                    t.clockid == CLOCK_REALTIME_ALARM || t.clockid == CLOCK_BOOTTIME_ALARM;
+    if (!clock_ok || (t.settime_flags & ~3) || t.value_sec < 0 || t.interval_sec < 0 || t.value_nsec < 0 ||
+        t.interval_nsec < 0 || t.value_nsec >= 1000000000 || t.interval_nsec >= 1000000000)
+      return make_error("files.img: timerfd %llu: bad clock, flags or time", ull(t.file_id));
+  }
+  for (auto& ep : files.epolls) {
+    TRY_STATUS(check(ep.file_id, "epoll"));
+    if (ep.pid <= 0 || ep.pid > (1 << 22) || ep.targets.size() > (1u << 20))
+      return make_error("files.img: epoll %llu: bad pid or target count", ull(ep.file_id));
+    for (auto& tg : ep.targets)
+      if (tg.fd < 0 || !type_of.count(tg.file_id))
+        return make_error("files.img: epoll %llu: bad target fd %d", ull(ep.file_id), tg.fd);
+  }
+  for (auto& in : files.inotifies) {
+    TRY_STATUS(check(in.file_id, "inotify"));
+    std::set<int32_t> wds;
+    for (auto& w : in.watches)
+      if (w.wd <= 0 || w.wd > (1 << 20) || !wds.insert(w.wd).second || w.path.empty() || w.path[0] != '/')
+        return make_error("files.img: inotify %llu: bad watch %d", ull(in.file_id), w.wd);
+  }
+  for (auto& [id, type] : type_of)
+    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify") &&
+        !records.count(id))
+      return make_error("files.img: %s %llu has no record of its state", type.c_str(), ull(id));
   return ok_status();
 }
 
@@ -358,6 +449,12 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     }
     if (verify_pages) TRY_STATUS(pr->verify());
     s.tasks.push_back(std::move(t));
+  }
+  for (auto& ep : s.files.epolls) {
+    bool live = false;
+    for (auto& t : s.tasks) live |= t.entry.pid == ep.pid && !t.entry.zombie;
+    if (!live) return make_error("files.img: epoll %llu: pid %lld is not a live task of the tree", ull(ep.file_id),
+                                 (long long)ep.pid);
   }
   return s;
 }

@@ -46,6 +46,9 @@ Status validate_core(const Core& c, const std::string& file);
 Status validate_pstree(const Pstree& t);
 Status validate_mm(const Mm& mm, const std::string& file);
 Status validate_files(const Files& f, const FdTable& t, const std::string& file);
+// eventfd, signalfd, timerfd and epoll records: one per file of the type,
+// clocks, times and targets in range.
+Status validate_event_fds(const Files& files);
 // SysV shared memory segments (part of validate_files): unique ids, unique
 // keys but IPC_PRIVATE, known mode bits, SHM_DEST only with IPC_PRIVATE,
 // real owners, a size of 1 byte to kMaxShmemSize, pages in

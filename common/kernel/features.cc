@@ -163,6 +163,9 @@ const std::vector<FeatureInfo> kTable = {
      "CONFIG_CHECKPOINT_RESTORE, then shmget)",
      "restore of a tree attached to SysV shared memory fails, unless every segment still exists", p::sysv_shm_next_id,
      {}},
+    {F::TimerfdSetTicks, "timerfd-set-ticks", false,
+     "give a restored timerfd its expirations not yet read (ioctl TFD_IOC_SET_TICKS, CONFIG_CHECKPOINT_RESTORE)",
+     "a timerfd that fired and was not read yet is refused at dump", p::timerfd_set_ticks, {}},
 };
 
 struct State {

@@ -74,6 +74,7 @@ enum class Feature : uint8_t {
   CgroupFreezer,
   PosixTimerIds,
   SysvShmNextId,
+  TimerfdSetTicks,
   Count_
 };
 

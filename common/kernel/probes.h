@@ -62,5 +62,6 @@ Result<std::string> cpu_cet_shstk();
 Result<std::string> tcp_repair();
 Result<std::string> bpf_maps();
 Result<std::string> btf();
+Result<std::string> timerfd_set_ticks();
 
 }  // namespace cr::probe

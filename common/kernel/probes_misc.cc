@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -18,6 +20,7 @@
 #include "common/fd.h"
 #include "common/kernel/probe_child.h"
 #include "common/kernel/probes.h"
+#include "common/kernel/uapi.h"
 #include "common/strings.h"
 #include "common/log.h"
 
@@ -129,6 +132,19 @@ Result<std::string> btf() {
   btf__free(b);
   if (id <= 0) return make_error("the kernel's BTF has no struct task_struct");
   return strprintf("/sys/kernel/btf/vmlinux loaded through libbpf: %u types", n);
+}
+
+// TFD_IOC_SET_TICKS exists only with CONFIG_CHECKPOINT_RESTORE: set 3
+// expirations on a disarmed timerfd and read them back.
+Result<std::string> timerfd_set_ticks() {
+  UniqueFd fd(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+  if (!fd.valid()) return make_errno(errno, "timerfd_create");
+  uint64_t ticks = 3;
+  if (ioctl(fd.get(), uapi::TFD_IOC_SET_TICKS, &ticks) < 0) return make_errno(errno, "ioctl TFD_IOC_SET_TICKS");
+  uint64_t got = 0;
+  if (read(fd.get(), &got, sizeof got) != sizeof got) return make_errno(errno, "read timerfd");
+  if (got != 3) return make_error("the timerfd read %" PRIu64 " expirations after TFD_IOC_SET_TICKS 3", got);
+  return std::string("a timerfd given 3 expirations with TFD_IOC_SET_TICKS reads 3");
 }
 
 }  // namespace cr::probe

@@ -141,6 +141,10 @@ constexpr uint64_t PM_PRESENT = 1ULL << 63;
 // Value written to /proc/PID/clear_refs to clear soft-dirty bits (3.11).
 constexpr const char* kClearRefsSoftDirty = "4";
 
+// <linux/timerfd.h> (its TFD_* clash with glibc's <sys/timerfd.h>):
+// set a timerfd's unread expirations (CONFIG_CHECKPOINT_RESTORE, 3.17).
+constexpr unsigned long TFD_IOC_SET_TICKS = _IOW('T', 0, uint64_t);
+
 // XSAVE state components (bit numbers in XCR0 / XSTATE_BV), as in the
 // kernel's arch/x86/include/asm/fpu/types.h.
 enum XFeature : unsigned {

@@ -89,11 +89,13 @@ std::string describe(const Mode& m) {
 struct Work {
   std::string name;
   std::vector<std::string> args;
+  std::vector<std::string> dump_opts = {};  // given to every dump of it (e.g. --file-locks)
 };
 
 std::string label(const Work& w, const Mode& m) {
   std::string s = w.name;
   for (auto& a : w.args) s += " " + a;
+  for (auto& a : w.dump_opts) s += " (dump " + a + ")";
   return s + " [" + describe(m) + "]";
 }
 
@@ -351,14 +353,17 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   std::vector<std::string> dump_args = {"dump", "-t", ps, "-D", m.images == ImageMode::Dir ? img : "-"};
   if (m.dump == DumpMode::Stopped) dump_args.push_back("-s");
   if (m.dump == DumpMode::LeaveRunning) dump_args.push_back("--leave-running");
+  for (auto& a : w.dump_opts) dump_args.push_back(a);
+  std::string extra;  // the options after -D, for the shell forms
+  for (size_t i = 5; i < dump_args.size(); i++) extra += " " + shq(dump_args[i]);
 
   std::unique_ptr<Background> restore;
   if (m.images == ImageMode::Pipeline) {
     REQUIRE(m.dump == DumpMode::Kill);  // otherwise the pid is still taken when the restore needs it
     Reaper reaper(pid);
     TreeReaper others(tree.others);
-    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D - | " + shq(cr) + " restore -D -" +
-                      (detached ? " -d" : "");
+    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D -" + extra + " | " + shq(cr) +
+                      " restore -D -" + (detached ? " -d" : "");
     restore = std::make_unique<Background>(std::vector<std::string>{"/bin/bash", "-c", cmd});
     int st = reaper.wait(120s);
     INFO("pipeline stderr: ", restore->err());
@@ -369,8 +374,7 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   } else {
     RunResult dr = m.images == ImageMode::Dir
                        ? crtools(dump_args)
-                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D - " +
-                                                     (dump_args.size() > 5 ? dump_args[5] : "") + " > " + shq(tarfile)});
+                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D -" + extra + " > " + shq(tarfile)});
     INFO("dump stderr: ", dr.err);
     REQUIRE_MESSAGE(dr.status == 0, "dump failed");
     if (m.images == ImageMode::Dir) CHECK(fs::exists(img + "/inventory.img"));
@@ -735,10 +739,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
-      {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}}};
+      {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
+      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -914,6 +919,64 @@ TEST_CASE("cycle: pages shared copy-on-write after fork stay shared across dump 
   }
 }
 
+// A dump of `d` run with `argv` (after "/usr/bin/env", so that it may set
+// variables; "IMG" stands for a fresh image directory) is refused: a
+// one-line error holding each of `says`, no image set, the process as it
+// was; its verdict is PASS afterwards.
+void check_dump_refused(Dumpee& d, std::vector<std::string> argv, const std::vector<std::string>& says) {
+  TempDir t;
+  for (auto& a : argv)
+    if (a == "IMG") a = t / "img";
+  argv.insert(argv.begin(), "/usr/bin/env");
+  RunResult r = run(argv);
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(r.status < 128);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  for (auto& w : says) CHECK_MESSAGE(r.err.find(w) != std::string::npos, "the error does not say '", w, "'");
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
+}
+
+// A timerfd that fired and was not read needs TFD_IOC_SET_TICKS on restore:
+// without the feature (forced absent), the dump refuses it, naming the fd.
+TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without timerfd-set-ticks") {
+  Dumpee d("ckpt_eventfds");
+  check_dump_refused(d,
+                     {"CRTOOLS_FEATURES_ABSENT=timerfd-set-ticks", crtools_path(), "dump", "-t", std::to_string(d.pid()),
+                      "-D", "IMG"},
+                     {"pid " + std::to_string(d.pid()), "fd 44: timerfd has 1 unread expirations", "timerfd-set-ticks"});
+}
+
+TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file and an inotify instance once refused (ckpt_unsupported --kind ...)") {
+  run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
+              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
+              {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
+              {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached}});
+}
+
+// Without --file-locks a process holding a lock is refused, naming the fd,
+// the kind of lock and the option; the tree runs on.
+
+TEST_CASE("cycle: file locks are refused at dump without --file-locks; the tree runs on") {
+  Dumpee d("ckpt_locks");
+  check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                     {"pid " + std::to_string(d.pid()) + ": error: fd 40: holds a flock lock", "--file-locks"});
+}
+
+// A deleted file larger than --ghost-limit is refused, naming the fd, the
+// size and the option; the tree runs on. A limit over 64M is a usage error.
+TEST_CASE("cycle: a deleted file over --ghost-limit is refused at dump; the tree runs on") {
+  Dumpee d("ckpt_deleted");
+  auto u = crtools({"dump", "-t", std::to_string(d.pid()), "-D", "/nonexistent", "--ghost-limit", "65M"});
+  CHECK(u.status == 2);
+  CHECK(u.err.find("--ghost-limit is at most 64M") != std::string::npos);
+  check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG", "--ghost-limit", "64K"},
+                     {"fd 40: deleted file ", "victim.dat holds 102400 bytes, more than --ghost-limit (65536)"});
+}
+
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "thread"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "thread"}}, kRunningDetached}});
@@ -1034,11 +1097,11 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
     std::vector<std::string> words;  // one of them must appear (case-insensitive)
   };
   // (A pipe, a second thread and a child were refused here until process
-  // trees and threads were supported; they are cycles now.)
+  // trees and threads were supported, an eventfd and an epoll instance
+  // until event descriptors were; they are cycles now.)
   const std::vector<K> kinds = {{"socket", {"socket"}},
-                                {"eventfd", {"eventfd"}},
-                                {"epoll", {"epoll", "eventpoll"}},
-                                {"deleted-file", {"deleted", "unlinked"}}};
+                                {"inotify-queued", {"unread events"}},
+                                {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);
     TempDir t;

@@ -7,6 +7,10 @@
  *   --kind eventfd       an eventfd at fd 42 with count 5
  *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
  *   --kind epoll         an epoll instance at fd 42
+ *   --kind inotify       an inotify instance at fd 42 watching its directory
+ *   --kind inotify-queued  the same with an event not read yet
+ *   --kind epoll-closed  an epoll instance at fd 42 watching an eventfd
+ *                        registered as fd 43, since moved to fd 44
  *   --kind deleted-file  fd 42: a file with a pattern, unlinked
  *   --kind thread        a second thread (blocked in a futex-based wait)
  *   --kind child         a child process (all signals blocked, in pause())
@@ -14,7 +18,8 @@
  *                        Y stays in our session under a parent that left it
  * The READY line says what it holds: "kind=socket fd=42" ("tid=N",
  * "child=N" for the last two).
- * Verifies: the fds are still there with the same link and inode, the
+ * Verifies: the fds are still there with the same link and inode (a
+ * deleted file: the same link, the inode is a new one), the
  * queued data/count/contents still there; the thread/child still alive.
  *
  * --selftest-corrupt: after READY consume the data (socket, pipe, eventfd),
@@ -25,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -73,7 +79,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|eventfd|pipe|epoll|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -102,6 +108,26 @@ int main(int argc, char **argv) {
     nfd = 2;
   } else if (!strcmp(kind, "epoll")) {
     place(epoll_create1(0), 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "epoll-closed")) {
+    /* The eventfd registered as fd 43 now lives at fd 43's copy, fd 44
+     * only: the registration stays, under a number the process closed. */
+    place(epoll_create1(0), 42);
+    place(eventfd(1, EFD_NONBLOCK), 43);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 43};
+    if (epoll_ctl(42, EPOLL_CTL_ADD, 43, &ev)) die("epoll_ctl");
+    if (dup2(43, 44) != 44) die("dup2");
+    close(43);
+    nfd = 1;
+  } else if (!strcmp(kind, "inotify") || !strcmp(kind, "inotify-queued")) {
+    int in = inotify_init1(IN_NONBLOCK);
+    if (in < 0 || inotify_add_watch(in, ".", IN_CREATE) < 0) die("inotify");
+    place(in, 42);
+    if (!strcmp(kind, "inotify-queued")) { /* an event nobody read */
+      int q = open("queued.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (q < 0) die("queued.txt");
+      close(q);
+    }
     nfd = 1;
   } else if (!strcmp(kind, "deleted-file")) {
     int fd = open("deleted.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -173,7 +199,8 @@ int main(int argc, char **argv) {
     char b[16];
     if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
-    } else if (!strcmp(kind, "epoll"))
+    } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
+               !strcmp(kind, "inotify-queued"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
       if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
@@ -195,7 +222,10 @@ int main(int argc, char **argv) {
     char l[256];
     ino_t ino;
     take(42 + i, l, &ino);
-    if (strcmp(l, link_before[i]) || ino != ino_before[i])
+    /* A deleted file comes back as a new inode with the same name and
+     * bytes: its inode number cannot be kept. */
+    int same_ino = ino == ino_before[i] || !strcmp(kind, "deleted-file");
+    if (strcmp(l, link_before[i]) || !same_ino)
       fail("fd %d is '%s' (inode %lu), was '%s' (inode %lu)", 42 + i, l, (unsigned long)ino, link_before[i],
            (unsigned long)ino_before[i]);
   }

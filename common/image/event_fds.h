@@ -1,0 +1,73 @@
+// Event descriptors in files.img: the state of each eventfd, signalfd,
+// timerfd, epoll and inotify open file description (a FileRec of that type, by
+// file_id). Dump side: cr-dump/event_fds.cc; restore side:
+// cr-restore/event_fds.cc.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cr {
+
+struct EventfdRec {
+  uint64_t file_id = 0;
+  uint64_t count = 0;      // the counter (fdinfo eventfd-count)
+  bool semaphore = false;  // EFD_SEMAPHORE
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EventfdRec, file_id, count, semaphore)
+
+struct SignalfdRec {
+  uint64_t file_id = 0;
+  uint64_t mask = 0;  // the signals it reads: bit n-1 for signal n (fdinfo sigmask)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SignalfdRec, file_id, mask)
+
+struct TimerfdRec {
+  uint64_t file_id = 0;
+  int32_t clockid = 0;        // CLOCK_REALTIME, _MONOTONIC, _BOOTTIME, or their _ALARM forms
+  int32_t settime_flags = 0;  // TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET
+  int64_t value_sec = 0, value_nsec = 0;        // time left until it fires (0: disarmed)
+  int64_t interval_sec = 0, interval_nsec = 0;  // its period (0: once)
+  uint64_t ticks = 0;         // expirations not yet read
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(TimerfdRec, file_id, clockid, settime_flags, value_sec, value_nsec,
+                                   interval_sec, interval_nsec, ticks)
+
+// One file watched by an epoll instance, registered under fd number `fd`
+// of the process `EpollRec::pid` (fdinfo tfd), which holds that file there.
+struct EpollTargetRec {
+  int32_t fd = 0;
+  uint32_t events = 0;  // EPOLLIN, EPOLLET, ... as registered
+  uint64_t data = 0;    // epoll_data, returned with each event
+  uint64_t file_id = 0;  // the FileRec at that fd
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpollTargetRec, fd, events, data, file_id)
+
+struct EpollRec {
+  uint64_t file_id = 0;
+  int64_t pid = 0;  // the process whose fd numbers `targets` uses; it registers them at restore
+  std::vector<EpollTargetRec> targets;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpollRec, file_id, pid, targets)
+
+// One watch of an inotify instance: its watch descriptor (programs keep
+// it), the events it asks for, and the watched file, found at dump from the
+// kernel's file handle.
+struct InotifyWatchRec {
+  int32_t wd = 0;
+  uint32_t mask = 0;     // IN_* as added (fdinfo mask)
+  std::string path;      // absolute
+  uint64_t dev = 0, ino = 0;  // of the watched file at dump (st_dev, st_ino)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyWatchRec, wd, mask, path, dev, ino)
+
+struct InotifyRec {
+  uint64_t file_id = 0;
+  std::vector<InotifyWatchRec> watches;  // by wd
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyRec, file_id, watches)
+
+}  // namespace cr

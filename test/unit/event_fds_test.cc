@@ -1,0 +1,159 @@
+// Validation of the event descriptor records in files.img (eventfd,
+// signalfd, timerfd, epoll), deleted files and O_PATH descriptors: the good
+// set passes; each rule refuses one broken field.
+#include <doctest/doctest.h>
+#include <time.h>
+
+#include "common/image/task_images.h"
+
+using namespace cr;
+
+namespace {
+
+FileRec file(uint64_t id, const char* type) {
+  FileRec f;
+  f.id = id;
+  f.type = type;
+  return f;
+}
+
+Files good_files() {
+  Files f;
+  f.files = {file(1, "eventfd"), file(2, "signalfd"), file(3, "timerfd"), file(4, "epoll")};
+  f.eventfds = {{1, 5, true}};
+  f.signalfds = {{2, 1ull << 9}};
+  f.timerfds = {{3, CLOCK_MONOTONIC, 0, 3600, 0, 7, 0, 0}};
+  f.epolls = {{4, 100, {{10, 1, 0x1234, 1}}}};
+  f.files.push_back(file(5, "inotify"));
+  f.inotifies = {{5, {{2, 0x100, "/tmp", 1, 2}, {4, 0x2, "/etc", 1, 3}}}};
+  return f;
+}
+
+FdTable good_table() {
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}, {14, false, 5}};
+  return t;
+}
+
+std::string refusal(const Files& f, const FdTable& t = good_table()) {
+  auto st = validate_files(f, t, "fdinfo-100.img");
+  return st ? std::string() : st.error().str();
+}
+
+}  // namespace
+
+TEST_CASE("event descriptors: a good set passes; each broken rule is refused") {
+  CHECK(refusal(good_files()) == "");
+  auto f = good_files();
+  f.eventfds.clear();
+  CHECK(refusal(f).find("eventfd 1 has no record of its state") != std::string::npos);
+  f = good_files();
+  f.eventfds.push_back({1, 3, false});
+  CHECK(refusal(f).find("file 1: two eventfd records") != std::string::npos);
+  f = good_files();
+  f.signalfds[0].file_id = 1;  // a signalfd record for the eventfd
+  CHECK(refusal(f).find("signalfd record for file 1, which is no signalfd") != std::string::npos);
+  f = good_files();
+  f.eventfds[0].count = ~0ull;
+  CHECK(refusal(f).find("bad count") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].clockid = CLOCK_PROCESS_CPUTIME_ID;
+  CHECK(refusal(f).find("timerfd 3: bad clock") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].value_nsec = 1000000000;
+  CHECK(refusal(f).find("timerfd 3: bad clock, flags or time") != std::string::npos);
+  f = good_files();
+  f.timerfds[0].settime_flags = 4;
+  CHECK(refusal(f).find("timerfd 3") != std::string::npos);
+  f = good_files();
+  f.epolls[0].targets[0].file_id = 99;
+  CHECK(refusal(f).find("epoll 4: bad target fd 10") != std::string::npos);
+  f = good_files();
+  f.epolls[0].pid = 0;
+  CHECK(refusal(f).find("epoll 4: bad pid") != std::string::npos);
+  // The registering task holds every target at its number.
+  f = good_files();
+  f.epolls[0].targets[0].fd = 11;  // fd 11 is the signalfd, not file 1
+  CHECK(refusal(f).find("epoll 4: target fd 11 is not file 1") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[1].wd = 2;  // two watches with one wd
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].path = "tmp";
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].wd = 0;
+  CHECK(refusal(f).find("inotify 5: bad watch 0") != std::string::npos);
+  f = good_files();
+  f.inotifies.clear();
+  CHECK(refusal(f).find("inotify 5 has no record of its state") != std::string::npos);
+  auto t = good_table();
+  t.fds.erase(t.fds.begin() + 3);  // the task no longer holds the epoll
+  CHECK(refusal(good_files(), t).find("epoll 4 is not held by pid 100") != std::string::npos);
+}
+
+TEST_CASE("deleted files and O_PATH descriptors: each broken rule is refused") {
+  Files f;
+  FileRec g = file(1, "ghost");
+  g.ghost_id = 7;
+  FileRec p = file(2, "opath");
+  p.path = "/etc";
+  f.files = {g, p};
+  GhostRec gr;
+  gr.id = 7;
+  gr.path = "/tmp/x.dat";
+  gr.mode = 0100640;
+  gr.data.data.assign(100, 'x');
+  f.ghosts = {gr};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}, {4, false, 2}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].ghost_id = 8;
+  CHECK(refusal(b, t).find("file 1: no deleted file 8") != std::string::npos);
+  b = f;
+  b.ghosts.push_back(gr);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].path = "x.dat";
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].mode = 040755;  // a directory
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].data.data.assign(kMaxGhostSize + 1, 0);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.files[1].path = "etc";
+  CHECK(refusal(b, t).find("file 2: path is not absolute") != std::string::npos);
+}
+
+TEST_CASE("file locks: each broken rule is refused") {
+  Files f;
+  FileRec r = file(1, "reg");
+  r.path = "/tmp/l1";
+  r.locks = {{"flock", true, 0, 0, 3}, {"ofd", false, 10, 10, 3}};
+  f.files = {r};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}};
+  t.posix_locks = {{"posix", true, 0, 100, 3}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].locks[0].kind = "lease";
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks[0].start = 5;  // a flock has no range
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks.push_back({"posix", true, 0, 1, 3});  // POSIX locks belong to the process
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  auto u = t;
+  u.posix_locks[0].fd = 4;  // not an fd of the task
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 4") != std::string::npos);
+  u = t;
+  u.posix_locks[0].kind = "ofd";
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 3") != std::string::npos);
+}
