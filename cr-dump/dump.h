@@ -86,20 +86,37 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
                        const CowParent* parent);
 
 // A shared memory object (shared anonymous memory, memfd, a deleted tmpfs
-// file) read through `fd`, saved once in `files`; its ShmemRec id. `path`
-// is empty for anonymous memory; `what` names it in errors.
+// file) found through `fd`, saved once in `files`; its ShmemRec id. `path`
+// is empty for anonymous memory; `what` names it in errors. A copy of the
+// fd is kept for dump_shmem_contents.
 Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files);
+// Once the tree is collected (still frozen): the contents of every shared
+// memory object into its own page image (ShmemRec::pages), whose names are
+// added to `images`.
+Status dump_shmem_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                           std::vector<std::string>& images);
+// The data of a shared object read through `fd` (a tmpfs file of `size`
+// bytes) into pagemap-ID/pages-ID: only the pages that hold data and are
+// not zero (lseek SEEK_DATA/SEEK_HOLE skips the holes); offsets in the
+// object stand for addresses. `what` names it in errors.
+Status write_object_pages(ImageSet& set, const std::string& id, int fd, uint64_t size, bool compress,
+                          DumpStats& stats, const std::string& what);
 
 // ---- sysv_shm.cc
 // An attach of a SysV shared memory segment ("/SYSV%08x" mapped shared).
 bool is_sysv_shm(const proc::VmaInfo& v);
 // Refuse what restore cannot make: a segment in another IPC namespace, over
-// kMaxInlineShmem, or mapped there other than as one whole attach (pgoff 0,
+// kMaxShmemSize, or mapped there other than as one whole attach (pgoff 0,
 // the segment's size in pages). Its IPC_STAT on success.
 Result<struct shmid_ds> check_sysv_attach(pid_t pid, const proc::VmaInfo& v);
 // The VMA's pointer to its segment (ino: the shmid); the segment itself
-// (IPC_STAT and contents) into `files` once for the tree.
+// (IPC_STAT) into `files` once for the tree.
 Status dump_sysv_shm(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files);
+// Once the tree is collected: the contents of every segment into its own
+// page image (SysvShmRec::pages), read through an attach of cr-dump's own;
+// the names are added to `images`.
+Status dump_sysv_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                          std::vector<std::string>& images);
 
 // ---- files.cc
 // The open file descriptions seen so far in the tree, to find those shared

@@ -66,6 +66,8 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     for (ImageKind k : {ImageKind::Core, ImageKind::Mm, ImageKind::Fdinfo, ImageKind::Pagemap, ImageKind::Pages})
       images.push_back(image_name(k, pid));
   }
+  TRY_STATUS(dump_shmem_contents(set, o.compress, files, stats, images));
+  TRY_STATUS(dump_sysv_contents(set, o.compress, files, stats, images));
   TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
   stats.freeze_us = now_us() - stats.start_us;

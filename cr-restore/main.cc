@@ -288,7 +288,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   for (pid_t h : all_helpers(imgs, plan)) TRY_STATUS(check_pid_free_now(h));
   // Before any task: the restorers attach them. Undone on any failure.
   SysvShmRestore sysv;
-  TRY_STATUS(sysv.prepare(imgs.files));
+  TRY_STATUS(sysv.prepare(set, imgs.files));
   // Deleted files, unlinked already: inherited by the first task.
   struct GhostFds {
     const TreePlan& plan;

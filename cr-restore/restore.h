@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "common/image/image_set.h"
 #include "common/image/sessions.h"
 #include "common/image/task_images.h"
@@ -94,7 +95,7 @@ class SysvShmRestore {
   // is attached, a dumped key taken by another id: refused naming id and
   // key, nothing made), then make each missing one with its id and fill
   // and set up each.
-  Status prepare(const Files& files);
+  Status prepare(const ImageSet& set, const Files& files);
   // The tree is restored (every attach made): keep the segments, and
   // remove again those removed at dump (SHM_DEST).
   Status finish();
@@ -103,7 +104,8 @@ class SysvShmRestore {
   struct Saved {
     int id;
     uint32_t uid, gid, mode;
-    std::vector<uint8_t> data;
+    uint64_t size;
+    UniqueFd data;  // a memfd holding its contents as found
   };
   std::vector<int> created_, dest_;
   std::vector<Saved> reused_;
@@ -164,9 +166,12 @@ struct MemoryPlan {
 Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
                                  const RestoreOptions& o, uint64_t blob_size, uint64_t args_size,
                                  const std::vector<RestoreVma>& parent_vmas);
-// Make the shared memory objects task `index` creates for the tree (filled,
-// at their transit fd numbers).
-Status create_transit_shmem(const Files& files, const TreePlan& tree, int index);
+// Make the shared memory objects task `index` creates for the tree (filled
+// from their page images, at their transit fd numbers).
+Status create_transit_shmem(const ImageSet& set, const Files& files, const TreePlan& tree, int index);
+// Write the pages of a shared object's page image (pagemap name) into fd at
+// their offsets, a frame at a time; `what` names it in errors.
+Status fill_object_from_pages(const ImageSet& set, const std::string& pagemap, int fd, const std::string& what);
 // kMadv* bits for VmFlags names.
 uint64_t madv_bits(const std::vector<std::string>& vmflags);
 

@@ -82,35 +82,50 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(PipeRec, id, ino, size, data, path)
 // One shared memory object: shared anonymous memory (mmap MAP_SHARED|
 // MAP_ANONYMOUS, shared across fork), a memfd, or a deleted tmpfs file
 // mapped shared (a POSIX semaphore or shm object after sem_unlink or
-// shm_unlink): its size, contents and seals. VMAs of kind "shmem" map it
-// (by dev and ino); fds of type memfd refer to it (FileRec shmem_id).
+// shm_unlink): its size and seals; its contents are in a page image of
+// its own (`pages`, pagemap-shmem-ID.img), whose "addresses" are offsets
+// in the object. VMAs of kind "shmem" map it (by dev and ino), shared or
+// (a memfd or deleted tmpfs file) private; fds of type memfd refer to it
+// (FileRec shmem_id).
 struct ShmemRec {
   uint64_t id = 0;              // FileRec shmem_id refers to it
   uint64_t dev = 0, ino = 0;    // its inode at dump
   uint64_t size = 0;            // bytes
-  Bytes data;                   // the contents, up to `size` (the rest is zeros)
+  std::string pages;            // its pagemap: shmem_pagemap_name(id)
   std::string path;             // "/memfd:NAME", a deleted file's former path, or empty: anonymous
   int32_t seals = 0;            // a memfd's F_GET_SEALS
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, dev, ino, size, data, path, seals)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(ShmemRec, id, dev, ino, size, pages, path, seals)
 
-// Shared anonymous memory kept inline in files.img, up to this size each.
-inline constexpr uint64_t kMaxInlineShmem = 64ull << 20;
+// The largest shared memory object or SysV segment an image may hold: a
+// sanity bound (1 TiB), far above the address space of any real program's
+// shared memory, below anything that would overflow an offset.
+inline constexpr uint64_t kMaxShmemSize = 1ull << 40;
+
+// The page images of a shared memory object and of a SysV segment
+// ("pagemap-shmem-ID.img" with "pages-shmem-ID.img", "pagemap-sysv-SHMID.img"
+// with "pages-sysv-SHMID.img"): a task's are "pagemap-PID.img", digits only,
+// so the names never collide.
+inline std::string shmem_pages_id(uint64_t id) { return "shmem-" + std::to_string(id); }
+inline std::string sysv_pages_id(int32_t shmid) { return "sysv-" + std::to_string(shmid); }
+inline std::string shmem_pagemap_name(uint64_t id) { return image_name(ImageKind::Pagemap, shmem_pages_id(id)); }
+inline std::string sysv_pagemap_name(int32_t shmid) { return image_name(ImageKind::Pagemap, sysv_pages_id(shmid)); }
 
 // One SysV shared memory segment (shmget) attached by some task of the
 // tree, in the host IPC namespace: what IPC_STAT said of it at dump and its
 // contents. VMAs of kind "sysv" attach it: their ino is its id (the inode
 // number /proc/PID/maps shows for "/SYSV%08x" is the shmid). Restore makes
 // it again with the same id (kernel.shm_next_id) before any task exists.
+// Its contents are in a page image of its own (`pages`).
 struct SysvShmRec {
   int32_t id = 0;        // shmid
   int32_t key = 0;       // IPC key; 0 (IPC_PRIVATE) always once SHM_DEST is set
   uint32_t mode = 0;     // shm_perm.mode: 0777 bits, SHM_DEST (01000), SHM_LOCKED (02000)
   uint32_t uid = 0, gid = 0, cuid = 0, cgid = 0;  // owner and creator
   uint64_t size = 0;     // shm_segsz, bytes
-  Bytes data;            // the contents, up to `size` (the rest is zeros)
+  std::string pages;     // its pagemap (offsets in the segment): sysv_pagemap_name(id)
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SysvShmRec, id, key, mode, uid, gid, cuid, cgid, size, data)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SysvShmRec, id, key, mode, uid, gid, cuid, cgid, size, pages)
 
 // shm_perm.mode bits besides the permissions (linux/shm.h).
 inline constexpr uint32_t kSysvShmDest = 01000;    // SHM_DEST: removed, gone at the last detach

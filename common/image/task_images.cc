@@ -129,9 +129,35 @@ Status validate_sysv_shm(const Files& files) {
     if ((m.mode & kSysvShmDest) && m.key != 0) return bad("removed (SHM_DEST) but not IPC_PRIVATE");
     for (uint32_t u : {m.uid, m.gid, m.cuid, m.cgid})
       if (u == ~0u) return bad("owner or creator is (uid_t)-1");
-    if (m.size == 0 || m.size > kMaxInlineShmem) return bad("bad size");
-    if (m.data.size() > m.size) return bad("more contents than its size");
+    if (m.size == 0 || m.size > kMaxShmemSize) return bad("bad size");
+    if (m.pages != sysv_pagemap_name(m.id)) return bad("its pages are not in its own page image");
   }
+  return ok_status();
+}
+
+Status validate_shmem(const Files& files) {
+  std::set<uint64_t> ids;
+  for (auto& m : files.shmem) {
+    auto bad = [&](const char* why) {
+      return make_error("files.img: shared memory object %llu: %s", ull(m.id), why);
+    };
+    if (!ids.insert(m.id).second) return bad("duplicate id");
+    if (m.size > kMaxShmemSize) return bad("larger than 1 TiB");
+    if (m.pages != shmem_pagemap_name(m.id)) return bad("its pages are not in its own page image");
+    if (!m.path.empty() && (m.path[0] != '/' || m.path.size() > 4096)) return bad("bad path");
+  }
+  return ok_status();
+}
+
+Status validate_object_pages(const ImageSet& set, const Files& files, bool verify_pages) {
+  auto check = [&](const std::string& name, uint64_t size) -> Status {
+    auto pr = TRY(PageReader::open_pagemap(set, name));
+    TRY_STATUS(validate_object_pagemap(pr->pagemap(), name, size));
+    if (verify_pages) TRY_STATUS(pr->verify());
+    return ok_status();
+  };
+  for (auto& m : files.shmem) TRY_STATUS(check(m.pages, m.size));
+  for (auto& m : files.sysv_shm) TRY_STATUS(check(m.pages, m.size));
   return ok_status();
 }
 
@@ -142,7 +168,8 @@ Status validate_vma_objects(const Mm& mm, const Files& files, const std::string&
       const ShmemRec* m = nullptr;
       for (auto& x : files.shmem)
         if (x.dev == v.dev && x.ino == v.ino) m = &x;
-      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
+      // Shared, or private (a memfd: its written pages are the task's).
+      if (!m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
         return make_error("%s: shared memory at %#llx: no such object or out of its bounds", f, ull(v.start));
     } else if (v.kind == "sysv") {
       const SysvShmRec* m = nullptr;
@@ -172,9 +199,8 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: pipe %llu: %zu bytes do not fit its capacity", ull(p.id), p.data.size());
   }
   std::set<uint64_t> shm;
-  for (auto& m : files.shmem)
-    if (!shm.insert(m.id).second || m.data.size() > m.size || m.size > kMaxInlineShmem)
-      return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
+  TRY_STATUS(validate_shmem(files));
+  for (auto& m : files.shmem) shm.insert(m.id);
   TRY_STATUS(validate_sysv_shm(files));
   TRY_STATUS(validate_event_fds(files));
   std::set<uint64_t> ghosts;
@@ -367,6 +393,10 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     else if (verify_pages) TRY_STATUS(f.verify());
   }
   TRY_STATUS(validate_pstree(s.pstree));
+  // The shared memory objects and SysV segments, with their page images.
+  TRY_STATUS(validate_shmem(s.files));
+  TRY_STATUS(validate_sysv_shm(s.files));
+  TRY_STATUS(validate_object_pages(set, s.files, verify_pages));
   for (const auto& e : s.pstree.tasks) {
     TaskImages t;
     t.entry = e;
