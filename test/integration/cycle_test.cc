@@ -610,7 +610,9 @@ class SmallTmpfs {
 std::unique_ptr<Background> hold_pid(pid_t victim) {
   std::unique_ptr<Background> holder;
   for (int attempt = 0; attempt < 200 && !holder; attempt++) {
-    REQUIRE(proc_state(victim) == 0);
+    // Another process of the machine may take the pid between our write
+    // and our fork (and hold it a moment, as a zombie): wait for it.
+    REQUIRE(wait_until([&] { return proc_state(victim) == 0; }, 10s));
     {
       std::ofstream lp("/proc/sys/kernel/ns_last_pid");
       lp << victim - 1;
