@@ -26,7 +26,11 @@
  * Every process, right after its fork, overwrites bytes [256 KiB, 512 KiB)
  * of its copy of the buffer with a pattern derived from its pid (the root
  * once all children exist), so the rest of the buffer is shared
- * copy-on-write by the whole tree and that quarter private to each.
+ * copy-on-write by the whole tree and that quarter private to each. A
+ * second region of 16 pages has its first page written before any fork and
+ * the rest by the root alone, after every child exists: each child must
+ * find zeros there (its parent has data; the restore must not give it the
+ * parent's).
  * Setup is a handshake through one pipe per child: a child reports the pids
  * of its subtree once that subtree is set up and closes the pipe; every
  * pipe is closed before READY. While a child is being set up it has
@@ -68,6 +72,12 @@ struct ids {
 };
 
 static unsigned char *buf;
+/* 16 pages: the first written before any fork (shared by the whole tree),
+ * the other 15 only by the root, once all children exist: a child has
+ * them untouched (zeros) while its parent has data there. */
+#define LATE_PAGES 16
+#define LATE_SEED 0x1a7eUL
+static unsigned char *late;
 static struct ids me;
 static const char *my_role = "root";
 static int is_root = 1;
@@ -276,6 +286,17 @@ static void verify_and_exit(void) {
   if ((d = ckpt_check_fill(buf + OWN_OFF + OWN_LEN, BUF_SIZE - OWN_OFF - OWN_LEN, BASE_SEED,
                            (OWN_OFF + OWN_LEN) / 8)) >= 0)
     fail("memory: shared part differs at offset %ld", (long)(OWN_OFF + OWN_LEN) + d);
+  if ((d = ckpt_check_fill(late, CKPT_PAGE, LATE_SEED, 0)) >= 0) fail("memory: late page 0 differs at offset %ld", d);
+  if (is_root) {
+    if ((d = ckpt_check_fill(late + CKPT_PAGE, (LATE_PAGES - 1) * CKPT_PAGE, LATE_SEED, CKPT_PAGE / 8)) >= 0)
+      fail("memory: the root's late pages differ at offset %ld", (long)CKPT_PAGE + d);
+  } else {
+    for (size_t i = CKPT_PAGE; i < LATE_PAGES * CKPT_PAGE; i++)
+      if (late[i]) {
+        fail("memory: late page %zu holds the parent's bytes, not zeros", i / CKPT_PAGE);
+        break;
+      }
+  }
 
   check_children();
   if (zexit > 0) check_zombie(zexit, CLD_EXITED, 7, "exit 7");
@@ -338,6 +359,9 @@ int main(int argc, char **argv) {
   buf = mmap(NULL, BUF_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (buf == MAP_FAILED) die("mmap");
   ckpt_fill(buf, BUF_SIZE, BASE_SEED, 0);
+  late = mmap(NULL, LATE_PAGES * CKPT_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (late == MAP_FAILED) die("mmap");
+  ckpt_fill(late, CKPT_PAGE, LATE_SEED, 0);
   snprintf(subtree, sizeof subtree, "%d", (int)getpid());
 
   spawn("pgroup", body_pgroup, 0);
@@ -380,6 +404,7 @@ int main(int argc, char **argv) {
   }
 
   write_own_pattern();
+  ckpt_fill(late + CKPT_PAGE, (LATE_PAGES - 1) * CKPT_PAGE, LATE_SEED, CKPT_PAGE / 8);
   take(&me);
 
   static char line[LIST + 512];
