@@ -25,9 +25,9 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ext-unix-sk INODE] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::LogFile, Opt::Verbosity, Opt::Version},
+                            Opt::Overwrite, Opt::ExtUnixSk, Opt::LogFile, Opt::Verbosity, Opt::Version},
                            false,
                            0,
                            0};
@@ -66,6 +66,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     for (ImageKind k : {ImageKind::Core, ImageKind::Mm, ImageKind::Fdinfo, ImageKind::Pagemap, ImageKind::Pages})
       images.push_back(image_name(k, pid));
   }
+  TRY_STATUS(resolve_unix_sockets(files, o.ext_unix_sk));
   TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
   stats.freeze_us = now_us() - stats.start_us;

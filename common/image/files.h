@@ -12,12 +12,13 @@
 #include "common/image/bytes.h"
 #include "common/image/event_fds.h"
 #include "common/image/format.h"
+#include "common/image/sockets.h"
 
 namespace cr {
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, unix
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -92,8 +93,10 @@ struct Files {
   std::vector<SignalfdRec> signalfds;
   std::vector<TimerfdRec> timerfds;
   std::vector<EpollRec> epolls;
+  std::vector<UnixSocketRec> unix_sockets;  // one per FileRec of type unix
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
+                                   unix_sockets)
 
 struct FdRec {
   int32_t fd = 0;

@@ -176,9 +176,11 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
   TRY_STATUS(validate_sysv_shm(files));
   TRY_STATUS(validate_event_fds(files));
+  TRY_STATUS(validate_unix_sockets(files));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll") continue;
+    if (fr.type == "unix") continue;  // validate_unix_sockets
     if (fr.type == "memfd") {
       if (!shm.count(fr.shmem_id))
         return make_error("files.img: file %llu: no shared memory object %llu", ull(fr.id), ull(fr.shmem_id));
