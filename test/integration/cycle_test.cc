@@ -30,7 +30,9 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -714,11 +716,11 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, unix sockets; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
-      {"ckpt_eventfds", {}}};
+      {"ckpt_eventfds", {}}, {"ckpt_unix_sockets", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -922,9 +924,10 @@ TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without t
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
-TEST_CASE("cycle: an eventfd and an epoll instance once refused (ckpt_unsupported --kind eventfd, epoll)") {
+TEST_CASE("cycle: an eventfd, an epoll instance and a unix socketpair once refused (ckpt_unsupported --kind eventfd, epoll, socket)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
-              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached}});
+              {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
+              {{"ckpt_unsupported", {"--kind", "socket"}}, kRunningDetached}});
 }
 
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
@@ -1000,8 +1003,9 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   };
   // (A pipe, a second thread and a child were refused here until process
   // trees and threads were supported, an eventfd and an epoll instance
-  // until event descriptors were; they are cycles now.)
-  const std::vector<K> kinds = {{"socket", {"socket"}},
+  // until event descriptors were, a unix socketpair until unix sockets
+  // were; they are cycles now.)
+  const std::vector<K> kinds = {{"inet", {"inet"}},
                                 {"inotify", {"inotify"}},
                                 {"epoll-closed", {"closed or replaced"}},
                                 {"deleted-file", {"deleted", "unlinked"}}};
@@ -1036,6 +1040,50 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
     Verdict v = d.verdict(60s);
     CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
   }
+}
+
+// A unix socket connected to a listener the harness holds (outside the
+// tree) is refused naming pid, fd, kind and the peer's inode; the process
+// runs on. With --ext-unix-sk INODE the dump goes through, and the restored
+// socket reads end-of-file, as if that peer had closed its end.
+TEST_CASE("cycle: a unix socket connected outside the tree is refused at dump, or restored hung up with --ext-unix-sk") {
+  TempDir t;
+  std::string path = t / "outside.sock";
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  REQUIRE(l >= 0);
+  REQUIRE(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(listen(l, 4) == 0);
+  Dumpee d("ckpt_unsupported", {"--kind", "unix-outside", "--path", path});
+  int held = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+  REQUIRE(held >= 0);
+  struct stat st;
+  REQUIRE(fstat(held, &st) == 0);
+  std::string peer_ino = std::to_string(st.st_ino);
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status != 0);
+  CHECK(mentions(r.err, std::to_string(d.pid())));
+  CHECK(mentions(r.err, "42"));
+  CHECK(lower(r.err).find("unix stream socket connected to a peer outside the tree") != std::string::npos);
+  CHECK(mentions(r.err, peer_ino));
+  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+  r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img2", "--ext-unix-sk", peer_ino});
+  INFO("dump --ext-unix-sk stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  const pid_t pid = d.pid();
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+  close(held);
+  close(l);
+  auto rr = crtools({"restore", "-D", t / "img2", "-d"});
+  INFO("restore stderr: ", rr.err);
+  REQUIRE(rr.status == 0);
+  REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
+  Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
+  CHECK_MESSAGE(v.passed(), "after restore: ", v.describe());
 }
 
 // A process forked before its parent left the session (setsid): no fork

@@ -4,6 +4,12 @@
  * SIGTERM and expects PASS.
  *
  *   --kind socket        a unix socketpair at fds 42/43, "ping" queued in it
+ *                        (restored since unix sockets are: a cycle; a
+ *                        restored socket has a new inode)
+ *   --kind inet          a UDP socket (IPv4) bound to 127.0.0.1 at fd 42
+ *   --kind unix-outside --path P
+ *                        fd 42: a unix stream socket connected to the
+ *                        listener at P (held outside the tree)
  *   --kind eventfd       an eventfd at fd 42 with count 5
  *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
  *   --kind epoll         an epoll instance at fd 42
@@ -29,7 +35,9 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -77,7 +85,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|eventfd|pipe|epoll|epoll-closed|inotify|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|inet|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -90,6 +98,21 @@ int main(int argc, char **argv) {
     place(sv[1], 43);
     if (write(43, "ping", 4) != 4) die("write socket");
     nfd = 2;
+  } else if (!strcmp(kind, "inet")) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a)) die("inet socket");
+    place(u, 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "unix-outside")) {
+    const char *path = ckpt_arg(argc, argv, "--path");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (!path || strlen(path) >= sizeof a.sun_path) die("--path P (a listening unix socket)");
+    strcpy(a.sun_path, path);
+    int u = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof a)) die("connect to %s", path);
+    place(u, 42);
+    nfd = 1;
   } else if (!strcmp(kind, "eventfd")) {
     place(eventfd(5, EFD_NONBLOCK), 42);
     nfd = 1;
@@ -214,7 +237,9 @@ int main(int argc, char **argv) {
     char l[256];
     ino_t ino;
     take(42 + i, l, &ino);
-    if (strcmp(l, link_before[i]) || ino != ino_before[i])
+    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-outside")) {
+      if (strncmp(l, "socket:", 7)) fail("fd %d is '%s', no longer a socket", 42 + i, l);
+    } else if (strcmp(l, link_before[i]) || ino != ino_before[i])
       fail("fd %d is '%s' (inode %lu), was '%s' (inode %lu)", 42 + i, l, (unsigned long)ino, link_before[i],
            (unsigned long)ino_before[i]);
   }
