@@ -27,7 +27,7 @@
  * queued data/count/contents still there; the thread/child still alive.
  *
  * --selftest-corrupt: after READY consume the data (socket, pipe, eventfd),
- * replace fd 42 (epoll), overwrite the contents (deleted-file), stop the
+ * replace fd 42 (epoll, inotify, inet), overwrite the contents (deleted-file), stop the
  * thread or kill the child.
  */
 #include <pthread.h>
@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
     char b[16];
     if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
-    } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed"))
+    } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") || !strcmp(kind, "inet"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
       if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
