@@ -1006,6 +1006,7 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   // until event descriptors were, a unix socketpair until unix sockets
   // were; they are cycles now.)
   const std::vector<K> kinds = {{"inet", {"inet"}},
+                                {"unix-scm", {"scm_rights"}},
                                 {"inotify", {"inotify"}},
                                 {"epoll-closed", {"closed or replaced"}},
                                 {"deleted-file", {"deleted", "unlinked"}}};

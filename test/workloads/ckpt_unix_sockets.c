@@ -17,6 +17,13 @@
  *          "to-abstract" (from an unnamed socket) and "via-connect" (from 51)
  *          queued.                                          C: 50
  *   51     dgram socket connected to 50.                    P: 51
+ *   52     stream socket whose peer closed after writing "bye": reads
+ *          "bye", then end-of-file.                         P: 52
+ *   53/54  stream pair, 53 shut for writing (shutdown SHUT_WR) after
+ *          "last": 54 reads "last" then end-of-file, 53 can still read
+ *          what 54 writes.                                  P: 53, 54
+ *   55     dgram socket bound to "gone.sock", unlinked since: getsockname
+ *          still gives the name, the path stays absent.      P: 55
  *
  * After SIGTERM: P checks its queues byte for byte, names (getsockname,
  * getpeername), options, accepts the pending connection; then C checks its
@@ -185,6 +192,23 @@ int main(int argc, char **argv) {
   if (connect(51, (struct sockaddr *)&abstract_addr, abstract_len)) die("connect 51");
   must_send(51, "via-connect");
 
+  /* 52: its peer closed; 53/54: half shut; 55: bound, then unlinked. */
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair 52");
+  place(sv[0], 52);
+  if (write(sv[1], "bye", 3) != 3) die("write bye");
+  close(sv[1]);
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair 53");
+  place(sv[0], 53);
+  place(sv[1], 54);
+  must_send(53, "last");
+  if (shutdown(53, SHUT_WR)) die("shutdown 53");
+  struct sockaddr_un gone = {.sun_family = AF_UNIX};
+  strcpy(gone.sun_path, "gone.sock");
+  socklen_t gone_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen("gone.sock") + 1);
+  unlink("gone.sock");
+  place(socket(AF_UNIX, SOCK_DGRAM, 0), 55);
+  if (bind(55, (struct sockaddr *)&gone, gone_len) || unlink("gone.sock")) die("bind/unlink gone.sock");
+
   int go[2];
   if (pipe(go)) die("pipe");
   pid_t c = fork();
@@ -192,8 +216,8 @@ int main(int argc, char **argv) {
   if (c == 0) {
     close(3);
     close(go[1]);
-    for (int fd = 40; fd <= 51; fd++)
-      if (fd == 40 || fd == 42 || fd == 44 || fd == 48 || fd == 51) close(fd);
+    for (int fd = 40; fd <= 55; fd++)
+      if (fd == 40 || fd == 42 || fd == 44 || fd == 48 || fd >= 51) close(fd);
     char b;
     if (read(go[0], &b, 1) != 1) _exit(3); /* P's word, after its checks */
     child_checks();
@@ -235,6 +259,16 @@ int main(int argc, char **argv) {
   else expect_name(who, pend, 0, &path_addr, path_len);
   int extra = accept4(46, NULL, NULL, SOCK_NONBLOCK);
   if (extra >= 0 || errno != EAGAIN) fail("P: a second pending connection was accepted");
+  expect_msg(who, 52, "bye");
+  char eof[8];
+  if (recv(52, eof, sizeof eof, MSG_DONTWAIT) != 0) fail("P fd 52: no end-of-file after the closed peer's data");
+  expect_msg(who, 54, "last");
+  if (recv(54, eof, sizeof eof, MSG_DONTWAIT) != 0) fail("P fd 54: no end-of-file after its peer's SHUT_WR");
+  if (send(53, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) fail("P fd 53: could send after SHUT_WR");
+  if (send(54, "back", 4, MSG_NOSIGNAL) != 4) fail("P fd 54: send: %s", strerror(errno));
+  expect_msg(who, 53, "back");
+  expect_name(who, 55, 0, &gone, gone_len);
+  if (access("gone.sock", F_OK) == 0) fail("P: gone.sock exists again");
   if (send(51, "p2c-after", 9, 0) != 9) fail("P: send on 51: %s", strerror(errno));
   /* Now C checks and writes on each pair. */
   if (write(go[1], "g", 1) != 1) fail("cannot tell C to check");

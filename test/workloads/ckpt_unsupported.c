@@ -7,6 +7,9 @@
  *                        (restored since unix sockets are: a cycle; a
  *                        restored socket has a new inode)
  *   --kind inet          a UDP socket (IPv4) bound to 127.0.0.1 at fd 42
+ *   --kind unix-scm      a unix socketpair at fds 42/43, "fd" with a file
+ *                        descriptor (SCM_RIGHTS) queued to 42; checks that
+ *                        it is still there and that SO_PEEK_OFF is off
  *   --kind unix-outside --path P
  *                        fd 42: a unix stream socket connected to the
  *                        listener at P (held outside the tree)
@@ -85,7 +88,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|inet|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|inet|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -104,6 +107,24 @@ int main(int argc, char **argv) {
     if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a)) die("inet socket");
     place(u, 42);
     nfd = 1;
+  } else if (!strcmp(kind, "unix-scm")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+    place(sv[0], 42);
+    place(sv[1], 43);
+    int passed = open("/dev/null", O_RDONLY);
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {.iov_base = "fd", .iov_len = 2};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed, sizeof passed);
+    if (passed < 0 || sendmsg(43, &mh, 0) != 2) die("sendmsg SCM_RIGHTS");
+    close(passed);
+    nfd = 2;
   } else if (!strcmp(kind, "unix-outside")) {
     const char *path = ckpt_arg(argc, argv, "--path");
     struct sockaddr_un a = {.sun_family = AF_UNIX};
@@ -213,7 +234,7 @@ int main(int argc, char **argv) {
 
   if (ckpt_corrupt) {
     char b[16];
-    if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
+    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-scm") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
     } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") || !strcmp(kind, "inet"))
       dup2(1, 42);
@@ -248,6 +269,17 @@ int main(int argc, char **argv) {
     if (!strcmp(kind, "socket")) {
       ssize_t r = recv(42, b, sizeof b, MSG_DONTWAIT);
       if (r != 4 || memcmp(b, "ping", 4)) fail("socket: queued \"ping\" not there (read %zd)", r);
+    } else if (!strcmp(kind, "unix-scm")) {
+      int off = 0;
+      socklen_t ol = sizeof off;
+      if (getsockopt(42, SOL_SOCKET, SO_PEEK_OFF, &off, &ol) || off != -1) fail("unix-scm: SO_PEEK_OFF is %d", off);
+      char cbuf[CMSG_SPACE(sizeof(int))];
+      struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
+      struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+      ssize_t r = recvmsg(42, &mh, MSG_DONTWAIT);
+      struct cmsghdr *c = r == 2 ? CMSG_FIRSTHDR(&mh) : NULL;
+      if (r != 2 || memcmp(b, "fd", 2) || !c || c->cmsg_type != SCM_RIGHTS)
+        fail("unix-scm: the message with its fd is not there (read %zd)", r);
     } else if (!strcmp(kind, "pipe")) {
       ssize_t r = read(42, b, sizeof b);
       if (r != 5 || memcmp(b, "hello", 5)) fail("pipe: queued \"hello\" not there (read %zd)", r);
