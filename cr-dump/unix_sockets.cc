@@ -190,6 +190,8 @@ Status peek_queue(pid_t pid, int fd, int sk, const DiagSock& d, UnixSocketRec& r
       return make_pid_error(pid, 0, "fd %d: unix %s socket holds more queued data than an image keeps (%llu bytes)",
                             fd, tname, static_cast<unsigned long long>(kMaxUnixQueueBytes));
     int off = static_cast<int>(total);
+    // MSG_TRUNC: a message's whole length, to read a longer one again.
+    int trunc = r.type == SOCK_STREAM ? 0 : MSG_TRUNC;
     if (setsockopt(sk, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off) < 0)
       return make_pid_error(pid, errno, "fd %d: unix %s socket: cannot set SO_PEEK_OFF to read its queue", fd, tname);
     struct iovec iov = {buf.data(), buf.size()};
@@ -198,7 +200,7 @@ Status peek_queue(pid_t pid, int fd, int sk, const DiagSock& d, UnixSocketRec& r
     mh.msg_iovlen = 1;
     mh.msg_control = ctl.data();
     mh.msg_controllen = ctl.size();
-    ssize_t n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(sk, &mh, MSG_PEEK | MSG_DONTWAIT | trunc | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) break;
     if (n < 0) return make_pid_error(pid, errno, "fd %d: unix %s socket: reading its queue", fd, tname);
@@ -403,9 +405,10 @@ Status resolve_unix_sockets(Files& files, const std::vector<std::string>& extern
     return e;
   }
   // Accepted connections: a connected stream or seqpacket socket named as
-  // a listener of the tree is one it accepted.
+  // a listener of the tree is one it accepted (its client in the tree,
+  // gone, or outside).
   for (auto& s : files.unix_sockets) {
-    if (s.peer_kind != "tree" || s.type == SOCK_DGRAM || s.name.empty()) continue;
+    if (s.state != "connected" || s.peer_kind == "pending" || s.type == SOCK_DGRAM || s.name.empty()) continue;
     for (auto& l : files.unix_sockets) {
       bool same = l.state == "listening" && l.type == s.type && l.name == s.name &&
                   (s.name.data[0] == 0 || (l.vfs_dev == s.vfs_dev && l.vfs_ino == s.vfs_ino));

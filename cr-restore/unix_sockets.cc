@@ -6,12 +6,13 @@
 //   1. a socketpair for two ends connected to each other (names bound on
 //      them after), and for a socket whose peer closed its end (or is
 //      outside the tree, --ext-unix-sk): the other end is closed once the
-//      queue is filled; socket() for every other;
+//      queue is filled; socket() for every other (a connection accepted
+//      from a listener comes from accept() in 3.);
 //   2. names bound (a leftover socket file at the path is removed if no
 //      live socket holds it), listeners listen;
-//   3. each connection accepted from a listener: its client connects and
-//      the listener accepts, so the accepted socket has the listener's
-//      name; then the pending connections connect, oldest first, and stay
+//   3. each connection accepted from a listener: its client (or a stand-in
+//      for a client that is gone) connects and the listener accepts, so the
+//      accepted socket has the listener's name; then the pending connections connect, oldest first, and stay
 //      in the listener's queue; datagram sockets connected one way connect
 //      to their peer's name;
 //   4. each queue is sent again by the peer (or the closed peer's stand-in,
@@ -168,7 +169,7 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
   std::map<uint64_t, UniqueFd> fd;        // file id -> the socket made
   std::map<uint64_t, UniqueFd> partner;   // file id -> the stand-in of its closed peer
   const int kFlags = SOCK_CLOEXEC | SOCK_NONBLOCK;
-  auto accepted = [](const UnixSocketRec& s) { return s.listener && s.peer_kind == "tree"; };
+  auto accepted = [](const UnixSocketRec& s) { return s.listener && s.peer_kind != "pending"; };
   auto back = [&](const UnixSocketRec& s) {  // its peer in the tree is connected back to it
     if (s.peer_kind != "tree") return false;
     const UnixSocketRec& p = *rec.at(s.peer);
@@ -201,7 +202,14 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
     if (l.state != "listening") continue;
     for (auto& s : files.unix_sockets) {
       if (s.listener != l.file_id || !accepted(s)) continue;
-      TRY_STATUS(connect_to(fd.at(s.peer).get(), *rec.at(s.peer), l));
+      if (s.peer_kind == "tree") {
+        TRY_STATUS(connect_to(fd.at(s.peer).get(), *rec.at(s.peer), l));
+      } else {  // its client is gone: a stand-in connects, closed once the queue is filled
+        UniqueFd c(socket(AF_UNIX, s.type | kFlags, 0));
+        if (!c.valid()) return make_errno(errno, "%s: socket", describe(s).c_str());
+        TRY_STATUS(connect_to(c.get(), s, l));
+        partner[s.file_id] = std::move(c);
+      }
       UniqueFd a(accept4(fd.at(l.file_id).get(), nullptr, nullptr, kFlags));
       if (!a.valid()) return make_errno(errno, "%s: accept on %s", describe(s).c_str(), printable(l).c_str());
       fd[s.file_id] = std::move(a);

@@ -92,9 +92,9 @@ Status validate_unix_sockets(const Files& files, uint64_t* bad_id) {
         for (uint64_t c : l.pending) listed |= c == s.file_id;
         if (!listed) return bad(s, "pending, but not in its listener's queue");
         if (!s.queue.empty()) return bad(s, "a pending connection with data queued to the client");
-      } else if (s.peer_kind == "tree") {
+      } else if (!s.peer_kind.empty()) {  // accepted: its client in the tree, gone or outside
         if (s.name != l.name) return bad(s, "accepted, but its name is not its listener's");
-        if (peer->listener) return bad(s, "both ends accepted");
+        if (peer && peer->listener) return bad(s, "both ends accepted");
       } else {
         return bad(s, "a listener without a connection through it");
       }
@@ -116,7 +116,7 @@ Status validate_unix_sockets(const Files& files, uint64_t* bad_id) {
     }
     // Two sockets bound to one name cannot be made (accepted ones share
     // their listener's).
-    bool accepted = s.listener && s.peer_kind == "tree";
+    bool accepted = s.listener && s.peer_kind != "pending";
     if (!s.name.empty() && !accepted) {
       std::string key(s.name.data.begin(), s.name.data.end());
       if (!abstract) key = s.dir + "\n" + key;

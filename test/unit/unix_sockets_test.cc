@@ -145,7 +145,14 @@ TEST_CASE("unix sockets: listeners, accepted and pending connections") {
   refused([](Files& f) { rec(f, 5).listener = 3; rec(f, 5).name = rec(f, 3).name; rec(f, 5).dir = "/tmp"; },
           "both ends accepted");
   refused([](Files& f) { rec(f, 6).peer_kind = "closed"; rec(f, 3).pending = {}; },
-          "a listener without a connection through it");
+          "accepted, but its name is not its listener's");
+  refused(
+      [](Files& f) {
+        rec(f, 6).peer_kind = "";
+        rec(f, 6).state = "unconnected";
+        rec(f, 3).pending = {};
+      },
+      "a listener without a connection through it");
   refused([](Files& f) { rec(f, 6).listener = 0; rec(f, 3).pending = {}; }, "pending without a listener");
   refused([](Files& f) { rec(f, 3).queue = {name("x")}; }, "a listener with a peer or queued data");
   refused([](Files& f) { rec(f, 3).backlog = 0; rec(f, 3).pending = {6, 6}; }, "more pending connections");

@@ -24,6 +24,8 @@
  *          what 54 writes.                                  P: 53, 54
  *   55     dgram socket bound to "gone.sock", unlinked since: getsockname
  *          still gives the name, the path stays absent.      P: 55
+ *   56     accepted from 46, its client gone after writing "gone-client":
+ *          reads it, then end-of-file; named "unix.sock".   P: 56
  *
  * After SIGTERM: P checks its queues byte for byte, names (getsockname,
  * getpeername), options, accepts the pending connection; then C checks its
@@ -44,6 +46,14 @@ static void place(int fd, int at) {
     if (dup2(fd, at) < 0) die("dup2 %d", at);
     close(fd);
   }
+}
+
+/* A socketpair of `type` at fds a and b. */
+static void pair_at(int type, int a, int b) {
+  int sv[2];
+  if (socketpair(AF_UNIX, type, 0, sv)) die("socketpair for fds %d/%d", a, b);
+  place(sv[0], a);
+  place(sv[1], b);
 }
 
 static struct sockaddr_un abstract_addr;
@@ -136,9 +146,7 @@ int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   int sv[2];
   /* 40/41: stream. */
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair stream");
-  place(sv[0], 40);
-  place(sv[1], 41);
+  pair_at(SOCK_STREAM, 40, 41);
   must_send(41, "abcdefgh-reply");
   must_send(40, "P2C-data-xyz");
   char tmp[16];
@@ -146,18 +154,14 @@ int main(int argc, char **argv) {
   struct timeval tv = {2, 500000};
   if (setsockopt(40, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv)) die("SO_RCVTIMEO");
   /* 42/43: seqpacket. */
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) die("socketpair seqpacket");
-  place(sv[0], 42);
-  place(sv[1], 43);
+  pair_at(SOCK_SEQPACKET, 42, 43);
   must_send(42, "m1");
   must_send(42, "msg-two");
   must_send(42, "third message");
   int sb = 50000;
   if (setsockopt(42, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb)) die("SO_SNDBUF");
   /* 44/45: dgram. */
-  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv)) die("socketpair dgram");
-  place(sv[0], 44);
-  place(sv[1], 45);
+  pair_at(SOCK_DGRAM, 44, 45);
   must_send(44, "d1");
   must_send(44, "datagram2");
   int one = 1;
@@ -175,6 +179,11 @@ int main(int argc, char **argv) {
   place(accept(46, NULL, NULL), 48);
   must_send(47, "client-hello");
   must_send(48, "server-hi");
+  int gc = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (gc < 0 || connect(gc, (struct sockaddr *)&path_addr, path_len)) die("connect for 56");
+  place(accept(46, NULL, NULL), 56);
+  must_send(gc, "gone-client");
+  close(gc);
   place(socket(AF_UNIX, SOCK_STREAM, 0), 49);
   if (connect(49, (struct sockaddr *)&path_addr, path_len)) die("connect 49");
   /* 50: abstract dgram; 51 connected to it. */
@@ -197,9 +206,7 @@ int main(int argc, char **argv) {
   place(sv[0], 52);
   if (write(sv[1], "bye", 3) != 3) die("write bye");
   close(sv[1]);
-  if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair 53");
-  place(sv[0], 53);
-  place(sv[1], 54);
+  pair_at(SOCK_STREAM, 53, 54);
   must_send(53, "last");
   if (shutdown(53, SHUT_WR)) die("shutdown 53");
   struct sockaddr_un gone = {.sun_family = AF_UNIX};
@@ -216,7 +223,7 @@ int main(int argc, char **argv) {
   if (c == 0) {
     close(3);
     close(go[1]);
-    for (int fd = 40; fd <= 55; fd++)
+    for (int fd = 40; fd <= 56; fd++)
       if (fd == 40 || fd == 42 || fd == 44 || fd == 48 || fd >= 51) close(fd);
     char b;
     if (read(go[0], &b, 1) != 1) _exit(3); /* P's word, after its checks */
@@ -268,6 +275,9 @@ int main(int argc, char **argv) {
   if (send(54, "back", 4, MSG_NOSIGNAL) != 4) fail("P fd 54: send: %s", strerror(errno));
   expect_msg(who, 53, "back");
   expect_name(who, 55, 0, &gone, gone_len);
+  expect_msg(who, 56, "gone-client");
+  if (recv(56, eof, sizeof eof, MSG_DONTWAIT) != 0) fail("P fd 56: no end-of-file after its gone client's data");
+  expect_name(who, 56, 0, &path_addr, path_len);
   if (access("gone.sock", F_OK) == 0) fail("P: gone.sock exists again");
   if (send(51, "p2c-after", 9, 0) != 9) fail("P: send on 51: %s", strerror(errno));
   /* Now C checks and writes on each pair. */
