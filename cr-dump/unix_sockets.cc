@@ -168,6 +168,14 @@ std::string printable(const Bytes& name) {
   return s;
 }
 
+// A name as sock_diag gives it, as the image keeps it: a path name
+// without its terminating NUL (bind adds it again), an abstract one whole.
+Bytes stored_name(const Bytes& diag) {
+  Bytes n = diag;
+  if (!n.empty() && n.data[0] != 0) n.data.erase(std::find(n.data.begin(), n.data.end(), 0), n.data.end());
+  return n;
+}
+
 // SO_PEEK_OFF put back as it was on every path.
 struct PeekOffGuard {
   int fd, old;
@@ -315,11 +323,8 @@ Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files) {
     return make_pid_error(pid, 0, "fd %d: unix %s socket in state %u; not supported", fd, unix_type_name(r.type),
                           d.state);
   }
-  r.name = d.name;
-  // A path name is kept without its terminating NUL (bind adds it again).
+  r.name = stored_name(d.name);
   if (!r.name.empty() && r.name.data[0] != 0) {
-    auto nul = std::find(r.name.data.begin(), r.name.data.end(), 0);
-    r.name.data.erase(nul, r.name.data.end());
     r.vfs_dev = d.vfs_dev;
     r.vfs_ino = d.vfs_ino;
   }
@@ -398,6 +403,13 @@ Status resolve_unix_sockets(Files& files, const std::vector<std::string>& extern
     if (std::find(external.begin(), external.end(), ino) != external.end() ||
         std::find(external.begin(), external.end(), std::to_string(s.ino)) != external.end()) {
       s.peer_kind = "external";
+      // A datagram socket connected to a named socket outside (a syslog
+      // client to /dev/log) connects to that name again at restore.
+      auto pd = g_diag->find(peer);
+      if (s.type == SOCK_DGRAM && pd != g_diag->end() && !pd->second.name.empty() &&
+          (pd->second.name.data[0] == 0 || pd->second.name.data[0] == '/')) {
+        s.peer_name = stored_name(pd->second.name);
+      }
       continue;
     }
     Error e = refuse(s, "connected to a peer outside the tree (inode " + ino + ")");

@@ -7,7 +7,8 @@
 //      them after), and for a socket whose peer closed its end (or is
 //      outside the tree, --ext-unix-sk): the other end is closed once the
 //      queue is filled; socket() for every other (a connection accepted
-//      from a listener comes from accept() in 3.);
+//      from a listener comes from accept() in 3.; a datagram socket whose
+//      peer outside the tree has a name connects to it again in 3.);
 //   2. names bound (a leftover socket file at the path is removed if no
 //      live socket holds it), listeners listen;
 //   3. each connection accepted from a listener: its client (or a stand-in
@@ -50,13 +51,14 @@ std::string printable(const UnixSocketRec& s) {
   return n;
 }
 
-socklen_t make_addr(const UnixSocketRec& s, struct sockaddr_un& a) {
+socklen_t make_addr(const Bytes& name, struct sockaddr_un& a) {
   memset(&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
-  memcpy(a.sun_path, s.name.data.data(), s.name.size());  // validated: fits
-  bool abstract = s.name.data[0] == 0;
-  return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + s.name.size() + (abstract ? 0 : 1));
+  memcpy(a.sun_path, name.data.data(), name.size());  // validated: fits
+  bool abstract = name.data[0] == 0;
+  return static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + name.size() + (abstract ? 0 : 1));
 }
+socklen_t make_addr(const UnixSocketRec& s, struct sockaddr_un& a) { return make_addr(s.name, a); }
 
 // Run `fn` in the directory of a relative path name.
 Status in_dir(const std::string& dir, const std::function<Status()>& fn) {
@@ -95,14 +97,23 @@ Status bind_name(int sk, const UnixSocketRec& s) {
   });
 }
 
-Status connect_to(int sk, const UnixSocketRec& s, const UnixSocketRec& to) {
+// Connect `s` (made as `sk`) to `name` (relative to `dir` if not empty).
+Status connect_name(int sk, const UnixSocketRec& s, const Bytes& name, const std::string& dir) {
   struct sockaddr_un a;
-  socklen_t len = make_addr(to, a);
-  return in_dir(to.dir, [&]() -> Status {
-    if (connect(sk, reinterpret_cast<sockaddr*>(&a), len) < 0)
-      return make_errno(errno, "%s: cannot connect to %s", describe(s).c_str(), printable(to).c_str());
+  socklen_t len = make_addr(name, a);
+  return in_dir(dir, [&]() -> Status {
+    if (connect(sk, reinterpret_cast<sockaddr*>(&a), len) < 0) {
+      std::string n(name.data.begin(), name.data.end());
+      if (!n.empty() && n[0] == 0) n[0] = '@';
+      return make_errno(errno, "%s: cannot connect to %s%s%s", describe(s).c_str(), dir.c_str(),
+                        dir.empty() ? "" : "/", n.c_str());
+    }
     return ok_status();
   });
+}
+
+Status connect_to(int sk, const UnixSocketRec& s, const UnixSocketRec& to) {
+  return connect_name(sk, s, to.name, to.dir);
 }
 
 // Send every message of `s`'s queue from `from` (to `to`'s name if given).
@@ -179,7 +190,7 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
   for (auto& s : files.unix_sockets) {
     if (fd.count(s.file_id) || accepted(s)) continue;
     bool pair = back(s) && !rec.at(s.peer)->listener;
-    bool stand_in = s.peer_kind == "closed" || s.peer_kind == "external";
+    bool stand_in = s.peer_kind == "closed" || (s.peer_kind == "external" && s.peer_name.empty());
     if (pair || stand_in) {
       int sv[2];
       if (socketpair(AF_UNIX, s.type | kFlags, 0, sv) < 0) return make_errno(errno, "%s: socketpair", describe(s).c_str());
@@ -219,6 +230,8 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
   for (auto& s : files.unix_sockets)
     if (s.type == SOCK_DGRAM && s.peer_kind == "tree" && !back(s))
       TRY_STATUS(connect_to(fd.at(s.file_id).get(), s, *rec.at(s.peer)));
+    else if (!s.peer_name.empty())  // its peer outside the tree, by name
+      TRY_STATUS(connect_name(fd.at(s.file_id).get(), s, s.peer_name, ""));
   // 4. Queues, sent by whoever can send to each socket.
   for (auto& s : files.unix_sockets) {
     if (s.queue.empty()) continue;
@@ -240,7 +253,7 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
     int sk = fd.at(s.file_id).get();
     TRY_STATUS(set_options(sk, s));
     int how = (s.shutdown & 3) == 3 ? SHUT_RDWR : (s.shutdown & 1) ? SHUT_RD : (s.shutdown & 2) ? SHUT_WR : -1;
-    if (how >= 0 && s.peer_kind != "closed" && s.peer_kind != "external" && shutdown(sk, how) < 0)
+    if (how >= 0 && !partner.count(s.file_id) && shutdown(sk, how) < 0)
       return make_errno(errno, "%s: shutdown", describe(s).c_str());
   }
   partner.clear();

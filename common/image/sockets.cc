@@ -78,6 +78,16 @@ Status validate_unix_sockets(const Files& files, uint64_t* bad_id) {
       return bad(s, "unknown peer kind");
     }
     if (s.peer_kind != "tree" && s.peer) return bad(s, "a peer file id without a peer in the tree");
+    if (!s.peer_name.empty()) {
+      if (s.peer_kind != "external" || s.type != SOCK_DGRAM)
+        return bad(s, "a peer name for other than a datagram socket connected outside the tree");
+      if (s.peer_name.size() > kMaxUnixName) return bad(s, "peer name longer than sun_path");
+      if (s.peer_name.data[0] != 0 && s.peer_name.data[0] != '/')
+        return bad(s, "peer name neither absolute nor abstract");
+      for (size_t i = 1; s.peer_name.data[0] == '/' && i < s.peer_name.size(); i++)
+        if (s.peer_name.data[i] == 0) return bad(s, "peer path name with a NUL byte");
+      if (!s.queue.empty()) return bad(s, "data queued from a peer outside the tree, which it alone could send");
+    }
     if ((s.state == "connected") != !s.peer_kind.empty())
       return bad(s, "connected without a peer, or a peer without being connected");
     // Listeners: an accepted socket and a pending client name a listener

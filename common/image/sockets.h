@@ -31,10 +31,15 @@ struct UnixSocketRec {
   bool unlinked = false;     // a path name whose socket file was removed after bind
   // The other end: "" none, "tree" (file `peer`), "closed" (the peer closed
   // its end), "external" (outside the tree, allowed by --ext-unix-sk:
-  // restored as if the peer had closed its end), "pending" (a connection
+  // restored as if the peer had closed its end, or connected again to
+  // peer_name), "pending" (a connection
   // waiting in the queue of the listener `listener`, not yet accepted).
   std::string peer_kind;
   uint64_t peer = 0;         // peer_kind "tree": the peer's file id
+  // peer_kind "external", a datagram socket whose peer outside the tree has
+  // an absolute path or abstract name: that name, connected to again at
+  // restore (for example /dev/log); empty: restored as if the peer closed.
+  Bytes peer_name;
   uint64_t listener = 0;     // accepted (stream/seqpacket, peer in the tree) or pending: its listener's file id
   uint32_t backlog = 0;      // listening: listen()'s backlog
   std::vector<uint64_t> pending;  // listening: the clients of its pending connections, oldest first
@@ -48,7 +53,7 @@ struct UnixSocketRec {
   std::vector<Bytes> queue;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(UnixSocketRec, file_id, ino, type, state, name, dir, vfs_dev, vfs_ino, unlinked,
-                                   peer_kind, peer, listener, backlog, pending, shutdown, passcred, passsec, sndbuf,
+                                   peer_kind, peer, peer_name, listener, backlog, pending, shutdown, passcred, passsec, sndbuf,
                                    rcvbuf, sndtimeo_us, rcvtimeo_us, peek_off, queue)
 
 // Bounds the validation holds images to.

@@ -1043,48 +1043,62 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   }
 }
 
-// A unix socket connected to a listener the harness holds (outside the
-// tree) is refused naming pid, fd, kind and the peer's inode; the process
-// runs on. With --ext-unix-sk INODE the dump goes through, and the restored
-// socket reads end-of-file, as if that peer had closed its end.
-TEST_CASE("cycle: a unix socket connected outside the tree is refused at dump, or restored hung up with --ext-unix-sk") {
-  TempDir t;
-  std::string path = t / "outside.sock";
-  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un a = {};
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  REQUIRE(l >= 0);
-  REQUIRE(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  REQUIRE(listen(l, 4) == 0);
-  Dumpee d("ckpt_unsupported", {"--kind", "unix-outside", "--path", path});
-  int held = accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
-  REQUIRE(held >= 0);
-  struct stat st;
-  REQUIRE(fstat(held, &st) == 0);
-  std::string peer_ino = std::to_string(st.st_ino);
-  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
-  INFO("dump stderr: ", r.err);
-  CHECK(r.status != 0);
-  CHECK(mentions(r.err, std::to_string(d.pid())));
-  CHECK(mentions(r.err, "42"));
-  CHECK(lower(r.err).find("unix stream socket connected to a peer outside the tree") != std::string::npos);
-  CHECK(mentions(r.err, peer_ino));
-  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
-  CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
-  r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img2", "--ext-unix-sk", peer_ino});
-  INFO("dump --ext-unix-sk stderr: ", r.err);
-  REQUIRE(r.status == 0);
-  const pid_t pid = d.pid();
-  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
-  close(held);
-  close(l);
-  auto rr = crtools({"restore", "-D", t / "img2", "-d"});
-  INFO("restore stderr: ", rr.err);
-  REQUIRE(rr.status == 0);
-  REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
-  Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
-  CHECK_MESSAGE(v.passed(), "after restore: ", v.describe());
+// A unix socket connected to a socket the harness holds (outside the tree)
+// is refused naming pid, fd, kind and the peer's inode; the process runs
+// on. With --ext-unix-sk INODE the dump goes through: a stream socket is
+// restored hung up (it reads end-of-file, as if that peer had closed its
+// end), a datagram socket is connected to the peer's name again and its
+// "after" arrives there.
+TEST_CASE("cycle: a unix socket connected outside the tree is refused at dump; --ext-unix-sk restores it") {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    const bool dgram = type == SOCK_DGRAM;
+    CAPTURE(dgram);
+    TempDir t;
+    std::string path = t / "outside.sock";
+    int l = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    REQUIRE(l >= 0);
+    REQUIRE(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    if (!dgram) REQUIRE(listen(l, 4) == 0);
+    std::vector<std::string> args = {"--kind", "unix-outside", "--path", path};
+    if (dgram) args.push_back("--dgram");
+    Dumpee d("ckpt_unsupported", args);
+    int held = dgram ? l : accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(held >= 0);
+    struct stat st;
+    REQUIRE(fstat(held, &st) == 0);
+    std::string peer_ino = std::to_string(st.st_ino);
+    auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+    INFO("dump stderr: ", r.err);
+    CHECK(r.status != 0);
+    CHECK(mentions(r.err, std::to_string(d.pid())));
+    CHECK(mentions(r.err, "42"));
+    std::string says = std::string("unix ") + (dgram ? "dgram" : "stream") + " socket connected to a peer outside the tree";
+    CHECK(lower(r.err).find(says) != std::string::npos);
+    CHECK(mentions(r.err, peer_ino));
+    CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+    CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+    r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img2", "--ext-unix-sk", peer_ino});
+    INFO("dump --ext-unix-sk stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const pid_t pid = d.pid();
+    REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+    if (!dgram) close(held);
+    auto rr = crtools({"restore", "-D", t / "img2", "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
+    CHECK_MESSAGE(v.passed(), "after restore: ", v.describe());
+    if (dgram) {
+      char b[16] = {};
+      CHECK(recv(l, b, sizeof b, MSG_DONTWAIT) == 5);
+      CHECK(std::string(b) == "after");
+    }
+    close(l);
+  }
 }
 
 // A process forked before its parent left the session (setsid): no fork

@@ -137,6 +137,25 @@ TEST_CASE("unix sockets: peers") {
   refused([](Files& f) { rec(f, 9).state = "unconnected"; }, "a peer without being connected");
 }
 
+TEST_CASE("unix sockets: a datagram peer outside the tree, by name") {
+  auto external = [](Files& f) -> UnixSocketRec& {
+    UnixSocketRec& s = rec(f, 8);
+    s.peer_kind = "external";
+    s.peer = 0;
+    s.peer_name = name("/dev/log");
+    return s;
+  };
+  Files ok = good_files();
+  external(ok);
+  CHECK(refusal(ok) == "");
+  refused([&](Files& f) { external(f).peer_name = name("dev/log"); }, "peer name neither absolute nor abstract");
+  refused([&](Files& f) { external(f).peer_name = Bytes{std::vector<uint8_t>(109, '/')}; },
+          "peer name longer than sun_path");
+  refused([&](Files& f) { external(f).peer_name = name(std::string("/a\0b", 4)); }, "peer path name with a NUL byte");
+  refused([&](Files& f) { external(f).queue = {name("x")}; }, "which it alone could send");
+  refused([](Files& f) { rec(f, 9).peer_name = name("/dev/log"); }, "a peer name for other than a datagram socket");
+}
+
 TEST_CASE("unix sockets: listeners, accepted and pending connections") {
   refused([](Files& f) { rec(f, 4).listener = 1; }, "its listener is no listening socket");
   refused([](Files& f) { rec(f, 3).pending = {}; }, "pending, but not in its listener's queue");

@@ -10,9 +10,12 @@
  *   --kind unix-scm      a unix socketpair at fds 42/43, "fd" with a file
  *                        descriptor (SCM_RIGHTS) queued to 42; checks that
  *                        it is still there and that SO_PEEK_OFF is off
- *   --kind unix-outside --path P
+ *   --kind unix-outside --path P [--dgram]
  *                        fd 42: a unix stream socket connected to the
- *                        listener at P (held outside the tree)
+ *                        listener at P (held outside the tree); with
+ *                        --dgram a datagram socket connected to the one
+ *                        bound at P, on which it sends "after" once its
+ *                        checks are done
  *   --kind eventfd       an eventfd at fd 42 with count 5
  *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
  *   --kind epoll         an epoll instance at fd 42
@@ -130,7 +133,7 @@ int main(int argc, char **argv) {
     struct sockaddr_un a = {.sun_family = AF_UNIX};
     if (!path || strlen(path) >= sizeof a.sun_path) die("--path P (a listening unix socket)");
     strcpy(a.sun_path, path);
-    int u = socket(AF_UNIX, SOCK_STREAM, 0);
+    int u = socket(AF_UNIX, ckpt_flag(argc, argv, "--dgram") ? SOCK_DGRAM : SOCK_STREAM, 0);
     if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof a)) die("connect to %s", path);
     place(u, 42);
     nfd = 1;
@@ -269,6 +272,8 @@ int main(int argc, char **argv) {
     if (!strcmp(kind, "socket")) {
       ssize_t r = recv(42, b, sizeof b, MSG_DONTWAIT);
       if (r != 4 || memcmp(b, "ping", 4)) fail("socket: queued \"ping\" not there (read %zd)", r);
+    } else if (!strcmp(kind, "unix-outside") && ckpt_flag(argc, argv, "--dgram")) {
+      if (send(42, "after", 5, 0) != 5) fail("unix-outside --dgram: send: %s", strerror(errno));
     } else if (!strcmp(kind, "unix-scm")) {
       int off = 0;
       socklen_t ol = sizeof off;
