@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 
@@ -62,6 +63,26 @@ Status pwrite_full(int fd, const void* buf, size_t len, uint64_t off) {
     p += w;
     len -= w;
     off += w;
+  }
+  return ok_status();
+}
+
+Status for_each_data_range(int fd, uint64_t size, const std::function<Status(uint64_t, uint64_t)>& fn) {
+  constexpr uint64_t kPage = 4096;
+  const uint64_t limit = (size + kPage - 1) / kPage * kPage;
+  uint64_t next = 0;  // everything below was handed out
+  while (next < size) {
+    off_t d = lseek(fd, static_cast<off_t>(next), SEEK_DATA);
+    if (d < 0 && errno == ENXIO) break;  // only a hole from here to the end
+    if (d < 0) return make_errno(errno, "lseek SEEK_DATA at %llu", (unsigned long long)next);
+    off_t h = lseek(fd, d, SEEK_HOLE);
+    if (h < 0) return make_errno(errno, "lseek SEEK_HOLE at %llu", (unsigned long long)d);
+    uint64_t start = std::max<uint64_t>(static_cast<uint64_t>(d) / kPage * kPage, next);
+    uint64_t end = std::min<uint64_t>((static_cast<uint64_t>(h) + kPage - 1) / kPage * kPage, limit);
+    if (start >= limit) break;
+    if (end > start) TRY_STATUS(fn(start, end - start));
+    if (static_cast<uint64_t>(h) <= next) break;  // (a file that shrank meanwhile)
+    next = std::max(end, start + kPage);
   }
   return ok_status();
 }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <utility>
 
 #include "common/error.h"
@@ -44,6 +45,12 @@ Result<size_t> read_full(int fd, void* buf, size_t len);
 Result<size_t> pread_full(int fd, void* buf, size_t len, uint64_t off);
 Status write_full(int fd, const void* buf, size_t len);
 Status pwrite_full(int fd, const void* buf, size_t len, uint64_t off);
+
+// The data of a sparse file in [0, size), found with lseek SEEK_DATA and
+// SEEK_HOLE: fn(off, len) for each run in order, the runs widened to whole
+// pages (off page aligned; the last may reach past size up to its page).
+// A tmpfs file counts its swapped-out pages as data, its holes not.
+Status for_each_data_range(int fd, uint64_t size, const std::function<Status(uint64_t, uint64_t)>& fn);
 
 // Read a whole small file (/proc files); limit guards against runaway sizes.
 Result<std::string> read_file(const char* path, size_t limit = 64 << 20);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -85,20 +86,37 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
                        const CowParent* parent);
 
 // A shared memory object (shared anonymous memory, memfd, a deleted tmpfs
-// file) read through `fd`, saved once in `files`; its ShmemRec id. `path`
-// is empty for anonymous memory; `what` names it in errors.
+// file) found through `fd`, saved once in `files`; its ShmemRec id. `path`
+// is empty for anonymous memory; `what` names it in errors. A copy of the
+// fd is kept for dump_shmem_contents.
 Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files);
+// Once the tree is collected (still frozen): the contents of every shared
+// memory object into its own page image (ShmemRec::pages), whose names are
+// added to `images`.
+Status dump_shmem_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                           std::vector<std::string>& images);
+// The data of a shared object read through `fd` (a tmpfs file of `size`
+// bytes) into pagemap-ID/pages-ID: only the pages that hold data and are
+// not zero (lseek SEEK_DATA/SEEK_HOLE skips the holes); offsets in the
+// object stand for addresses. `what` names it in errors.
+Status write_object_pages(ImageSet& set, const std::string& id, int fd, uint64_t size, bool compress,
+                          DumpStats& stats, const std::string& what);
 
 // ---- sysv_shm.cc
 // An attach of a SysV shared memory segment ("/SYSV%08x" mapped shared).
 bool is_sysv_shm(const proc::VmaInfo& v);
 // Refuse what restore cannot make: a segment in another IPC namespace, over
-// kMaxInlineShmem, or mapped there other than as one whole attach (pgoff 0,
+// kMaxShmemSize, or mapped there other than as one whole attach (pgoff 0,
 // the segment's size in pages). Its IPC_STAT on success.
 Result<struct shmid_ds> check_sysv_attach(pid_t pid, const proc::VmaInfo& v);
 // The VMA's pointer to its segment (ino: the shmid); the segment itself
-// (IPC_STAT and contents) into `files` once for the tree.
+// (IPC_STAT) into `files` once for the tree.
 Status dump_sysv_shm(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files);
+// Once the tree is collected: the contents of every segment into its own
+// page image (SysvShmRec::pages), read through an attach of cr-dump's own;
+// the names are added to `images`.
+Status dump_sysv_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                          std::vector<std::string>& images);
 
 // ---- files.cc
 // The open file descriptions seen so far in the tree, to find those shared
@@ -115,10 +133,29 @@ struct FileSharing {
 // The fd table of `pid`, adding its open file descriptions (and pipes, with
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
 // naming pid, fd and kind.
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing);
+// Deleted files are saved up to `ghost_limit` bytes (--ghost-limit).
+// File locks are saved with `file_locks` (--file-locks), else refused.
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit, bool file_locks);
+
+// ---- file_locks.cc
+// The locks fdinfo shows for `pid`'s fd: refused without `allowed`.
+Result<std::vector<FileLockRec>> parse_fd_locks(pid_t pid, int fd, const proc::FdInfo& info, bool allowed);
+// Into the description's (flock, OFD) or the process's (POSIX) list, once;
+// a POSIX lock through an fd whose access allows it (check_posix_locks_placed
+// refuses one that found none).
+void add_fd_locks(const std::vector<FileLockRec>& locks, const FileRec& file, Files& files, FdTable& t);
+Status check_posix_locks_placed(pid_t pid, const std::vector<std::pair<int, std::vector<FileLockRec>>>& seen,
+                                const FdTable& t);
+
+// ---- deleted_files.cc
+// A regular file deleted while open, behind `pid`'s fd (stat `st`), saved
+// once in `files`; its GhostRec id. Refused over `ghost_limit` bytes or
+// with other links left.
+Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, const struct stat& st,
+                                   uint64_t ghost_limit, Files& files);
 
 // ---- event_fds.cc
-// "eventfd", "signalfd", "timerfd" or "epoll" for an fd's link
+// "eventfd", "signalfd", "timerfd", "epoll" or "inotify" for an fd's link
 // (anon_inode:[...]), else nullptr.
 const char* event_fd_type(const std::string& link);
 // The state of event descriptor `f` (its FileRec, just made) into `files`.
@@ -126,6 +163,14 @@ const char* event_fd_type(const std::string& link);
 // the process's whole fd table is read.
 Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 Status resolve_epoll_targets(pid_t pid, const FdTable& t, Files& files);
+
+// ---- bpf_maps.cc
+// A BPF array or hash map: its description and every entry.
+Status dump_bpf_map(pid_t pid, int fd, const FileRec& f, Files& files);
+
+// ---- inotify.cc
+// An inotify instance's watches, each with the path of its file.
+Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 
 // ---- unix_sockets.cc
 // A socket at `pid`'s fd (FileRec `f`, type unix, just made): its record

@@ -86,14 +86,17 @@ Result<PipeRec> dump_pipe(pid_t pid, int fd, uint64_t ino, uint64_t id) {
 
 }  // namespace
 
-Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
+Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64_t ghost_limit, bool file_locks) {
   FdTable t;
   t.pid = pid;
   auto fds = TRY(proc::list_fds(pid));
   auto& seen = sharing.seen;
+  std::vector<std::pair<int, std::vector<FileLockRec>>> fd_locks;
   for (int fd : fds) {
     auto link = TRY(proc::read_fd_link(pid, fd));
     auto info = TRY(proc::read_fdinfo(pid, fd));
+    auto locks = TRY(parse_fd_locks(pid, fd, info, file_locks));
+    if (!locks.empty()) fd_locks.push_back({fd, std::move(locks)});
     std::string p = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd);
     struct stat st;
     if (stat(p.c_str(), &st) < 0) {
@@ -170,10 +173,31 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         t.fds.push_back(rec);
         continue;
       }
+      if (info.flags & O_PATH) {
+        // Only a reference to a place in the file tree: open it again there.
+        if (link.deleted || link.path.empty() || link.path[0] != '/')
+          return make_pid_error(pid, 0, "fd %d: O_PATH descriptor of %s, which is not reachable by path; not "
+                                "supported", fd, link.path.c_str());
+        describe("opath", link.path);
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       if (S_ISSOCK(st.st_mode)) {
         describe("unix", "");
         f.pos = 0;
         TRY_STATUS(dump_socket(pid, fd, f, files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
+      if (!anon && S_ISREG(st.st_mode) && link.deleted) {
+        describe("ghost", link.path);
+        f.ghost_id = TRY(dump_deleted_file(pid, fd, link.path, st, ghost_limit, files));
         rec.file_id = f.id;
         files.files.push_back(f);
         seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
@@ -190,7 +214,6 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
         return make_pid_error(pid, 0, "fd %d: deleted file %s is not supported", fd, link.path.c_str());
       if (link.path.empty() || link.path[0] != '/')
         return make_pid_error(pid, 0, "fd %d: %s is not reachable by path", fd, link.path.c_str());
-      if (info.flags & O_PATH) return make_pid_error(pid, 0, "fd %d: O_PATH descriptor is not supported", fd);
       if (link.path.rfind("/memfd:", 0) == 0) return make_pid_error(pid, 0, "fd %d: memfd is not supported", fd);
       describe(type, link.path);
       f.rdev = st.st_rdev;
@@ -206,6 +229,16 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing) {
     t.fds.push_back(rec);
   }
   TRY_STATUS(resolve_epoll_targets(pid, t, files));
+  for (auto& [fd, locks] : fd_locks)
+    for (auto& d : t.fds)
+      if (d.fd == fd)
+        for (size_t i = 0; i < files.files.size(); i++)
+          if (files.files[i].id == d.file_id) {
+            FileRec f = files.files[i];
+            add_fd_locks(locks, f, files, t);
+            break;
+          }
+  TRY_STATUS(check_posix_locks_placed(pid, fd_locks, t));
   pr_debug(pid, "files: %zu fds", t.fds.size());
   return t;
 }

@@ -25,9 +25,10 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ext-unix-sk INODE] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [--ext-unix-sk INODE] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::ExtUnixSk, Opt::LogFile, Opt::Verbosity, Opt::Version},
+                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::ExtUnixSk, Opt::LogFile, Opt::Verbosity,
+                            Opt::Version},
                            false,
                            0,
                            0};
@@ -52,7 +53,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     if (p.zombie) continue;
     pid_t pid = p.pid;
     auto rs = TRY(RemoteSession::start(p.threads[0]));
-    FdTable fds = TRY(dump_files(pid, files, sharing));
+    FdTable fds = TRY(dump_files(pid, files, sharing, o.ghost_limit, o.file_locks));
     // Memory before the parasite: its scratch mapping must not be dumped.
     auto pm = mms.find(p.ppid);
     CowParent parent{p.ppid, pm == mms.end() ? nullptr : &pm->second};
@@ -66,6 +67,8 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
     for (ImageKind k : {ImageKind::Core, ImageKind::Mm, ImageKind::Fdinfo, ImageKind::Pagemap, ImageKind::Pages})
       images.push_back(image_name(k, pid));
   }
+  TRY_STATUS(dump_shmem_contents(set, o.compress, files, stats, images));
+  TRY_STATUS(dump_sysv_contents(set, o.compress, files, stats, images));
   TRY_STATUS(resolve_unix_sockets(files, o.ext_unix_sk));
   TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
@@ -130,6 +133,10 @@ int main(int argc, char** argv) {
   Options o = command_start_or_exit(kDump, argc, argv);
   if (!o.tree || o.images_dir.empty()) {
     fprintf(stderr, "cr-dump: -t PID and -D DIR are required; see 'cr-dump --help'\n");
+    return 2;
+  }
+  if (o.ghost_limit > kMaxGhostSize) {
+    fprintf(stderr, "cr-dump: --ghost-limit is at most 64M; see 'cr-dump --help'\n");
     return 2;
   }
   if (o.leave_stopped && o.leave_running) {

@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <map>
 #include <optional>
 
 #include "common/image/pages.h"
 #include "common/clock.h"
+#include "common/fd.h"
 #include "common/log.h"
 #include "common/proc/maps.h"
 #include "common/proc/misc.h"
@@ -36,8 +38,20 @@ constexpr size_t kReadChunk = 8 << 20;  // bytes read from the task per call
 
 unsigned long long ull(uint64_t v) { return v; }
 
+// A deleted file mapped private that is a shared memory object: a memfd, or
+// a deleted file on tmpfs (a POSIX shm object after shm_unlink), seen
+// through /proc/PID/map_files.
+bool is_private_shmem(pid_t pid, const proc::VmaInfo& v) {
+  if (!v.deleted || v.shared) return false;
+  if (v.path.rfind("/memfd:", 0) == 0) return true;
+  char mf[96];
+  snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
+  struct statfs sf;
+  return statfs(mf, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
 // Why a mapping cannot be dumped yet, or "" if it can.
-std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
+std::string unsupported(pid_t pid, const proc::VmaInfo& v, const proc::VmFlags& f) {
   using proc::VmFlag;
   if (v.is_special()) return "";  // [vvar] and friends are PFN maps by nature; restore moves them
   // SysV shared memory ("/SYSV%08x (deleted)"): "sysv", checked further by
@@ -45,8 +59,9 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   if (is_sysv_shm(v)) return f.has(VmFlag::Ht) ? "SysV shared memory on huge pages (SHM_HUGETLB)" : "";
   if (v.is_shared_anon() && v.path == "/dev/zero") return "";  // shared anonymous memory: "shmem"
   if (v.deleted && v.shared) return "";  // memfd or deleted file, mapped shared: "shmem" if on tmpfs
-  if (v.path.rfind("/memfd:", 0) == 0) return "private memfd mapping " + v.path;
-  if (v.deleted) return "mapping of deleted file " + v.path;
+  // A memfd or deleted tmpfs file mapped private is "shmem" too, its
+  // written pages the task's.
+  if (v.deleted && !is_private_shmem(pid, v)) return "mapping of deleted file " + v.path;
   if (f.has(VmFlag::Io) || f.has(VmFlag::Pf)) return "device memory mapping " + v.path;
   if (f.has(VmFlag::Ht)) return "hugetlbfs mapping";
   if (f.has(VmFlag::Lo) || f.has(VmFlag::Lf)) return "mlocked memory";
@@ -60,8 +75,10 @@ std::string unsupported(const proc::VmaInfo& v, const proc::VmFlags& f) {
   return "";
 }
 
-// A shared mapping of shared memory: the object behind it (seen through
-// /proc/PID/map_files) is saved once for the whole tree.
+// A mapping of shared memory: the object behind it (seen through
+// /proc/PID/map_files) is saved once for the whole tree. Mapped private (a
+// memfd or deleted tmpfs file), the pages the task wrote are its own, saved
+// with its others.
 Status dump_shmem(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files) {
   char mf[96];
   snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
@@ -85,7 +102,7 @@ std::string kind_of(const proc::VmaInfo& v) {
   if (v.is_vvar()) return "vvar";
   if (v.is_vsyscall()) return "vsyscall";
   if (is_sysv_shm(v)) return "sysv";
-  if (v.is_shared_anon() || (v.deleted && v.shared)) return "shmem";
+  if (v.is_shared_anon() || v.deleted) return "shmem";  // (unsupported() refused other deleted files)
   if (v.is_file()) return "file";
   return "anon";
 }
@@ -124,6 +141,18 @@ Status read_task_memory(pid_t pid, int mem_fd, uint64_t addr, void* buf, size_t 
 
 }  // namespace
 
+namespace {
+// The shared memory objects saved so far (ShmemRec id -> a copy of the fd
+// they were found through), read by dump_shmem_contents once the whole
+// tree is collected (and still frozen).
+std::map<uint64_t, UniqueFd> g_shmem_fds;
+
+bool zero_page(const char* p) {
+  static const char kZero[kPageSize] = {};
+  return memcmp(p, kZero, kPageSize) == 0;
+}
+}  // namespace
+
 Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, const std::string& what, Files& files) {
   struct stat st;
   if (fstat(fd, &st) < 0) return make_pid_error(pid, errno, "%s: fstat", what.c_str());
@@ -135,39 +164,78 @@ Result<uint64_t> dump_shmem_object(pid_t pid, int fd, const std::string& path, c
     if (fstatfs(fd, &sf) < 0 || sf.f_type != TMPFS_MAGIC)
       return make_pid_error(pid, 0, "%s: deleted file %s is not supported (not on tmpfs)", what.c_str(), path.c_str());
   }
-  if (static_cast<uint64_t>(st.st_size) > kMaxInlineShmem)
-    return make_pid_error(pid, 0, "%s: %llu MiB is larger than %llu MiB; not supported yet", what.c_str(),
-                          ull(st.st_size >> 20), ull(kMaxInlineShmem >> 20));
+  if (static_cast<uint64_t>(st.st_size) > kMaxShmemSize)
+    return make_pid_error(pid, 0, "%s: %llu GiB is larger than the %llu GiB a shared memory object may have",
+                          what.c_str(), ull(st.st_size >> 30), ull(kMaxShmemSize >> 30));
   ShmemRec m;
   m.id = files.shmem.size() + 1;
   m.dev = st.st_dev;
   m.ino = st.st_ino;
   m.path = path;
   m.size = st.st_size;
+  m.pages = shmem_pagemap_name(m.id);
   if (memfd) {
     int seals = fcntl(fd, F_GET_SEALS);
     m.seals = seals < 0 ? 0 : seals;
   }
-  m.data.data.resize(st.st_size);
-  size_t got = 0;
-  while (got < m.data.data.size()) {
-    ssize_t n = pread(fd, m.data.data.data() + got, m.data.data.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_pid_error(pid, n < 0 ? errno : EIO, "%s: read", what.c_str());
-    got += static_cast<size_t>(n);
-  }
-  // Trailing zero bytes need not be stored.
-  size_t keep = m.data.data.size();
-  while (keep > 0 && m.data.data[keep - 1] == 0) keep--;
-  m.data.data.resize(keep);
+  UniqueFd copy(fcntl(fd, F_DUPFD_CLOEXEC, 3));
+  if (!copy.valid()) return make_pid_error(pid, errno, "%s: cannot keep its fd", what.c_str());
+  g_shmem_fds[m.id] = std::move(copy);
   files.shmem.push_back(std::move(m));
   return files.shmem.back().id;
+}
+
+Status write_object_pages(ImageSet& set, const std::string& id, int fd, uint64_t size, bool compress,
+                          DumpStats& stats, const std::string& what) {
+  auto pw = TRY(PageWriter::create(set, id, compress));
+  std::vector<char> buf(kReadChunk);
+  auto st = for_each_data_range(fd, size, [&](uint64_t off, uint64_t len) -> Status {
+    for (uint64_t a = off; a < off + len;) {
+      size_t n = std::min<uint64_t>(buf.size(), off + len - a);
+      size_t got = TRY(pread_full(fd, buf.data(), n, a));
+      memset(buf.data() + got, 0, n - got);  // past the end of the object: its last page's tail
+      // Pages that are zero (read once, never written) are left out: a
+      // hole reads as zeros too.
+      for (size_t p = 0; p < n;) {
+        size_t q = p;
+        while (q < n && !zero_page(buf.data() + q)) q += kPageSize;
+        if (q > p) TRY_STATUS(pw->add(a + p, buf.data() + p, q - p));
+        stats.pages_written += (q - p) / kPageSize;
+        while (q < n && zero_page(buf.data() + q)) q += kPageSize;
+        p = q;
+      }
+      stats.pages_scanned += n / kPageSize;
+      a += n;
+    }
+    return ok_status();
+  });
+  if (!st) return make_error("%s: cannot read its contents: %s", what.c_str(), st.error().str().c_str());
+  TRY_STATUS(pw->finish());
+  stats.bytes_written += pw->stored_bytes();
+  return ok_status();
+}
+
+Status dump_shmem_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                           std::vector<std::string>& images) {
+  double t0 = now_us();
+  for (auto& m : files.shmem) {
+    auto it = g_shmem_fds.find(m.id);
+    if (it == g_shmem_fds.end()) return make_error("shared memory object %llu: its fd was not kept", ull(m.id));
+    char what[64];
+    snprintf(what, sizeof what, "shared memory object %llu", ull(m.id));
+    TRY_STATUS(write_object_pages(set, shmem_pages_id(m.id), it->second.get(), m.size, compress, stats, what));
+    images.push_back(m.pages);
+    images.push_back(image_name(ImageKind::Pages, shmem_pages_id(m.id)));
+  }
+  g_shmem_fds.clear();
+  stats.memory_us += now_us() - t0;
+  return ok_status();
 }
 
 Status check_memory_supported(pid_t pid) {
   auto smaps = TRY(proc::read_smaps(pid));
   for (auto& [start, e] : smaps) {
-    std::string why = unsupported(e.vma, e.flags);
+    std::string why = unsupported(pid, e.vma, e.flags);
     if (!why.empty())
       return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(e.vma.start),
                             ull(e.vma.end));
@@ -225,7 +293,7 @@ Result<Mm> dump_memory(pid_t pid, RemoteSession& rs, ImageSet& set, bool compres
 
   for (auto& [start, e] : smaps) {
     const proc::VmaInfo& v = e.vma;
-    std::string why = unsupported(v, e.flags);
+    std::string why = unsupported(pid, v, e.flags);
     if (!why.empty())
       return make_pid_error(pid, 0, "%s at %#llx-%#llx is not supported", why.c_str(), ull(v.start), ull(v.end));
     VmaRec r;

@@ -4,12 +4,15 @@
 // "/SYSV%08x (deleted)" (the key) and its inode number is the shmid. Each
 // segment attached anywhere in the tree is saved once: what IPC_STAT says
 // of it (from cr-dump, in the host IPC namespace) and its contents, read
-// through an attach of cr-dump's own (shmat SHM_RDONLY, then shmdt).
+// into a page image of its own through an attach of cr-dump's own (shmat
+// SHM_RDONLY, the attach's file opened through map_files, then shmdt).
+#include <fcntl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 
 #include <cstring>
 
+#include "common/fd.h"
 #include "common/image/pages.h"
 #include "common/log.h"
 #include "cr-dump/dump.h"
@@ -47,9 +50,9 @@ Result<struct shmid_ds> check_sysv_attach(pid_t pid, const proc::VmaInfo& v) {
   // IPC_STAT works on a segment already removed (SHM_DEST) while attached.
   if (v.inode > 0x7fffffff || shmctl(id, IPC_STAT, &ds) < 0)
     return make_pid_error(pid, errno, "SysV shared memory at %#llx: no segment %llu", ull(v.start), ull(v.inode));
-  if (ds.shm_segsz > kMaxInlineShmem)
-    return make_pid_error(pid, 0, "SysV shared memory at %#llx: segment %d of %llu MiB is larger than %llu MiB; not supported yet",
-                          ull(v.start), id, ull(ds.shm_segsz >> 20), ull(kMaxInlineShmem >> 20));
+  if (ds.shm_segsz > kMaxShmemSize)
+    return make_pid_error(pid, 0, "SysV shared memory at %#llx: segment %d of %llu GiB is larger than the %llu GiB a segment may have",
+                          ull(v.start), id, ull(ds.shm_segsz >> 30), ull(kMaxShmemSize >> 30));
   // shmat maps the whole segment from offset 0; anything else is what a
   // partial munmap or an mprotect of part of it left, which restore cannot
   // make with shmat alone.
@@ -78,19 +81,37 @@ Status dump_sysv_shm(pid_t pid, const proc::VmaInfo& v, VmaRec& r, Files& files)
   m.cuid = ds.shm_perm.cuid;
   m.cgid = ds.shm_perm.cgid;
   m.size = ds.shm_segsz;
-  // Linux lets a segment already marked SHM_DEST be attached (shmctl(2)).
-  void* p = shmat(id, nullptr, SHM_RDONLY);
-  if (p == reinterpret_cast<void*>(-1))
-    return make_pid_error(pid, errno, "SysV shared memory at %#llx: cannot attach segment %d to read it", ull(v.start),
-                          id);
-  const uint8_t* b = static_cast<const uint8_t*>(p);
-  size_t keep = m.size;
-  while (keep > 0 && b[keep - 1] == 0) keep--;  // trailing zero bytes need not be stored
-  m.data.data.assign(b, b + keep);
-  shmdt(p);
-  pr_debug(pid, "SysV segment %d key %#x mode %#o: %llu bytes, %zu stored", id, (unsigned)m.key, m.mode, ull(m.size),
-           keep);
+  m.pages = sysv_pagemap_name(id);
+  pr_debug(pid, "SysV segment %d key %#x mode %#o: %llu bytes", id, (unsigned)m.key, m.mode, ull(m.size));
   files.sysv_shm.push_back(std::move(m));
+  return ok_status();
+}
+
+Status dump_sysv_contents(ImageSet& set, bool compress, const Files& files, DumpStats& stats,
+                          std::vector<std::string>& images) {
+  for (auto& m : files.sysv_shm) {
+    // Linux lets a segment already marked SHM_DEST be attached (shmctl(2)).
+    void* p = shmat(m.id, nullptr, SHM_RDONLY);
+    if (p == reinterpret_cast<void*>(-1))
+      return make_errno(errno, "SysV shared memory segment %d: cannot attach it to read it", m.id);
+    // The attach's file is the segment's tmpfs file: read like any shared
+    // memory object, skipping its holes.
+    uint64_t len = page_round(m.size);
+    char mf[96];
+    snprintf(mf, sizeof mf, "/proc/self/map_files/%llx-%llx", ull(reinterpret_cast<uint64_t>(p)),
+             ull(reinterpret_cast<uint64_t>(p) + len));
+    UniqueFd fd(open(mf, O_RDONLY | O_CLOEXEC));
+    int e = errno;
+    Status st = ok_status();
+    char what[64];
+    snprintf(what, sizeof what, "SysV shared memory segment %d", m.id);
+    if (!fd.valid()) st = make_errno(e, "%s: cannot open it through %s", what, mf);
+    else st = write_object_pages(set, sysv_pages_id(m.id), fd.get(), m.size, compress, stats, what);
+    shmdt(p);
+    TRY_STATUS(st);
+    images.push_back(m.pages);
+    images.push_back(image_name(ImageKind::Pages, sysv_pages_id(m.id)));
+  }
   return ok_status();
 }
 

@@ -49,16 +49,35 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
                       int fdnum) {
   std::string what = "fd " + std::to_string(fdnum);
   if (is_event_fd_type(f.type)) return open_event_fd(files, f, what);
+  if (f.type == "inotify") return open_inotify(files, f, what, o);
+  if (f.type == "bpf-map") return open_bpf_map(files, f, what);
+  if (f.type == "opath") {
+    // O_NOFOLLOW: a descriptor of a symlink itself shows the link's path.
+    int fd = open(f.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return make_errno(errno, "%s: cannot open %s again (O_PATH)", what.c_str(), f.path.c_str());
+    struct stat st;
+    if (!o.skip_file_check && (fstat(fd, &st) < 0 || st.st_dev != f.dev || st.st_ino != f.ino)) {
+      close(fd);
+      Error e = make_error("%s: %s was replaced since the dump", what.c_str(), f.path.c_str());
+      e.remedy = "restore it, or pass --skip-file-check to accept the new file";
+      return e;
+    }
+    return fd;
+  }
   int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
-  if (f.type == "memfd") {
-    // A new description of the memfd its creator made (at its transit fd).
-    std::string self = "/proc/self/fd/" + std::to_string(plan.transit_shmem.at(f.shmem_id));
+  // A new description of an object made once for the tree and inherited
+  // at its transit fd: a memfd (made by its holders' common ancestor) or a
+  // deleted file (made by cr-restore).
+  if (f.type == "memfd" || f.type == "ghost") {
+    const char* kind = f.type == "memfd" ? "memfd" : "deleted file";
+    int at = f.type == "memfd" ? plan.transit_shmem.at(f.shmem_id) : plan.transit_ghost.at(f.ghost_id);
+    std::string self = "/proc/self/fd/" + std::to_string(at);
     int fd = open(self.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return make_errno(errno, "%s: cannot open memfd %s again", what.c_str(), f.path.c_str());
+    if (fd < 0) return make_errno(errno, "%s: cannot open %s %s again", what.c_str(), kind, f.path.c_str());
     if (f.pos && lseek(fd, static_cast<off_t>(f.pos), SEEK_SET) < 0) {
       int e = errno;
       close(fd);
-      return make_errno(e, "%s: cannot seek memfd %s", what.c_str(), f.path.c_str());
+      return make_errno(e, "%s: cannot seek %s %s", what.c_str(), kind, f.path.c_str());
     }
     return fd;
   }
@@ -202,6 +221,11 @@ Status create_transit_files(const Files& files, const TreePlan& plan, int index,
       if (f.id == id) {
         int at = plan.transit_fd.at(id);
         int fd = TRY(open_file(files, f, plan, o, at));
+        Status locked = take_description_locks(f, fd, "fd " + std::to_string(at));
+        if (!locked) {
+          close(fd);
+          return locked;
+        }
         TRY_STATUS(place_at(fd, at, f.path.c_str()));
       }
   return ok_status();
@@ -255,6 +279,7 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     } else {
       src = TRY(open_file(files, f, plan, o, d.fd));
       opened[d.file_id] = src;
+      TRY_STATUS(take_description_locks(f, src, "fd " + std::to_string(d.fd)));
     }
     if (src != d.fd) {
       if (dup3(src, d.fd, d.cloexec ? O_CLOEXEC : 0) < 0)
@@ -271,7 +296,9 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     if (!wanted.count(fd)) close(fd);
   for (auto& [id, fd] : plan.transit_fd) close(fd);
   for (auto& [id, fd] : plan.transit_shmem) close(fd);
+  close_deleted_files(plan);
   TRY_STATUS(register_epoll_targets(files, t));
+  TRY_STATUS(take_posix_locks(t));
   return service;
 }
 

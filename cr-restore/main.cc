@@ -288,7 +288,13 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   for (pid_t h : all_helpers(imgs, plan)) TRY_STATUS(check_pid_free_now(h));
   // Before any task: the restorers attach them. Undone on any failure.
   SysvShmRestore sysv;
-  TRY_STATUS(sysv.prepare(imgs.files));
+  TRY_STATUS(sysv.prepare(set, imgs.files));
+  // Deleted files, unlinked already: inherited by the first task.
+  struct GhostFds {
+    const TreePlan& plan;
+    ~GhostFds() { close_deleted_files(plan); }
+  } ghost_fds{plan};
+  TRY_STATUS(create_deleted_files(imgs.files, plan));
 
   int errp[2], syncp[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0) return make_errno(errno, "pipe");

@@ -73,9 +73,10 @@ Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const TreePlan& tree, co
   if (v.kind == "shmem") {
     // The object its creator made, inherited at its transit number.
     fd = fcntl(tree.transit_shmem.at(tree.shmem_of_inode.at({v.dev, v.ino})), F_DUPFD_CLOEXEC, 0);
-    // No pages to fill: map it as it was (a memfd sealed against writing
-    // takes no writable shared mapping).
-    prot = v.prot;
+    // Shared: no pages to fill, map it as it was (a memfd sealed against
+    // writing takes no writable shared mapping). Private: writable, so that
+    // the task's own pages are written over the object's (copy-on-write).
+    if (v.shared) prot = v.prot;
     if (fd < 0) return make_errno(errno, "shared memory at %#llx: its object is not here", (unsigned long long)v.start);
   } else if (v.kind == "file") {
     char what[64];
@@ -119,13 +120,32 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags) {
   return bits;
 }
 
+Status fill_object_from_pages(const ImageSet& set, const std::string& pagemap, int fd, const std::string& what) {
+  auto pr = TRY(PageReader::open_pagemap(set, pagemap));
+  // In pieces of at most a raw frame: read straight into the buffer, once.
+  std::vector<char> buf(std::min<uint64_t>(kRawFrameSize, pr->pagemap().raw_len));
+  for (const auto& e : pr->pagemap().entries) {
+    const uint64_t len = e.nr_pages * kPageSize;
+    for (uint64_t done = 0; done < len;) {
+      size_t n = std::min<uint64_t>(buf.size(), len - done);
+      TRY_STATUS(pr->read(e.off + done, buf.data(), n));
+      auto st = pwrite_full(fd, buf.data(), n, e.vaddr + done);
+      if (!st)
+        return make_errno(st.error().err, "%s: cannot write %zu bytes at offset %#llx", what.c_str(), n,
+                          (unsigned long long)(e.vaddr + done));
+      done += n;
+    }
+  }
+  return ok_status();
+}
+
 namespace {
 
 // A memfd again, with its name and seals; a deleted tmpfs file mapped
 // shared: an unnamed file in its old directory when that still is tmpfs
 // (O_TMPFILE: "/dev/shm/#123 (deleted)" in /proc/PID/maps), else a memfd.
 // Filled, at fd `at`; seals last.
-Status create_shmem_file(const ShmemRec& m, int at) {
+Status create_shmem_file(const ImageSet& set, const ShmemRec& m, int at) {
   bool memfd = m.path.rfind("/memfd:", 0) == 0;
   int fd = -1;
   if (memfd) {
@@ -142,13 +162,7 @@ Status create_shmem_file(const ShmemRec& m, int at) {
   UniqueFd f(fd);
   if (ftruncate(fd, static_cast<off_t>(m.size)) < 0)
     return make_errno(errno, "shared memory of deleted %s: ftruncate", m.path.c_str());
-  size_t off = 0;
-  while (off < m.data.size()) {
-    ssize_t n = pwrite(fd, m.data.data.data() + off, m.data.size() - off, static_cast<off_t>(off));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_errno(errno, "shared memory of deleted %s: write", m.path.c_str());
-    off += static_cast<size_t>(n);
-  }
+  TRY_STATUS(fill_object_from_pages(set, m.pages, fd, "shared memory " + m.path));
   if (memfd && m.seals && fcntl(fd, F_ADD_SEALS, m.seals) < 0)
     return make_errno(errno, "%s: cannot seal it again (%#x)", m.path.c_str(), m.seals);
   if (dup3(fd, at, O_CLOEXEC) < 0) return make_errno(errno, "shared memory of deleted %s: cannot place it at fd %d", m.path.c_str(), at);
@@ -157,7 +171,7 @@ Status create_shmem_file(const ShmemRec& m, int at) {
 
 }  // namespace
 
-Status create_transit_shmem(const Files& files, const TreePlan& tree, int index) {
+Status create_transit_shmem(const ImageSet& set, const Files& files, const TreePlan& tree, int index) {
   for (uint64_t id : tree.creates_shmem[index]) {
     const ShmemRec* m = nullptr;
     for (auto& x : files.shmem)
@@ -168,13 +182,12 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
     // (deleted)" in /proc/PID/maps), which every holder maps from the fd.
     int at = tree.transit_shmem.at(id);
     if (!m->path.empty()) {
-      TRY_STATUS(create_shmem_file(*m, at));
+      TRY_STATUS(create_shmem_file(set, *m, at));
       continue;
     }
     uint64_t size = std::max<uint64_t>((m->size + kPageSize - 1) / kPageSize * kPageSize, kPageSize);
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return make_errno(errno, "shared memory object %llu: mmap", (unsigned long long)id);
-    if (!m->data.empty()) memcpy(p, m->data.data.data(), m->data.size());
     char mf[96];
     snprintf(mf, sizeof mf, "/proc/self/map_files/%llx-%llx", (unsigned long long)reinterpret_cast<uint64_t>(p),
              (unsigned long long)(reinterpret_cast<uint64_t>(p) + size));
@@ -182,12 +195,10 @@ Status create_transit_shmem(const Files& files, const TreePlan& tree, int index)
     int e = errno;
     munmap(p, size);
     if (fd < 0) return make_errno(e, "shared memory object %llu: cannot open it through map_files", (unsigned long long)id);
-    if (dup3(fd, at, O_CLOEXEC) < 0) {
-      e = errno;
-      close(fd);
-      return make_errno(e, "shared memory object %llu: cannot place it at fd %d", (unsigned long long)id, at);
-    }
-    close(fd);
+    UniqueFd f(fd);
+    TRY_STATUS(fill_object_from_pages(set, m->pages, fd, "shared memory object " + std::to_string(id)));
+    if (dup3(fd, at, O_CLOEXEC) < 0)
+      return make_errno(errno, "shared memory object %llu: cannot place it at fd %d", (unsigned long long)id, at);
   }
   return ok_status();
 }

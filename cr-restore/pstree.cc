@@ -148,6 +148,8 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
     p.creates_shmem[c].push_back(id);
     p.transit_shmem[id] = next++;
   }
+  // Deleted files: made by cr-restore itself, inherited by every task.
+  for (auto& g : imgs.files.ghosts) p.transit_ghost[g.id] = next++;
   p.transit_end = next;
   // The transit numbers and the service fds above them must be allowed.
   struct rlimit rl;

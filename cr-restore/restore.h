@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "common/image/image_set.h"
 #include "common/image/sessions.h"
 #include "common/image/task_images.h"
@@ -43,6 +44,7 @@ struct TreePlan {
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
   int unix_creator = -1;  // task index that makes every unix socket (unix_sockets.cc); -1: none
   SessionPlan sessions;  // helpers for gone session and group leaders below the root
+  std::map<uint64_t, int> transit_ghost;  // deleted file id -> its transit fd (made by cr-restore)
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -94,7 +96,7 @@ class SysvShmRestore {
   // is attached, a dumped key taken by another id: refused naming id and
   // key, nothing made), then make each missing one with its id and fill
   // and set up each.
-  Status prepare(const Files& files);
+  Status prepare(const ImageSet& set, const Files& files);
   // The tree is restored (every attach made): keep the segments, and
   // remove again those removed at dump (SHM_DEST).
   Status finish();
@@ -103,7 +105,8 @@ class SysvShmRestore {
   struct Saved {
     int id;
     uint32_t uid, gid, mode;
-    std::vector<uint8_t> data;
+    uint64_t size;
+    UniqueFd data;  // a memfd holding its contents as found
   };
   std::vector<int> created_, dest_;
   std::vector<Saved> reused_;
@@ -169,9 +172,12 @@ struct MemoryPlan {
 Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
                                  const RestoreOptions& o, uint64_t blob_size, uint64_t args_size,
                                  const std::vector<RestoreVma>& parent_vmas);
-// Make the shared memory objects task `index` creates for the tree (filled,
-// at their transit fd numbers).
-Status create_transit_shmem(const Files& files, const TreePlan& tree, int index);
+// Make the shared memory objects task `index` creates for the tree (filled
+// from their page images, at their transit fd numbers).
+Status create_transit_shmem(const ImageSet& set, const Files& files, const TreePlan& tree, int index);
+// Write the pages of a shared object's page image (pagemap name) into fd at
+// their offsets, a frame at a time; `what` names it in errors.
+Status fill_object_from_pages(const ImageSet& set, const std::string& pagemap, int fd, const std::string& what);
 // kMadv* bits for VmFlags names.
 uint64_t madv_bits(const std::vector<std::string>& vmflags);
 
@@ -179,11 +185,30 @@ uint64_t madv_bits(const std::vector<std::string>& vmflags);
 
 namespace cr {
 
+// ---- deleted_files.cc (runs in cr-restore, before the first task)
+// Every deleted-but-open file, made again and unlinked, open at its
+// transit fd (plan.transit_ghost) for the tasks to inherit.
+Status create_deleted_files(const Files& files, const TreePlan& plan);
+// cr-restore's own copies, once the first task is forked.
+void close_deleted_files(const TreePlan& plan);
+
+// ---- file_locks.cc (runs in the task being restored)
+// The flock and OFD locks of description `f`, just opened at `fd`.
+Status take_description_locks(const FileRec& f, int fd, const std::string& what);
+// The POSIX locks of task `t`, through its fds (all in place).
+Status take_posix_locks(const FdTable& t);
+
 // ---- event_fds.cc (runs in the task being restored)
 bool is_event_fd_type(const std::string& type);
 // A new eventfd, signalfd, timerfd or epoll instance with the state of
 // file `f` (close-on-exec; epoll without its targets).
 Result<int> open_event_fd(const Files& files, const FileRec& f, const std::string& what);
+// ---- bpf_maps.cc (runs in the task being restored)
+// A new BPF map with the entries of file `f`.
+Result<int> open_bpf_map(const Files& files, const FileRec& f, const std::string& what);
+// ---- inotify.cc (runs in the task being restored)
+// A new inotify instance with the watches of file `f`, each with its wd.
+Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
 // Register again the targets of the epoll instances task `t` dumped, at
 // its fd numbers (every fd of `t` is in place).
 Status register_epoll_targets(const Files& files, const FdTable& t);

@@ -1,18 +1,22 @@
 // Restore side of SysV shared memory (dump side: cr-dump/sysv_shm.cc,
 // record: SysvShmRec in common/image/files.h). cr-restore makes every
 // segment of the images itself, before it forks any task, with its dumped
-// id (kernel.shm_next_id), key, owner, permissions, lock and contents; the
+// id (kernel.shm_next_id), key, owner, permissions, lock and contents (from
+// its page image, written through the segment's tmpfs file); the
 // restorer of each task then attaches it at the dumped addresses (shmat).
 // A segment still there from before (same id, key and size, attached by
 // nobody: the tree was killed after the dump and the segment, not removed,
-// outlived it) is reused. Once the tree is restored, the segments removed
+// outlived it) is reused: emptied and filled, its old data saved in a
+// memfd first. Once the tree is restored, the segments removed
 // at dump (SHM_DEST) are removed again; if the restore fails, every segment
 // made is removed and every reused one put back as it was found.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <functional>
 #include <string>
 
 #include "common/fd.h"
@@ -70,14 +74,49 @@ Result<int> create_with_id(const SysvShmRec& m) {
   return got;
 }
 
-// Write `data` and zeros up to `size` through an attach of our own.
-Status fill(int id, const uint8_t* data, size_t n, uint64_t size) {
+uint64_t page_round(uint64_t n) { return (n + kPageSize - 1) / kPageSize * kPageSize; }
+
+// An attach of cr-restore's own, read-write, and the segment's tmpfs file
+// behind it (opened through map_files): what `fn` works on.
+Status with_attach(int id, uint64_t size, const std::function<Status(char*, int)>& fn) {
   void* p = shmat(id, nullptr, 0);
-  if (p == reinterpret_cast<void*>(-1)) return make_errno(errno, "SysV segment %d: cannot attach it to fill it", id);
-  memcpy(p, data, n);
-  memset(static_cast<char*>(p) + n, 0, size - n);
+  if (p == reinterpret_cast<void*>(-1)) return make_errno(errno, "SysV segment %d: cannot attach it", id);
+  char mf[96];
+  snprintf(mf, sizeof mf, "/proc/self/map_files/%llx-%llx", (unsigned long long)reinterpret_cast<uint64_t>(p),
+           (unsigned long long)(reinterpret_cast<uint64_t>(p) + page_round(size)));
+  UniqueFd fd(open(mf, O_RDWR | O_CLOEXEC));
+  Status st = fd.valid() ? fn(static_cast<char*>(p), fd.get())
+                         : make_errno(errno, "SysV segment %d: cannot open it through map_files", id);
   shmdt(p);
-  return ok_status();
+  return st;
+}
+
+// Empty the segment (every page back to a hole), then write into it the
+// pages of its page image, or of `from` (a saved copy) at their offsets.
+Status fill(int id, uint64_t size, const ImageSet* set, const std::string& pagemap, int from) {
+  return with_attach(id, size, [&](char* p, int fd) -> Status {
+    if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(page_round(size))) < 0)
+      return make_errno(errno, "SysV segment %d: cannot empty it", id);
+    if (set) return fill_object_from_pages(*set, pagemap, fd, "SysV segment " + std::to_string(id));
+    return for_each_data_range(from, size, [&](uint64_t off, uint64_t len) -> Status {
+      size_t got = TRY(pread_full(from, p + off, len, off));
+      (void)got;
+      return ok_status();
+    });
+  });
+}
+
+// A copy of the segment's data (holes left out) in a memfd of its own.
+Result<UniqueFd> save_copy(int id, uint64_t size) {
+  UniqueFd copy(memfd_create("crtools-sysv-saved", MFD_CLOEXEC));
+  if (!copy.valid() || ftruncate(copy.get(), static_cast<off_t>(size)) < 0)
+    return make_errno(errno, "SysV segment %d: cannot make a memfd to save it in", id);
+  TRY_STATUS(with_attach(id, size, [&](char* p, int fd) -> Status {
+    return for_each_data_range(fd, size, [&](uint64_t off, uint64_t len) -> Status {
+      return pwrite_full(copy.get(), p + off, std::min(len, size - off), off);
+    });
+  }));
+  return copy;
 }
 
 Status set_attrs(int id, uint32_t uid, uint32_t gid, uint32_t mode) {
@@ -101,7 +140,7 @@ SysvShmRestore::~SysvShmRestore() {
   if (done_) return;
   for (int id : created_) shmctl(id, IPC_RMID, nullptr);
   for (auto& r : reused_) {
-    (void)fill(r.id, r.data.data(), r.data.size(), r.data.size());
+    (void)fill(r.id, r.size, nullptr, "", r.data.get());
     (void)set_attrs(r.id, r.uid, r.gid, r.mode);
   }
   if (!created_.empty() || !reused_.empty())
@@ -109,7 +148,7 @@ SysvShmRestore::~SysvShmRestore() {
              reused_.size());
 }
 
-Status SysvShmRestore::prepare(const Files& files) {
+Status SysvShmRestore::prepare(const ImageSet& set, const Files& files) {
   // Everything is checked before the first segment is made.
   std::vector<const SysvShmRec*> make, reuse;
   for (auto& m : files.sysv_shm) {
@@ -144,20 +183,17 @@ Status SysvShmRestore::prepare(const Files& files) {
   for (const SysvShmRec* m : reuse) {
     struct shmid_ds ds;
     if (shmctl(m->id, IPC_STAT, &ds) < 0) return make_errno(errno, "SysV segment %d: IPC_STAT", m->id);
-    Saved s{m->id, ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.mode & (0777u | kSysvShmLocked), {}};
-    void* p = shmat(m->id, nullptr, SHM_RDONLY);
-    if (p == reinterpret_cast<void*>(-1)) return make_errno(errno, "SysV segment %d: cannot attach it", m->id);
-    s.data.assign(static_cast<uint8_t*>(p), static_cast<uint8_t*>(p) + m->size);
-    shmdt(p);
+    Saved s{m->id, ds.shm_perm.uid, ds.shm_perm.gid, ds.shm_perm.mode & (0777u | kSysvShmLocked), m->size,
+            TRY(save_copy(m->id, m->size))};
     reused_.push_back(std::move(s));
-    TRY_STATUS(fill(m->id, m->data.data.data(), m->data.size(), m->size));
+    TRY_STATUS(fill(m->id, m->size, &set, m->pages, -1));
     TRY_STATUS(set_attrs(m->id, m->uid, m->gid, m->mode));
     pr_debug(0, "SysV segment %d (key %#x) was still there, unattached: reused", m->id, (unsigned)m->key);
   }
   for (const SysvShmRec* m : make) {
     int id = TRY(create_with_id(*m));
     created_.push_back(id);
-    TRY_STATUS(fill(id, m->data.data.data(), m->data.size(), m->size));
+    TRY_STATUS(fill(id, m->size, &set, m->pages, -1));
     TRY_STATUS(set_attrs(id, m->uid, m->gid, m->mode));
   }
   for (auto& m : files.sysv_shm)

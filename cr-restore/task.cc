@@ -68,7 +68,7 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   TRY_STATUS(restore_session(imgs, tree, index));
   if (t.entry.zombie) become_zombie(t.entry);
   // What this task's subtree shares, then the subtree itself.
-  TRY_STATUS(create_transit_shmem(imgs.files, tree, index));  // memfd files open these
+  TRY_STATUS(create_transit_shmem(set, imgs.files, tree, index));  // memfd files open these
   TRY_STATUS(create_transit_files(imgs.files, tree, index, o));
   // A child subreaper before its children: orphans below it (a gone
   // session's members, after their helper exits) become its children.

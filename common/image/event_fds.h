@@ -1,5 +1,5 @@
 // Event descriptors in files.img: the state of each eventfd, signalfd,
-// timerfd and epoll open file description (a FileRec of that type, by
+// timerfd, epoll and inotify open file description (a FileRec of that type, by
 // file_id). Dump side: cr-dump/event_fds.cc; restore side:
 // cr-restore/event_fds.cc.
 #pragma once
@@ -7,6 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+
+#include "common/image/bytes.h"
+#include <string>
 #include <vector>
 
 namespace cr {
@@ -51,5 +54,41 @@ struct EpollRec {
   std::vector<EpollTargetRec> targets;
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(EpollRec, file_id, pid, targets)
+
+// One watch of an inotify instance: its watch descriptor (programs keep
+// it), the events it asks for, and the watched file, found at dump from the
+// kernel's file handle.
+struct InotifyWatchRec {
+  int32_t wd = 0;
+  uint32_t mask = 0;     // IN_* as added (fdinfo mask)
+  std::string path;      // absolute
+  uint64_t dev = 0, ino = 0;  // of the watched file at dump (st_dev, st_ino)
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyWatchRec, wd, mask, path, dev, ino)
+
+struct InotifyRec {
+  uint64_t file_id = 0;
+  std::vector<InotifyWatchRec> watches;  // by wd
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyRec, file_id, watches)
+
+// A BPF map (array or hash) held by a task: how it was created and every
+// entry, read through libbpf.
+struct BpfMapEntryRec {
+  Bytes key, value;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BpfMapEntryRec, key, value)
+
+struct BpfMapRec {
+  uint64_t file_id = 0;
+  uint32_t map_type = 0;  // BPF_MAP_TYPE_ARRAY or BPF_MAP_TYPE_HASH
+  std::string name;
+  uint32_t key_size = 0, value_size = 0, max_entries = 0;
+  uint32_t map_flags = 0;  // BPF_F_NO_PREALLOC, BPF_F_RDONLY_PROG, ...
+  bool frozen = false;     // bpf_map_freeze: no more writes from user space
+  std::vector<BpfMapEntryRec> entries;
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(BpfMapRec, file_id, map_type, name, key_size, value_size, max_entries, map_flags,
+                                   frozen, entries)
 
 }  // namespace cr

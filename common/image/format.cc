@@ -16,9 +16,9 @@ const std::vector<ImageKindInfo> kKinds = {
     {ImageKind::Mm, "mm", "mm", 2, true, "one address space: VMAs and mm fields"},
     {ImageKind::Pagemap, "pagemap", "pagemap", 2, true, "index of dumped pages and of their frames"},
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
-    {ImageKind::Files, "files", "files", 5, true,
+    {ImageKind::Files, "files", "files", 6, true,
      "open file descriptions, pipes, shared memory, SysV shared memory segments, unix sockets"},
-    {ImageKind::Fdinfo, "fdinfo", "fdinfo", 1, true, "one task's fd table"},
+    {ImageKind::Fdinfo, "fdinfo", "fdinfo", 2, true, "one task's fd table and its POSIX locks"},
     {ImageKind::Test, "test", "test", 1, true, "test records (unit tests)"},
 };
 }  // namespace
@@ -39,8 +39,10 @@ std::string image_name(ImageKind kind) {
   return std::string(image_kind_info(kind).file_prefix) + ".img";
 }
 
-std::string image_name(ImageKind kind, uint64_t id) {
-  return std::string(image_kind_info(kind).file_prefix) + "-" + std::to_string(id) + ".img";
+std::string image_name(ImageKind kind, uint64_t id) { return image_name(kind, std::to_string(id)); }
+
+std::string image_name(ImageKind kind, const std::string& id) {
+  return std::string(image_kind_info(kind).file_prefix) + "-" + id + ".img";
 }
 
 ImageHeader make_header(ImageKind kind, uint64_t payload_len, uint32_t payload_crc) {

@@ -73,9 +73,11 @@ const std::vector<ImageKindInfo>& image_kind_table();
 const ImageKindInfo* image_kind_info(uint16_t code);
 const ImageKindInfo& image_kind_info(ImageKind kind);
 
-// Image file names: "<prefix>.img" or "<prefix>-<id>.img".
+// Image file names: "<prefix>.img" or "<prefix>-<id>.img". A task's id is
+// its pid; other owners use ids that are not all digits ("shmem-3").
 std::string image_name(ImageKind kind);
 std::string image_name(ImageKind kind, uint64_t id);
+std::string image_name(ImageKind kind, const std::string& id);
 
 // Header encode/validate. validate_header checks magic, versions, flags,
 // header CRC and, if file_size is given, the payload length.

@@ -34,6 +34,9 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(VmaRec, start, end, prot, shared, growsdown, 
 
 // Two private mappings a forked child can inherit one from the other: the
 // same range of the same kind of memory (the same file at the same offset).
+// Not a private mapping of a shared memory object ("shmem": a memfd or a
+// deleted tmpfs file): each task's written pages of it are saved and
+// restored as its own.
 inline bool same_private_mapping(const VmaRec& a, const VmaRec& b) {
   return a.start == b.start && a.end == b.end && !a.shared && !b.shared && a.kind == b.kind &&
          a.growsdown == b.growsdown && (a.kind == "anon" || a.kind == "heap" || a.kind == "stack" ||

@@ -72,6 +72,18 @@ Status validate_pagemap(const Pagemap& pm, const std::string& name, uint64_t pag
   return ok_status();
 }
 
+Status validate_object_pagemap(const Pagemap& pm, const std::string& name, uint64_t size) {
+  if (!pm.in_parent.empty()) return make_error("%s: a shared object's pages cannot be the parent's", name.c_str());
+  uint64_t limit = (size + kPageSize - 1) / kPageSize * kPageSize;
+  if (!pm.entries.empty()) {
+    const auto& e = pm.entries.back();  // validated: sorted, apart, no overflow
+    if (e.vaddr > limit || e.nr_pages > (limit - e.vaddr) / kPageSize)
+      return make_error("%s: pages at offset %#llx + %llu pages lie past the object's %llu bytes", name.c_str(),
+                        ull(e.vaddr), ull(e.nr_pages), ull(size));
+  }
+  return ok_status();
+}
+
 // ---------------------------------------------------------------- writer
 
 PageWriter::~PageWriter() {
@@ -79,6 +91,10 @@ PageWriter::~PageWriter() {
 }
 
 Result<std::unique_ptr<PageWriter>> PageWriter::create(ImageSet& set, uint64_t id, bool compress) {
+  return create(set, std::to_string(id), compress);
+}
+
+Result<std::unique_ptr<PageWriter>> PageWriter::create(ImageSet& set, const std::string& id, bool compress) {
   std::unique_ptr<PageWriter> w(new PageWriter());
   w->set_ = &set;
   w->pagemap_name_ = image_name(ImageKind::Pagemap, id);

@@ -64,12 +64,17 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Pagemap, pages_file, page_size, compression, 
 // Check a pagemap's internal consistency and that it fits the pages image
 // (payload_len bytes). Errors name `name` (the pagemap file).
 Status validate_pagemap(const Pagemap& pm, const std::string& name, uint64_t pages_payload_len);
+// The pagemap of a shared memory object or SysV segment of `size` bytes:
+// its "addresses" are offsets in the object; every page lies within the
+// size rounded up to pages, and none is the parent's.
+Status validate_object_pagemap(const Pagemap& pm, const std::string& name, uint64_t size);
 
 class PageWriter {
  public:
   ~PageWriter();
   // Writes pagemap-<id>.img and pages-<id>.img.
   static Result<std::unique_ptr<PageWriter>> create(ImageSet& set, uint64_t id, bool compress);
+  static Result<std::unique_ptr<PageWriter>> create(ImageSet& set, const std::string& id, bool compress);
   // Append pages at vaddr; len is a multiple of the page size. Adjacent runs
   // merge into one entry.
   Status add(uint64_t vaddr, const void* data, size_t len);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <map>
@@ -128,9 +129,35 @@ Status validate_sysv_shm(const Files& files) {
     if ((m.mode & kSysvShmDest) && m.key != 0) return bad("removed (SHM_DEST) but not IPC_PRIVATE");
     for (uint32_t u : {m.uid, m.gid, m.cuid, m.cgid})
       if (u == ~0u) return bad("owner or creator is (uid_t)-1");
-    if (m.size == 0 || m.size > kMaxInlineShmem) return bad("bad size");
-    if (m.data.size() > m.size) return bad("more contents than its size");
+    if (m.size == 0 || m.size > kMaxShmemSize) return bad("bad size");
+    if (m.pages != sysv_pagemap_name(m.id)) return bad("its pages are not in its own page image");
   }
+  return ok_status();
+}
+
+Status validate_shmem(const Files& files) {
+  std::set<uint64_t> ids;
+  for (auto& m : files.shmem) {
+    auto bad = [&](const char* why) {
+      return make_error("files.img: shared memory object %llu: %s", ull(m.id), why);
+    };
+    if (!ids.insert(m.id).second) return bad("duplicate id");
+    if (m.size > kMaxShmemSize) return bad("larger than 1 TiB");
+    if (m.pages != shmem_pagemap_name(m.id)) return bad("its pages are not in its own page image");
+    if (!m.path.empty() && (m.path[0] != '/' || m.path.size() > 4096)) return bad("bad path");
+  }
+  return ok_status();
+}
+
+Status validate_object_pages(const ImageSet& set, const Files& files, bool verify_pages) {
+  auto check = [&](const std::string& name, uint64_t size) -> Status {
+    auto pr = TRY(PageReader::open_pagemap(set, name));
+    TRY_STATUS(validate_object_pagemap(pr->pagemap(), name, size));
+    if (verify_pages) TRY_STATUS(pr->verify());
+    return ok_status();
+  };
+  for (auto& m : files.shmem) TRY_STATUS(check(m.pages, m.size));
+  for (auto& m : files.sysv_shm) TRY_STATUS(check(m.pages, m.size));
   return ok_status();
 }
 
@@ -141,7 +168,8 @@ Status validate_vma_objects(const Mm& mm, const Files& files, const std::string&
       const ShmemRec* m = nullptr;
       for (auto& x : files.shmem)
         if (x.dev == v.dev && x.ino == v.ino) m = &x;
-      if (!v.shared || !m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
+      // Shared, or private (a memfd: its written pages are the task's).
+      if (!m || v.pgoff + (v.end - v.start) > (m->size + kPageSize - 1) / kPageSize * kPageSize)
         return make_error("%s: shared memory at %#llx: no such object or out of its bounds", f, ull(v.start));
     } else if (v.kind == "sysv") {
       const SysvShmRec* m = nullptr;
@@ -171,16 +199,28 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: pipe %llu: %zu bytes do not fit its capacity", ull(p.id), p.data.size());
   }
   std::set<uint64_t> shm;
-  for (auto& m : files.shmem)
-    if (!shm.insert(m.id).second || m.data.size() > m.size || m.size > kMaxInlineShmem)
-      return make_error("files.img: bad or duplicate shared memory object %llu", ull(m.id));
+  TRY_STATUS(validate_shmem(files));
+  for (auto& m : files.shmem) shm.insert(m.id);
   TRY_STATUS(validate_sysv_shm(files));
   TRY_STATUS(validate_event_fds(files));
   TRY_STATUS(validate_unix_sockets(files));
+  std::set<uint64_t> ghosts;
+  for (auto& g : files.ghosts)
+    if (!ghosts.insert(g.id).second || g.path.empty() || g.path[0] != '/' || g.data.size() > kMaxGhostSize ||
+        !S_ISREG(g.mode))
+      return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
-    if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll") continue;
+    if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
+        fr.type == "inotify" || fr.type == "bpf-map")
+      continue;
     if (fr.type == "unix") continue;  // validate_unix_sockets
+    if (fr.type == "ghost") {
+      bool found = false;
+      for (auto& g : files.ghosts) found |= g.id == fr.ghost_id;
+      if (!found) return make_error("files.img: file %llu: no deleted file %llu", ull(fr.id), ull(fr.ghost_id));
+      continue;
+    }
     if (fr.type == "memfd") {
       if (!shm.count(fr.shmem_id))
         return make_error("files.img: file %llu: no shared memory object %llu", ull(fr.id), ull(fr.shmem_id));
@@ -196,7 +236,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
         return make_error("files.img: file %llu: a pipe end is read or write only", ull(fr.id));
       continue;
     }
-    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr")
+    if (fr.type != "reg" && fr.type != "dir" && fr.type != "chr" && fr.type != "opath")
       return make_error("files.img: file %llu: unknown type '%s'", ull(fr.id), fr.type.c_str());
     if (fr.path.empty() || fr.path[0] != '/')
       return make_error("files.img: file %llu: path is not absolute", ull(fr.id));
@@ -208,6 +248,17 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
     if (!ids.count(d.file_id)) return make_error("%s: fd %d: no file %llu in files.img", f, d.fd, ull(d.file_id));
     file_at[d.fd] = d.file_id;
   }
+  // Locks: known kinds, and a POSIX lock set through one of this task's fds.
+  auto bad_lock = [](const FileLockRec& l) {
+    return (l.kind != "flock" && l.kind != "posix" && l.kind != "ofd") || l.start > (1ull << 62) ||
+           l.len > (1ull << 62) || (l.kind == "flock" && (l.start || l.len));
+  };
+  for (auto& fr : files.files)
+    for (auto& l : fr.locks)
+      if (bad_lock(l) || l.kind == "posix") return make_error("files.img: file %llu: bad lock", ull(fr.id));
+  for (auto& l : t.posix_locks)
+    if (bad_lock(l) || l.kind != "posix" || !file_at.count(l.fd))
+      return make_error("%s: bad POSIX lock through fd %d", f, l.fd);
   // The epoll instances this task registers again: it holds each one and
   // each target at its registered number.
   for (auto& ep : files.epolls) {
@@ -257,8 +308,27 @@ Status validate_event_fds(const Files& files) {
       if (tg.fd < 0 || !type_of.count(tg.file_id))
         return make_error("files.img: epoll %llu: bad target fd %d", ull(ep.file_id), tg.fd);
   }
+  for (auto& in : files.inotifies) {
+    TRY_STATUS(check(in.file_id, "inotify"));
+    std::set<int32_t> wds;
+    for (auto& w : in.watches)
+      if (w.wd <= 0 || w.wd > (1 << 20) || !wds.insert(w.wd).second || w.path.empty() || w.path[0] != '/')
+        return make_error("files.img: inotify %llu: bad watch %d", ull(in.file_id), w.wd);
+  }
+  for (auto& m : files.bpf_maps) {
+    TRY_STATUS(check(m.file_id, "bpf-map"));
+    if ((m.map_type != 1 /* HASH */ && m.map_type != 2 /* ARRAY */) || m.key_size == 0 || m.key_size > 512 ||
+        m.value_size == 0 || m.value_size > (1u << 20) || m.max_entries == 0 || m.entries.size() > m.max_entries ||
+        m.name.size() > 15)
+      return make_error("files.img: BPF map %llu: bad type, sizes or entry count", ull(m.file_id));
+    for (auto& e : m.entries)
+      if (e.key.size() != m.key_size || e.value.size() != m.value_size)
+        return make_error("files.img: BPF map %llu: an entry of the wrong size", ull(m.file_id));
+  }
   for (auto& [id, type] : type_of)
-    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll") && !records.count(id))
+    if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify" ||
+         type == "bpf-map") &&
+        !records.count(id))
       return make_error("files.img: %s %llu has no record of its state", type.c_str(), ull(id));
   return ok_status();
 }
@@ -325,6 +395,10 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     else if (verify_pages) TRY_STATUS(f.verify());
   }
   TRY_STATUS(validate_pstree(s.pstree));
+  // The shared memory objects and SysV segments, with their page images.
+  TRY_STATUS(validate_shmem(s.files));
+  TRY_STATUS(validate_sysv_shm(s.files));
+  TRY_STATUS(validate_object_pages(set, s.files, verify_pages));
   for (const auto& e : s.pstree.tasks) {
     TaskImages t;
     t.entry = e;

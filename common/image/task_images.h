@@ -51,10 +51,19 @@ Status validate_files(const Files& f, const FdTable& t, const std::string& file)
 Status validate_event_fds(const Files& files);
 // SysV shared memory segments (part of validate_files): unique ids, unique
 // keys but IPC_PRIVATE, known mode bits, SHM_DEST only with IPC_PRIVATE,
-// real owners, a size within kMaxInlineShmem, contents within it.
+// real owners, a size of 1 byte to kMaxShmemSize, pages in
+// sysv_pagemap_name(id).
 Status validate_sysv_shm(const Files& f);
-// The objects VMAs map: a "shmem" VMA inside its ShmemRec, a "sysv" VMA one
-// whole attach (offset 0, the size in pages) of its SysvShmRec.
+// Shared memory objects (part of validate_files): unique ids, a size up to
+// kMaxShmemSize, pages in shmem_pagemap_name(id), an absolute path or none.
+Status validate_shmem(const Files& f);
+// The page image of every shared memory object and SysV segment: opened,
+// checked against the object's size (validate_object_pagemap) and, with
+// verify_pages, every frame read and checksummed.
+Status validate_object_pages(const ImageSet& set, const Files& f, bool verify_pages);
+// The objects VMAs map: a "shmem" VMA (shared or private) inside its
+// ShmemRec, a "sysv" VMA one whole attach (offset 0, the size in pages) of
+// its SysvShmRec.
 Status validate_vma_objects(const Mm& mm, const Files& f, const std::string& file);
 
 }  // namespace cr

@@ -91,11 +91,13 @@ std::string describe(const Mode& m) {
 struct Work {
   std::string name;
   std::vector<std::string> args;
+  std::vector<std::string> dump_opts = {};  // given to every dump of it (e.g. --file-locks)
 };
 
 std::string label(const Work& w, const Mode& m) {
   std::string s = w.name;
   for (auto& a : w.args) s += " " + a;
+  for (auto& a : w.dump_opts) s += " (dump " + a + ")";
   return s + " [" + describe(m) + "]";
 }
 
@@ -202,6 +204,27 @@ Tree tree_of(const Dumpee& d) {
   t.tids = ready_list(d.ready_info(), "tids");
   return t;
 }
+
+// A tree workload started in a temporary working directory `wd` (its
+// images go to `img` beside it), its tree read from READY. Every pid of
+// the tree still running the workload is killed when it goes out of scope
+// (by pid, never <= 0), whatever happened.
+struct TreeWorkload {
+  TempDir t;
+  std::string wd = t / "wd", img = t / "img";
+  Dumpee d;
+  Tree tree;
+  TreeWorkload(const std::string& name, const std::vector<std::string>& args)
+      : d(name, options(wd, args)), tree(tree_of(d)) {}
+  ~TreeWorkload() { kill_tree(tree.pids, d.exe()); }
+  static Dumpee::Options options(const std::string& wd, const std::vector<std::string>& args) {
+    fs::create_directory(wd);
+    Dumpee::Options o;
+    o.dir = wd;
+    o.args = args;
+    return o;
+  }
+};
 
 std::string join(const std::vector<pid_t>& v) {
   std::string s;
@@ -332,14 +355,17 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   std::vector<std::string> dump_args = {"dump", "-t", ps, "-D", m.images == ImageMode::Dir ? img : "-"};
   if (m.dump == DumpMode::Stopped) dump_args.push_back("-s");
   if (m.dump == DumpMode::LeaveRunning) dump_args.push_back("--leave-running");
+  for (auto& a : w.dump_opts) dump_args.push_back(a);
+  std::string extra;  // the options after -D, for the shell forms
+  for (size_t i = 5; i < dump_args.size(); i++) extra += " " + shq(dump_args[i]);
 
   std::unique_ptr<Background> restore;
   if (m.images == ImageMode::Pipeline) {
     REQUIRE(m.dump == DumpMode::Kill);  // otherwise the pid is still taken when the restore needs it
     Reaper reaper(pid);
     TreeReaper others(tree.others);
-    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D - | " + shq(cr) + " restore -D -" +
-                      (detached ? " -d" : "");
+    std::string cmd = "set -o pipefail; " + shq(cr) + " dump -t " + ps + " -D -" + extra + " | " + shq(cr) +
+                      " restore -D -" + (detached ? " -d" : "");
     restore = std::make_unique<Background>(std::vector<std::string>{"/bin/bash", "-c", cmd});
     int st = reaper.wait(120s);
     INFO("pipeline stderr: ", restore->err());
@@ -350,8 +376,7 @@ void cycle(const Work& w, const Mode& m, std::chrono::seconds verdict_timeout = 
   } else {
     RunResult dr = m.images == ImageMode::Dir
                        ? crtools(dump_args)
-                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D - " +
-                                                     (dump_args.size() > 5 ? dump_args[5] : "") + " > " + shq(tarfile)});
+                       : run({"/bin/bash", "-c", shq(cr) + " dump -t " + ps + " -D -" + extra + " > " + shq(tarfile)});
     INFO("dump stderr: ", dr.err);
     REQUIRE_MESSAGE(dr.status == 0, "dump failed");
     if (m.images == ImageMode::Dir) CHECK(fs::exists(img + "/inventory.img"));
@@ -716,11 +741,12 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, unix sockets; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks, BPF maps, unix sockets; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
-      {"ckpt_eventfds", {}}, {"ckpt_unix_sockets", {}}};
+      {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}},
+      {"ckpt_bpf_maps", {}}, {"ckpt_unix_sockets", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -853,19 +879,11 @@ size_t shared_pages(pid_t a, pid_t b) {
 TEST_CASE("cycle: pages shared copy-on-write after fork stay shared across dump and restore, and are saved once") {
   for (bool leave_running : {true, false}) {
     CAPTURE(leave_running);
-    TempDir t;
-    std::string wd = t / "wd", img = t / "img";
-    fs::create_directory(wd);
-    Dumpee::Options o;
-    o.dir = wd;
-    Dumpee d("ckpt_tree", o);
-    const Tree tree = tree_of(d);
+    TreeWorkload w("ckpt_tree", {});
+    const Tree& tree = w.tree;
+    Dumpee& d = w.d;
+    const std::string& img = w.img;
     REQUIRE(tree.pids.size() >= 2);
-    struct Guard {
-      std::vector<pid_t> pids;
-      std::string exe;
-      ~Guard() { kill_tree(pids, exe); }
-    } guard{tree.pids, d.exe()};
     const pid_t root = tree.root, child = tree.pids[1];
     REQUIRE(proc_ppid(child) == root);
     const size_t before = shared_pages(root, child);
@@ -904,30 +922,63 @@ TEST_CASE("cycle: pages shared copy-on-write after fork stay shared across dump 
   }
 }
 
-// A timerfd that fired and was not read needs TFD_IOC_SET_TICKS on restore:
-// without the feature (forced absent), the dump refuses it, naming the fd.
-TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without timerfd-set-ticks") {
+// A dump of `d` run with `argv` (after "/usr/bin/env", so that it may set
+// variables; "IMG" stands for a fresh image directory) is refused: a
+// one-line error holding each of `says`, no image set, the process as it
+// was; its verdict is PASS afterwards.
+void check_dump_refused(Dumpee& d, std::vector<std::string> argv, const std::vector<std::string>& says) {
   TempDir t;
-  Dumpee d("ckpt_eventfds");
-  std::vector<std::string> argv = {"/usr/bin/env", "CRTOOLS_FEATURES_ABSENT=timerfd-set-ticks", crtools_path(),
-                                   "dump", "-t", std::to_string(d.pid()), "-D", t / "img"};
+  for (auto& a : argv)
+    if (a == "IMG") a = t / "img";
+  argv.insert(argv.begin(), "/usr/bin/env");
   RunResult r = run(argv);
   INFO("dump stderr: ", r.err);
   CHECK(r.status != 0);
   CHECK(r.status < 128);
-  CHECK(mentions(r.err, std::to_string(d.pid())));
-  CHECK(r.err.find("fd 44: timerfd has 1 unread expirations") != std::string::npos);
-  CHECK(r.err.find("timerfd-set-ticks") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  for (auto& w : says) CHECK_MESSAGE(r.err.find(w) != std::string::npos, "the error does not say '", w, "'");
   CHECK_FALSE(fs::exists(t / "img/inventory.img"));
   CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
   Verdict v = d.verdict(60s);
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
 }
 
-TEST_CASE("cycle: an eventfd, an epoll instance and a unix socketpair once refused (ckpt_unsupported --kind eventfd, epoll, socket)") {
+// A timerfd that fired and was not read needs TFD_IOC_SET_TICKS on restore:
+// without the feature (forced absent), the dump refuses it, naming the fd.
+TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without timerfd-set-ticks") {
+  Dumpee d("ckpt_eventfds");
+  check_dump_refused(d,
+                     {"CRTOOLS_FEATURES_ABSENT=timerfd-set-ticks", crtools_path(), "dump", "-t", std::to_string(d.pid()),
+                      "-D", "IMG"},
+                     {"pid " + std::to_string(d.pid()), "fd 44: timerfd has 1 unread expirations", "timerfd-set-ticks"});
+}
+
+TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file, an inotify instance and a unix socketpair once refused (ckpt_unsupported --kind ...)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
+              {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
+              {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached},
               {{"ckpt_unsupported", {"--kind", "socket"}}, kRunningDetached}});
+}
+
+// Without --file-locks a process holding a lock is refused, naming the fd,
+// the kind of lock and the option; the tree runs on.
+
+TEST_CASE("cycle: file locks are refused at dump without --file-locks; the tree runs on") {
+  Dumpee d("ckpt_locks");
+  check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                     {"pid " + std::to_string(d.pid()) + ": error: fd 40: holds a flock lock", "--file-locks"});
+}
+
+// A deleted file larger than --ghost-limit is refused, naming the fd, the
+// size and the option; the tree runs on. A limit over 64M is a usage error.
+TEST_CASE("cycle: a deleted file over --ghost-limit is refused at dump; the tree runs on") {
+  Dumpee d("ckpt_deleted");
+  auto u = crtools({"dump", "-t", std::to_string(d.pid()), "-D", "/nonexistent", "--ghost-limit", "65M"});
+  CHECK(u.status == 2);
+  CHECK(u.err.find("--ghost-limit is at most 64M") != std::string::npos);
+  check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG", "--ghost-limit", "64K"},
+                     {"fd 40: deleted file ", "victim.dat holds 102400 bytes, more than --ghost-limit (65536)"});
 }
 
 TEST_CASE("cycle: a second thread waiting on a condition variable (ckpt_unsupported --kind thread)") {
@@ -948,6 +999,54 @@ TEST_CASE("cycle: 1 GiB of random data (ckpt_memory --big-mib 1024)") {
   if (!selected(label(w, kKillDirAttached))) return;
   CAPTURE(label(w, kKillDirAttached));
   cycle(w, kKillDirAttached, 600s);
+}
+
+// Shared memory beyond the old 64 MiB inline limit, mostly holes: 200 MiB
+// of shared anonymous memory across fork (ckpt_shmem --big-mib) and a
+// 100 MiB SysV segment (ckpt_sysvshm --big-mib), each in two modes.
+TEST_CASE("cycle: big sparse shared memory (ckpt_shmem --big-mib=200, ckpt_sysvshm --big-mib=100)") {
+  run_cycles({{{"ckpt_shmem", {"--big-mib=200"}}, kKillDirAttached},
+              {{"ckpt_shmem", {"--big-mib=200"}}, kPipeDetached},
+              {{"ckpt_sysvshm", {"--big-mib=100"}}, kKillDirDetached},
+              {{"ckpt_sysvshm", {"--big-mib=100"}}, kPipeAttached}});
+}
+
+// The holes of a big shared object cost nothing in the images: 200 MiB of
+// shared anonymous memory holding about 9 MiB of written pages takes about
+// that much, less with -z; the pages of an object are in its own page image.
+TEST_CASE("cycle: a 200 MiB shared object that is mostly holes is saved as its written pages") {
+  for (bool compress : {false, true}) {
+    CAPTURE(compress);
+    TreeWorkload w("ckpt_shmem", {"--big-mib=200"});
+    const Tree& tree = w.tree;
+    Dumpee& d = w.d;
+    const std::string& img = w.img;
+    std::vector<std::string> args = {"dump", "-t", std::to_string(tree.root), "-D", img};
+    if (compress) args.push_back("-z");
+    auto r = crtools(args);
+    INFO("dump stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+    reap_pids(tree.others, 30s);
+    uint64_t shmem_bytes = 0;
+    int shmem_pagemaps = 0;
+    for (auto& e : fs::directory_iterator(img)) {
+      std::string n = e.path().filename();
+      if (n.rfind("pages-shmem-", 0) == 0) shmem_bytes += fs::file_size(e.path());
+      if (n.rfind("pagemap-shmem-", 0) == 0) shmem_pagemaps++;
+    }
+    INFO("pages-shmem-*.img: ", shmem_bytes, " bytes in all");
+    CHECK(shmem_pagemaps == 5);  // S1 to S5
+    // 2193 written pages of S5 (8.6 MiB) and 1.4 MiB of S1 to S4.
+    if (compress) CHECK(shmem_bytes < (11u << 20));
+    else CHECK((shmem_bytes > (9u << 20) && shmem_bytes < (11u << 20)));
+    auto rr = crtools({"restore", "-D", img, "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    for (pid_t p : tree.live()) REQUIRE(wait_restored(p, d.exe(), d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(tree.root, d.output_path(), 120s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+  }
 }
 
 TEST_CASE("cycle: dump -s then SIGCONT: the stopped original goes on and verifies") {
@@ -1007,9 +1106,8 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   // were; they are cycles now.)
   const std::vector<K> kinds = {{"inet", {"inet"}},
                                 {"unix-scm", {"scm_rights"}},
-                                {"inotify", {"inotify"}},
-                                {"epoll-closed", {"closed or replaced"}},
-                                {"deleted-file", {"deleted", "unlinked"}}};
+                                {"inotify-queued", {"unread events"}},
+                                {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);
     TempDir t;
@@ -1434,25 +1532,40 @@ TEST_CASE("cycle: SysV shm: a restore failing midway removes the segments it mad
   }
 }
 
-TEST_CASE("cycle: SysV shm: a partly unmapped attach is refused at dump naming pid, address and kind; the tree runs on") {
-  TempDir t;
-  Dumpee d("ckpt_sysvshm", {"--partial"});
-  long addr = ready_number(d.ready_info(), "partial");
+// A dump of workload `name` refused because of the mapping whose address
+// its READY line gives under `key`: one line naming the pid, that address
+// and `why`; no image set; the process runs on untouched and verifies.
+void check_mapping_refused(const std::string& name, const std::vector<std::string>& args, const std::string& key,
+                           const std::string& why) {
+  TreeWorkload w(name, args);  // (a failed check kills its child too)
+  Dumpee& d = w.d;
+  long addr = ready_number(d.ready_info(), key);
   REQUIRE(addr > 0);
   char hex[32];
   snprintf(hex, sizeof hex, "%#lx", addr);
-  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+  auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", w.img});
   INFO("dump stderr: ", r.err);
   CHECK(r.status > 0);
   CHECK(r.status < 128);
   CHECK_MESSAGE(mentions(r.err, std::to_string(d.pid())), "the error does not name the pid");
   CHECK_MESSAGE(r.err.find(hex) != std::string::npos, "the error does not name address ", hex);
-  CHECK_MESSAGE(r.err.find("SysV shared memory") != std::string::npos, "the error does not name the kind");
+  CHECK_MESSAGE(r.err.find(why) != std::string::npos, "the error does not say '", why, "'");
   CHECK_MESSAGE(std::count(r.err.begin(), r.err.end(), '\n') <= 1, "not one line: ", r.err);
-  CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+  CHECK_FALSE(fs::exists(w.img + "/inventory.img"));
   CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
   Verdict v = d.verdict(60s);
   CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
+}
+
+TEST_CASE("cycle: SysV shm: a partly unmapped attach is refused at dump naming pid, address and kind; the tree runs on") {
+  check_mapping_refused("ckpt_sysvshm", {"--partial"}, "partial", "SysV shared memory");
+}
+
+// A shared memory object over the 1 TiB bound (a sparse 2 TiB memfd with one
+// page mapped) is refused at dump naming pid, address and size; the tree
+// runs on.
+TEST_CASE("cycle: a shared memory object over 1 TiB is refused at dump naming pid and address; the tree runs on") {
+  check_mapping_refused("ckpt_memfd", {"--over-limit"}, "huge", "2048 GiB is larger than the 1024 GiB");
 }
 
 // A dump that fails after part of the tree is collected: the root (python)
@@ -1524,20 +1637,22 @@ TEST_CASE("cycle: restore -t checks the root pid recorded in the images") {
   CHECK(terminate_and_collect(pid, d.output_path(), 60s).passed());
 }
 
-TEST_CASE("cycle: truncated or corrupted or missing images are refused before any process exists") {
-  TempDir t;
-  Dumpee d("ckpt_memory", {"--big-mib", "8"});
-  pid_t pid = d.pid();
-  std::string img = t / "img";
-  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img});
-  INFO("dump stderr: ", r.err);
-  REQUIRE(r.status == 0);
-  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
-
+// Each file of the set at `img` whose name starts with one of `prefixes`,
+// in turn a byte flipped, cut in half, or removed (in a copy of the set):
+// the restore is refused before any process with `pid` exists (and, with
+// `named`, the error names that file). How many files were damaged.
+int refuse_each_damage(const std::string& img, const TempDir& t, pid_t pid, const std::string& exe,
+                       const std::vector<std::string>& prefixes, bool named) {
   std::vector<std::string> files;
-  for (auto& e : fs::directory_iterator(img)) files.push_back(e.path().filename().string());
+  for (auto& e : fs::directory_iterator(img)) {
+    std::string f = e.path().filename().string();
+    for (auto& p : prefixes)
+      if (f.rfind(p, 0) == 0) {
+        files.push_back(f);
+        break;
+      }
+  }
   std::sort(files.begin(), files.end());
-  REQUIRE(files.size() >= 3);
   int n = 0;
   for (auto& f : files) {
     for (const char* how : {"flip", "truncate", "remove"}) {
@@ -1554,10 +1669,51 @@ TEST_CASE("cycle: truncated or corrupted or missing images are refused before an
       } else {
         fs::remove(p);
       }
-      expect_refused({crtools_path(), "restore", "-D", bad}, pid, d.exe(), "/dev/null", std::string(how) + " " + f);
+      RunResult r = expect_refused({crtools_path(), "restore", "-D", bad}, pid, exe, "/dev/null", std::string(how) + " " + f);
+      if (named) CHECK_MESSAGE(r.err.find(f) != std::string::npos, how, " ", f, ": the error does not name it: ", r.err);
       fs::remove_all(bad);
     }
   }
+  return static_cast<int>(files.size());
+}
+
+// The page images of shared memory objects (memfds mapped shared and
+// private) and of SysV segments: damaged, missing or cut short, the restore
+// is refused naming the file before any process (or segment) is made; the
+// intact set restores.
+TEST_CASE("cycle: damaged page images of shared memory objects and SysV segments are refused before any process exists") {
+  for (const char* wl : {"ckpt_memfd", "ckpt_sysvshm"}) {
+    CAPTURE(wl);
+    TreeWorkload w(wl, std::string(wl) == "ckpt_sysvshm" ? std::vector<std::string>{"--big-mib=8"}
+                                                        : std::vector<std::string>{});
+    auto r = crtools({"dump", "-t", std::to_string(w.tree.root), "-D", w.img});
+    INFO("dump stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    REQUIRE(w.d.wait_exit(30s) == 128 + SIGKILL);
+    reap_pids(w.tree.others, 30s);
+    int n = refuse_each_damage(w.img, w.t, w.tree.root, w.d.exe(),
+                               {"pagemap-shmem-", "pages-shmem-", "pagemap-sysv-", "pages-sysv-"}, true);
+    CHECK(n >= 4);
+    auto rr = crtools({"restore", "-D", w.img, "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    for (pid_t p : w.tree.live()) REQUIRE(wait_restored(p, w.d.exe(), w.d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(w.tree.root, w.d.output_path(), 60s);
+    CHECK_MESSAGE(v.passed(), v.describe());
+  }
+}
+
+TEST_CASE("cycle: truncated or corrupted or missing images are refused before any process exists") {
+  TempDir t;
+  Dumpee d("ckpt_memory", {"--big-mib", "8"});
+  pid_t pid = d.pid();
+  std::string img = t / "img";
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+
+  REQUIRE(refuse_each_damage(img, t, pid, d.exe(), {""}, false) >= 3);
   // The intact set still restores: the refusals were about the damage.
   {
     Background ok({crtools_path(), "restore", "-D", img, "-d"});

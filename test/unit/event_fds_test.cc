@@ -1,6 +1,6 @@
 // Validation of the event descriptor records in files.img (eventfd,
-// signalfd, timerfd, epoll): the good set passes; each rule refuses one
-// broken field.
+// signalfd, timerfd, epoll), deleted files and O_PATH descriptors: the good
+// set passes; each rule refuses one broken field.
 #include <doctest/doctest.h>
 #include <time.h>
 
@@ -24,13 +24,15 @@ Files good_files() {
   f.signalfds = {{2, 1ull << 9}};
   f.timerfds = {{3, CLOCK_MONOTONIC, 0, 3600, 0, 7, 0, 0}};
   f.epolls = {{4, 100, {{10, 1, 0x1234, 1}}}};
+  f.files.push_back(file(5, "inotify"));
+  f.inotifies = {{5, {{2, 0x100, "/tmp", 1, 2}, {4, 0x2, "/etc", 1, 3}}}};
   return f;
 }
 
 FdTable good_table() {
   FdTable t;
   t.pid = 100;
-  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}};
+  t.fds = {{10, false, 1}, {11, false, 2}, {12, false, 3}, {13, false, 4}, {14, false, 5}};
   return t;
 }
 
@@ -74,7 +76,120 @@ TEST_CASE("event descriptors: a good set passes; each broken rule is refused") {
   f = good_files();
   f.epolls[0].targets[0].fd = 11;  // fd 11 is the signalfd, not file 1
   CHECK(refusal(f).find("epoll 4: target fd 11 is not file 1") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[1].wd = 2;  // two watches with one wd
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].path = "tmp";
+  CHECK(refusal(f).find("inotify 5: bad watch 2") != std::string::npos);
+  f = good_files();
+  f.inotifies[0].watches[0].wd = 0;
+  CHECK(refusal(f).find("inotify 5: bad watch 0") != std::string::npos);
+  f = good_files();
+  f.inotifies.clear();
+  CHECK(refusal(f).find("inotify 5 has no record of its state") != std::string::npos);
   auto t = good_table();
-  t.fds.pop_back();  // the task no longer holds the epoll
+  t.fds.erase(t.fds.begin() + 3);  // the task no longer holds the epoll
   CHECK(refusal(good_files(), t).find("epoll 4 is not held by pid 100") != std::string::npos);
+}
+
+TEST_CASE("deleted files and O_PATH descriptors: each broken rule is refused") {
+  Files f;
+  FileRec g = file(1, "ghost");
+  g.ghost_id = 7;
+  FileRec p = file(2, "opath");
+  p.path = "/etc";
+  f.files = {g, p};
+  GhostRec gr;
+  gr.id = 7;
+  gr.path = "/tmp/x.dat";
+  gr.mode = 0100640;
+  gr.data.data.assign(100, 'x');
+  f.ghosts = {gr};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}, {4, false, 2}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].ghost_id = 8;
+  CHECK(refusal(b, t).find("file 1: no deleted file 8") != std::string::npos);
+  b = f;
+  b.ghosts.push_back(gr);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].path = "x.dat";
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].mode = 040755;  // a directory
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.ghosts[0].data.data.assign(kMaxGhostSize + 1, 0);
+  CHECK(refusal(b, t).find("bad or duplicate deleted file 7") != std::string::npos);
+  b = f;
+  b.files[1].path = "etc";
+  CHECK(refusal(b, t).find("file 2: path is not absolute") != std::string::npos);
+}
+
+TEST_CASE("file locks: each broken rule is refused") {
+  Files f;
+  FileRec r = file(1, "reg");
+  r.path = "/tmp/l1";
+  r.locks = {{"flock", true, 0, 0, 3}, {"ofd", false, 10, 10, 3}};
+  f.files = {r};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}};
+  t.posix_locks = {{"posix", true, 0, 100, 3}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.files[0].locks[0].kind = "lease";
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks[0].start = 5;  // a flock has no range
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  b = f;
+  b.files[0].locks.push_back({"posix", true, 0, 1, 3});  // POSIX locks belong to the process
+  CHECK(refusal(b, t).find("file 1: bad lock") != std::string::npos);
+  auto u = t;
+  u.posix_locks[0].fd = 4;  // not an fd of the task
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 4") != std::string::npos);
+  u = t;
+  u.posix_locks[0].kind = "ofd";
+  CHECK(refusal(f, u).find("bad POSIX lock through fd 3") != std::string::npos);
+}
+
+TEST_CASE("BPF maps: each broken rule is refused") {
+  Files f;
+  f.files = {file(1, "bpf-map")};
+  BpfMapRec m;
+  m.file_id = 1;
+  m.map_type = 1;  // hash
+  m.name = "m";
+  m.key_size = 4;
+  m.value_size = 8;
+  m.max_entries = 2;
+  BpfMapEntryRec e;
+  e.key.data.assign(4, 1);
+  e.value.data.assign(8, 2);
+  m.entries = {e};
+  f.bpf_maps = {m};
+  FdTable t;
+  t.pid = 100;
+  t.fds = {{3, false, 1}};
+  CHECK(refusal(f, t) == "");
+  auto b = f;
+  b.bpf_maps[0].map_type = 5;  // a per-CPU hash
+  CHECK(refusal(b, t).find("BPF map 1: bad type") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].entries.assign(3, e);  // more than max_entries
+  CHECK(refusal(b, t).find("BPF map 1: bad type, sizes or entry count") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].entries[0].value.data.resize(7);
+  CHECK(refusal(b, t).find("BPF map 1: an entry of the wrong size") != std::string::npos);
+  b = f;
+  b.bpf_maps[0].name = std::string(16, 'n');
+  CHECK(refusal(b, t).find("BPF map 1") != std::string::npos);
+  b = f;
+  b.bpf_maps.clear();
+  CHECK(refusal(b, t).find("bpf-map 1 has no record of its state") != std::string::npos);
 }

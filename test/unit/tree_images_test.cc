@@ -148,7 +148,7 @@ TEST_CASE("files: pipes and shared memory objects") {
   r.id = 2;
   r.flags = O_WRONLY | O_NONBLOCK;
   f.files.push_back(r);
-  f.shmem = {{9, 23, 4711, 8192, {std::vector<uint8_t>(5000, 1)}, "/memfd:x", 0}};
+  f.shmem = {{9, 23, 4711, 8192, "pagemap-shmem-9.img", "/memfd:x", 0}};
   FileRec m;
   m.id = 3;
   m.type = "memfd";
@@ -172,8 +172,16 @@ TEST_CASE("files: pipes and shared memory objects") {
   b.pipes[0].data.data.resize(65537);  // more than fits
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "do not fit"));
   b = f;
-  b.shmem[0].data.data.resize(8193);  // more than the object
-  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+  b.shmem[0].size = kMaxShmemSize + 1;  // beyond the sanity bound
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9: larger than 1 TiB"));
+  b.shmem[0].size = kMaxShmemSize;
+  CHECK(validate_files(b, t, "fdinfo-1.img"));
+  b = f;
+  b.shmem[0].pages = "pagemap-1.img";  // a task's pages
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9: its pages are not in its own"));
+  b = f;
+  b.shmem[0].path = "memfd:x";  // not absolute
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9: bad path"));
   b = f;
   b.files[0].type = "fifo";  // a FIFO needs its path
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "FIFO path"));
@@ -184,7 +192,7 @@ TEST_CASE("files: pipes and shared memory objects") {
   CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "no shared memory object 10"));
   b = f;
   b.shmem.push_back(b.shmem[0]);  // twice
-  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9"));
+  CHECK(refused(validate_files(b, t, "fdinfo-1.img"), "shared memory object 9: duplicate id"));
 }
 
 TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them") {
@@ -196,13 +204,13 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   a.uid = a.cuid = 1000;
   a.gid = a.cgid = 100;
   a.size = 3 * 4096;
-  a.data.data.assign(5000, 7);
+  a.pages = "pagemap-sysv-32769.img";
   SysvShmRec b = a;  // with a key, not removed
   b.id = 5;
   b.key = 0x1234;
   b.mode = 0644;
   b.size = 100;
-  b.data.data.clear();
+  b.pages = "pagemap-sysv-5.img";
   f.sysv_shm = {a, b};
   FdTable t;
   CHECK(validate_files(f, t, "fdinfo-1.img"));
@@ -232,11 +240,13 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   x.sysv_shm[1].size = 0;
   CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): bad size"));
   x = f;
-  x.sysv_shm[1].size = kMaxInlineShmem + 1;
+  x.sysv_shm[1].size = kMaxShmemSize + 1;
   CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 5 (key 0x1234): bad size"));
+  x.sysv_shm[1].size = 200ull << 20;  // over the old 64 MiB inline limit: fine
+  CHECK(validate_files(x, t, "fdinfo-1.img"));
   x = f;
-  x.sysv_shm[0].data.data.resize(3 * 4096 + 1);
-  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 32769 (key 0): more contents than its size"));
+  x.sysv_shm[0].pages = "pagemap-sysv-5.img";  // another segment's pages
+  CHECK(refused(validate_files(x, t, "fdinfo-1.img"), "segment 32769 (key 0): its pages are not in its own"));
 
   // The VMAs: one whole attach each (b's 100 bytes take one page).
   Mm mm;
@@ -275,4 +285,53 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   y = mm;
   y.vmas[0].kind = "sysvshm";  // unknown kind
   CHECK(refused(validate_mm(y, "mm-1.img"), "unknown kind 'sysvshm'"));
+}
+
+// A "shmem" VMA maps its object shared or (a memfd) private, within its size.
+TEST_CASE("mm: shared memory VMAs, shared and private, inside their object") {
+  Files f;
+  f.shmem = {{9, 23, 4711, 5 * 4096 + 1, "pagemap-shmem-9.img", "/memfd:x", 0}};
+  Mm mm;
+  mm.exe = "/bin/w";
+  VmaRec v;
+  v.start = 0x10000;
+  v.end = 0x16000;  // the whole object, its size rounded up
+  v.prot = PROT_READ | PROT_WRITE;
+  v.shared = true;
+  v.kind = "shmem";
+  v.name = "/memfd:x";
+  v.dev = 23;
+  v.ino = 4711;
+  mm.vmas = {v};
+  v.start = 0x20000;
+  v.end = 0x22000;
+  v.shared = false;  // a private mapping of its pages 2 and 3
+  v.pgoff = 2 * 4096;
+  mm.vmas.push_back(v);
+  CHECK(validate_vma_objects(mm, f, "mm-1.img"));
+  Mm y = mm;
+  y.vmas[1].pgoff = 5 * 4096;  // past its end
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "shared memory at 0x20000: no such object or out of its bounds"));
+  y = mm;
+  y.vmas[1].ino = 4712;  // no such object
+  CHECK(refused(validate_vma_objects(y, f, "mm-1.img"), "shared memory at 0x20000: no such object"));
+}
+
+// The page image of a shared object: offsets within its size, nothing the parent's.
+TEST_CASE("pages: a shared memory object's pagemap stays within the object") {
+  Pagemap pm;
+  pm.entries = {{0, 2, 0}, {10 * 4096, 3, 2 * 4096}};
+  pm.raw_len = 5 * 4096;
+  CHECK(validate_object_pagemap(pm, "pagemap-shmem-1.img", 13 * 4096));
+  CHECK(validate_object_pagemap(pm, "pagemap-shmem-1.img", 12 * 4096 + 1));  // the last page is partly the object's
+  CHECK(refused(validate_object_pagemap(pm, "pagemap-shmem-1.img", 12 * 4096),
+                "pagemap-shmem-1.img: pages at offset 0xa000 + 3 pages lie past the object's 49152 bytes"));
+  CHECK(refused(validate_object_pagemap(pm, "pagemap-shmem-1.img", 0), "lie past"));
+  Pagemap q = pm;
+  q.entries[1].vaddr = ~0ull & ~4095ull;  // far past, no overflow in the check
+  CHECK(refused(validate_object_pagemap(q, "pagemap-shmem-1.img", 13 * 4096), "lie past"));
+  q = pm;
+  q.in_parent = {{20 * 4096, 1}};
+  CHECK(refused(validate_object_pagemap(q, "pagemap-sysv-7.img", 30 * 4096), "cannot be the parent's"));
+  CHECK(validate_object_pagemap(Pagemap{}, "pagemap-shmem-1.img", 0));  // an object with no data
 }

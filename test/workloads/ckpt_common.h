@@ -276,6 +276,51 @@ CKPT_FN int ckpt_all_zero(const void *p, size_t len, long *first_nonzero) {
   return 1;
 }
 
+/* ------------------------------------------------------ sparse regions */
+
+/* A big region of shared memory that is mostly holes. Page i belongs to the
+ * parent (0) when i % 61 == 0, in a 2 MiB run from the middle and for the
+ * last page; to the child (1) when i % 61 == 30; else it is a hole (-1),
+ * never touched before the checkpoint (a read would allocate it). Page 1,
+ * a hole, takes the markers written after restore. */
+#define CKPT_SPARSE_MARK_PAGE 1
+
+CKPT_FN int ckpt_sparse_owner(size_t page, size_t npages) {
+  if (page == CKPT_SPARSE_MARK_PAGE) return -1;
+  if (page % 61 == 0 || page + 1 == npages || (page >= npages / 2 && page < npages / 2 + 512)) return 0;
+  if (page % 61 == 30) return 1;
+  return -1;
+}
+
+/* Write the pages of `who` with pattern seed + who. */
+CKPT_FN void ckpt_sparse_fill(unsigned char *p, size_t npages, int who, uint64_t seed) {
+  for (size_t i = 0; i < npages; i++)
+    if (ckpt_sparse_owner(i, npages) == who)
+      ckpt_fill(p + i * CKPT_PAGE, CKPT_PAGE, seed + (uint64_t)who, i * (CKPT_PAGE / 8));
+}
+
+/* After restore: the checksum of the region (but the marker page) against
+ * that of what it should hold; on a difference, the first page that
+ * differs. */
+CKPT_FN void ckpt_sparse_check(const char *name, const unsigned char *p, size_t npages, uint64_t seed) {
+  static uint64_t want[CKPT_PAGE / 8];
+  uint64_t hw = 0, hg = 0;
+  long bad = -1;
+  for (size_t i = 0; i < npages; i++) {
+    if (i == CKPT_SPARSE_MARK_PAGE) continue;
+    int who = ckpt_sparse_owner(i, npages);
+    if (who < 0) memset(want, 0, sizeof want);
+    else ckpt_fill(want, CKPT_PAGE, seed + (uint64_t)who, i * (CKPT_PAGE / 8));
+    uint64_t a = ckpt_hash(want, CKPT_PAGE), b = ckpt_hash(p + i * CKPT_PAGE, CKPT_PAGE);
+    hw = ckpt_mix(hw ^ a);
+    hg = ckpt_mix(hg ^ b);
+    if (a != b && bad < 0) bad = (long)i;
+  }
+  if (hw != hg)
+    fail("%s: checksum %#llx, expected %#llx; page %ld (%s) differs first", name, (unsigned long long)hg,
+         (unsigned long long)hw, bad, bad < 0 ? "?" : ckpt_sparse_owner((size_t)bad, npages) < 0 ? "a hole" : "written");
+}
+
 /* ---------------------------------------------------------------- /proc */
 
 /* Read a whole file into buf (NUL-terminated); returns its length or -1. */

@@ -14,6 +14,17 @@
  * a write by the parent after restore is seen by the child, and one by the
  * child is seen by the parent (one object, still shared), in S1 and in S4.
  *
+ * S6 maps the same POSIX shared memory object as S4, MAP_PRIVATE (before the
+ * unlink); the parent writes its own bytes into page 3 of S6. After
+ * restore, S6 page 3 holds them and every other page of S6 what S4 holds
+ * (the object), also the parent's write to S4 after restore.
+ *
+ * --big-mib=N: also S5, N MiB of shared anonymous memory mapped before the
+ * fork, mostly holes (ckpt_sparse_owner: the parent and the child each
+ * write some pages before READY, the rest is never touched). After
+ * restore both check it by checksum, and a write by the parent is seen by
+ * the child and one by the child by the parent.
+ *
  * --selftest-corrupt: after READY the child maps a fresh private page over
  * the start of its S1.
  */
@@ -27,7 +38,11 @@
 #define S4 (128 * 1024)
 #define OFF2 (64 * 1024)
 
-static unsigned char *s1, *s2, *s3, *s4;
+#define SEED5 0x55aa
+
+static unsigned char *s1, *s2, *s3, *s4, *s5, *s6;
+static size_t n5; /* S5's pages, 0 without --big-mib */
+static unsigned char *mark5; /* its marker page */
 
 static unsigned char pat(int region, size_t i, int child) {
   return (unsigned char)(ckpt_word((uint64_t)region * 7919 + (uint64_t)child, i / 8) >> (8 * (i % 8)));
@@ -75,6 +90,14 @@ static unsigned char *map_shared(size_t len) {
 
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
+  const char *big = ckpt_arg(argc, argv, "--big-mib");
+  if (big) {
+    n5 = (size_t)atol(big) * (1024 * 1024 / CKPT_PAGE);
+    if (n5 < 64) die("--big-mib: at least 1");
+    s5 = map_shared(n5 * CKPT_PAGE);
+    mark5 = s5 + CKPT_SPARSE_MARK_PAGE * CKPT_PAGE;
+    ckpt_sparse_fill(s5, n5, 0, SEED5);
+  }
   s1 = map_shared(S1);
   s2 = map_shared(S2);
   s3 = map_shared(S3);
@@ -88,9 +111,12 @@ int main(int argc, char **argv) {
   if (ftruncate(sfd, S4)) die("ftruncate");
   s4 = mmap(NULL, S4, PROT_READ | PROT_WRITE, MAP_SHARED, sfd, 0);
   if (s4 == MAP_FAILED) die("mmap shm");
+  s6 = mmap(NULL, S4, PROT_READ | PROT_WRITE, MAP_PRIVATE, sfd, 0);
+  if (s6 == MAP_FAILED) die("mmap shm private");
   close(sfd);
   shm_unlink(shm_name);
   for (size_t i = 0; i < S4; i++) s4[i] = pat(4, i, 0);
+  for (size_t i = 3 * CKPT_PAGE; i < 4 * CKPT_PAGE; i++) s6[i] = pat(6, i, 0);
   int rp[2];
   if (pipe(rp)) die("pipe");
   pid_t child = fork();
@@ -100,6 +126,7 @@ int main(int argc, char **argv) {
     munmap(s2, OFF2);
     munmap(s3, S3);
     for (size_t i = 512 * 1024; i < 768 * 1024; i++) s1[i] = pat(1, i, 1);
+    if (s5) ckpt_sparse_fill(s5, n5, 1, SEED5);
     ckpt_write_all(rp[1], "r", 1);
     close(rp[1]);
     if (ckpt_corrupt) {
@@ -112,6 +139,11 @@ int main(int argc, char **argv) {
     check_region("child S4", s4, S4, 4, 0);
     if (s1[100] != 0xa5) fail("child: the parent's write after restore is not visible (%#x)", s1[100]);
     if (s4[100] != 0xa6) fail("child: the parent's write to S4 after restore is not visible (%#x)", s4[100]);
+    if (s5) {
+      ckpt_sparse_check("child S5", s5, n5, SEED5);
+      if (mark5[100] != 0xa7) fail("child: the parent's write to S5 after restore is not visible (%#x)", mark5[100]);
+      mark5[200] = 0x5c;
+    }
     s1[200] = 0x5a;
     s4[200] = 0x5b;
     char name[256];
@@ -137,6 +169,10 @@ int main(int argc, char **argv) {
   check_region("S2", s2, S2, 2, 0);
   check_region("S3", s3, S3, 3, 0);
   check_region("S4", s4, S4, 4, 0);
+  if (s5) {
+    ckpt_sparse_check("S5", s5, n5, SEED5);
+    mark5[100] = 0xa7;
+  }
   char m[256];
   maps_entry(s1, m, sizeof m);
   if (strcmp(m, n1) || strcmp(m, "/dev/zero (deleted)")) fail("S1 maps '%s', was '%s'", m, n1);
@@ -144,11 +180,21 @@ int main(int argc, char **argv) {
   if (strcmp(m, n2)) fail("S2 maps '%s', was '%s'", m, n2);
   s1[100] = 0xa5;
   s4[100] = 0xa6;
+  for (size_t i = 0; i < S4; i++) {
+    int own = i / CKPT_PAGE == 3;
+    unsigned char want = own ? pat(6, i, 0) : s4[i];
+    if (s6[i] != want) {
+      fail("S6 (S4's object, private) byte %zu is %#x, expected %#x (%s)", i, s6[i], want,
+           own ? "its own page" : "the object's");
+      break;
+    }
+  }
   kill(child, SIGTERM);
   int st;
   if (waitpid(child, &st, 0) != child) fail("waitpid child: %s", strerror(errno));
   else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail("child ended with status %#x", st);
   if (s1[200] != 0x5a) fail("the child's write after restore is not visible (%#x)", s1[200]);
   if (s4[200] != 0x5b) fail("the child's write to S4 after restore is not visible (%#x)", s4[200]);
+  if (s5 && mark5[200] != 0x5c) fail("the child's write to S5 after restore is not visible (%#x)", mark5[200]);
   verdict();
 }

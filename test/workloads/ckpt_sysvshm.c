@@ -18,6 +18,12 @@
  * works on every attach, and the counts drop. The parent removes B before
  * it exits so that it does not leak.
  *
+ * --big-mib=N: also segment C (IPC_PRIVATE, N MiB, removed), attached by
+ * the parent before the fork, mostly holes (ckpt_sparse_owner: parent and
+ * child each write some pages before READY). After restore both check it
+ * by checksum, and a write by the parent is seen by the child and one by
+ * the child by the parent.
+ *
  * --selftest-corrupt: after READY the parent flips a byte of A.
  * --partial: the parent unmaps the last page of its second attach of A (a
  * partial munmap, which cr-dump refuses); READY says "partial=ADDR" (the
@@ -37,6 +43,9 @@ static key_t keyb;
 static unsigned char *a1, *a2, *bc;
 static sigjmp_buf segv_jmp;
 static int partial;
+#define SEEDC 0xc0c0
+static unsigned char *cc; /* C's attach, NULL without --big-mib */
+static size_t nc;         /* its pages */
 
 static void on_segv(int sig) {
   (void)sig;
@@ -83,6 +92,12 @@ static void child_main(int from_parent, int to_parent) {
   if (a1[100] != 0xa5) fail("child: the parent's write to A is not visible (%#x)", a1[100]);
   check_seg("child A", a1, ASIZE, 0);
   check_seg("child B", bc, BSIZE, 1);
+  if (cc) {
+    ckpt_sparse_check("child C", cc, nc, SEEDC);
+    unsigned char *mark = cc + CKPT_SPARSE_MARK_PAGE * CKPT_PAGE;
+    if (mark[100] != 0xa7) fail("child: the parent's write to C is not visible (%#x)", mark[100]);
+    mark[200] = 0x5c;
+  }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_segv;
@@ -108,6 +123,16 @@ int main(int argc, char **argv) {
   partial = ckpt_flag(argc, argv, "--partial");
   ida = shmget(IPC_PRIVATE, ASIZE, IPC_CREAT | 0600);
   if (ida < 0) die("shmget A");
+  const char *big = ckpt_arg(argc, argv, "--big-mib");
+  if (big) {
+    nc = (size_t)atol(big) * (1024 * 1024 / CKPT_PAGE);
+    int idc = shmget(IPC_PRIVATE, nc * CKPT_PAGE, IPC_CREAT | 0600);
+    if (idc < 0) setup_die("shmget C");
+    cc = shmat(idc, NULL, 0);
+    shmctl(idc, IPC_RMID, NULL); /* gone at the last detach */
+    if (cc == (void *)-1) setup_die("shmat C");
+    ckpt_sparse_fill(cc, nc, 0, SEEDC);
+  }
   keyb = (key_t)(0x5c000000 | (getpid() & 0xffffff));
   idb = shmget(keyb, BSIZE, IPC_CREAT | IPC_EXCL | 0640);
   if (idb < 0) setup_die("shmget B");
@@ -127,6 +152,7 @@ int main(int argc, char **argv) {
     close(rp[0]);
     bc = shmat(idb, NULL, SHM_RDONLY);
     if (bc == (void *)-1) _exit(2);
+    if (cc) ckpt_sparse_fill(cc, nc, 1, SEEDC);
     ckpt_write_all(rp[1], "r", 1);
     close(rp[1]);
     child_main(down[0], up[1]);
@@ -153,6 +179,10 @@ int main(int argc, char **argv) {
   int again = shmget(keyb, 0, 0);
   if (again != idb) fail("shmget(B's key %#x) gives %d, expected %d", (unsigned)keyb, again, idb);
   a1[100] = 0xa5;
+  if (cc) {
+    ckpt_sparse_check("C", cc, nc, SEEDC);
+    cc[CKPT_SPARSE_MARK_PAGE * CKPT_PAGE + 100] = 0xa7;
+  }
   ckpt_write_all(down[1], "w", 1);
   if (read(up[0], &c, 1) != 1) fail("no answer from the child");
   else if (c != 'P') fail("the child found a difference (its line above)");
@@ -161,6 +191,8 @@ int main(int argc, char **argv) {
   else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) fail("child ended with status %#x", st);
   if (a2[200] != 0x5a) fail("the child's write to A is not visible at the second attach (%#x)", a2[200]);
   if (a2[100] != 0xa5) fail("the parent's write to A is not visible at its second attach (%#x)", a2[100]);
+  if (cc && cc[CKPT_SPARSE_MARK_PAGE * CKPT_PAGE + 200] != 0x5c)
+    fail("the child's write to C is not visible (%#x)", cc[CKPT_SPARSE_MARK_PAGE * CKPT_PAGE + 200]);
   check_stat("A after the child detached", ida, ASIZE, 2, 1);
   check_stat("B after the child detached", idb, BSIZE, 0, 0);
   if (shmdt(a1)) fail("shmdt A: %s", strerror(errno));
