@@ -45,7 +45,7 @@ const std::vector<OptionSpec> kTable = {
     {Opt::TcpEstablished, 0, "tcp-established", ArgKind::None, nullptr,
      "checkpoint/restore established TCP connections"},
     {Opt::ExtUnixSk, 0, "ext-unix-sk", ArgKind::String, "INODE",
-     "allow a unix socket connected outside the tree"},
+     "dump a unix socket whose peer outside the tree has this inode (restored hung up)"},
     {Opt::ShellJob, 0, "shell-job", ArgKind::None, nullptr,
      "the tree is a job of the user's terminal"},
     {Opt::FileLocks, 0, "file-locks", ArgKind::None, nullptr, "dump/restore file locks"},

@@ -172,4 +172,13 @@ Status dump_bpf_map(pid_t pid, int fd, const FileRec& f, Files& files);
 // An inotify instance's watches, each with the path of its file.
 Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 
+// ---- unix_sockets.cc
+// A socket at `pid`'s fd (FileRec `f`, type unix, just made): its record
+// into `files`; any other socket is refused naming pid, fd, family and type.
+Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files);
+// Once every process's fds are read: peers, listeners and pending
+// connections by file id. A peer outside the tree is refused unless its
+// inode (or the socket's) is in `external` (--ext-unix-sk).
+Status resolve_unix_sockets(Files& files, const std::vector<std::string>& external);
+
 }  // namespace cr

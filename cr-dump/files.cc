@@ -185,6 +185,16 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64
         t.fds.push_back(rec);
         continue;
       }
+      if (S_ISSOCK(st.st_mode)) {
+        describe("unix", "");
+        f.pos = 0;
+        TRY_STATUS(dump_socket(pid, fd, f, files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       if (!anon && S_ISREG(st.st_mode) && link.deleted) {
         describe("ghost", link.path);
         f.ghost_id = TRY(dump_deleted_file(pid, fd, link.path, st, ghost_limit, files));

@@ -212,6 +212,7 @@ Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan, co
 }  // namespace
 
 Status create_transit_files(const Files& files, const TreePlan& plan, int index, const RestoreOptions& o) {
+  if (index == plan.unix_creator) TRY_STATUS(make_unix_sockets(files, plan));
   for (uint64_t pipe : plan.creates_pipes[index])
     for (auto& pr : files.pipes)
       if (pr.id == pipe) TRY_STATUS(make_pipe(files, pr, plan, o));

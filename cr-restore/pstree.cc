@@ -116,8 +116,16 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
       if ((f.type == "pipe" || f.type == "fifo") && f.pipe_id == pipe && file_holders.count(f.id))
         p.transit_fd[f.id] = next++;
   }
+  // UNIX sockets: all made together (connections and names tie them) by
+  // the nearest common ancestor of all their holders.
   for (auto& [id, holders] : file_holders) {
-    if (by_id.at(id)->type == "pipe" || by_id.at(id)->type == "fifo" || holders.size() < 2) continue;
+    if (by_id.at(id)->type != "unix") continue;
+    for (int h : holders) p.unix_creator = p.unix_creator < 0 ? h : lca(p.unix_creator, h);
+    p.transit_fd[id] = next++;
+  }
+  for (auto& [id, holders] : file_holders) {
+    const std::string& type = by_id.at(id)->type;
+    if (type == "pipe" || type == "fifo" || type == "unix" || holders.size() < 2) continue;
     int c = *holders.begin();
     for (int h : holders) c = lca(c, h);
     p.creates_files[c].push_back(id);

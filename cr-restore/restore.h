@@ -42,6 +42,7 @@ struct TreePlan {
   std::map<uint64_t, int> transit_shmem;             // shared memory id -> its transit fd number
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> shmem_of_inode;  // (dev, ino) -> shared memory id
   std::vector<std::vector<uint64_t>> creates_shmem;  // task index -> shared memory objects it makes
+  int unix_creator = -1;  // task index that makes every unix socket (unix_sockets.cc); -1: none
   SessionPlan sessions;  // helpers for gone session and group leaders below the root
   std::map<uint64_t, int> transit_ghost;  // deleted file id -> its transit fd (made by cr-restore)
 };
@@ -130,6 +131,11 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
                             uint64_t size, const RestoreOptions& o);
 // Move fd to the lowest free number >= min (close-on-exec); returns it.
 Result<int> move_fd_above(int fd, int min);
+
+// ---- unix_sockets.cc (runs in the task plan.unix_creator)
+// Every unix socket of the images, connected, named, with its queue,
+// options and shutdown state, at its transit fd.
+Status make_unix_sockets(const Files& files, const TreePlan& plan);
 
 // ---- task.cc: the work inside the new task; never returns on success
 // (it ends in the restorer's rt_sigreturn). err_fd reports failures as

@@ -30,7 +30,9 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -741,12 +743,12 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks, BPF maps; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks, BPF maps, unix sockets; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
       {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}},
-      {"ckpt_bpf_maps", {}}};
+      {"ckpt_bpf_maps", {}}, {"ckpt_unix_sockets", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -953,11 +955,12 @@ TEST_CASE("cycle: a timerfd with unread expirations is refused at dump without t
                      {"pid " + std::to_string(d.pid()), "fd 44: timerfd has 1 unread expirations", "timerfd-set-ticks"});
 }
 
-TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file and an inotify instance once refused (ckpt_unsupported --kind ...)") {
+TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file, an inotify instance and a unix socketpair once refused (ckpt_unsupported --kind ...)") {
   run_cycles({{{"ckpt_unsupported", {"--kind", "eventfd"}}, kKillDirAttached},
               {{"ckpt_unsupported", {"--kind", "epoll"}}, kPipeDetached},
               {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
-              {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached}});
+              {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached},
+              {{"ckpt_unsupported", {"--kind", "socket"}}, kRunningDetached}});
 }
 
 // Without --file-locks a process holding a lock is refused, naming the fd,
@@ -1101,8 +1104,10 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   };
   // (A pipe, a second thread and a child were refused here until process
   // trees and threads were supported, an eventfd and an epoll instance
-  // until event descriptors were; they are cycles now.)
-  const std::vector<K> kinds = {{"socket", {"socket"}},
+  // until event descriptors were, a unix socketpair until unix sockets
+  // were; they are cycles now.)
+  const std::vector<K> kinds = {{"inet", {"inet"}},
+                                {"unix-scm", {"scm_rights"}},
                                 {"inotify-queued", {"unread events"}},
                                 {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
@@ -1135,6 +1140,64 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
     CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
     Verdict v = d.verdict(60s);
     CHECK_MESSAGE(v.passed(), "after the refused dump: ", v.describe());
+  }
+}
+
+// A unix socket connected to a socket the harness holds (outside the tree)
+// is refused naming pid, fd, kind and the peer's inode; the process runs
+// on. With --ext-unix-sk INODE the dump goes through: a stream socket is
+// restored hung up (it reads end-of-file, as if that peer had closed its
+// end), a datagram socket is connected to the peer's name again and its
+// "after" arrives there.
+TEST_CASE("cycle: a unix socket connected outside the tree is refused at dump; --ext-unix-sk restores it") {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM}) {
+    const bool dgram = type == SOCK_DGRAM;
+    CAPTURE(dgram);
+    TempDir t;
+    std::string path = t / "outside.sock";
+    int l = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = {};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    REQUIRE(l >= 0);
+    REQUIRE(bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    if (!dgram) REQUIRE(listen(l, 4) == 0);
+    std::vector<std::string> args = {"--kind", "unix-outside", "--path", path};
+    if (dgram) args.push_back("--dgram");
+    Dumpee d("ckpt_unsupported", args);
+    int held = dgram ? l : accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    REQUIRE(held >= 0);
+    struct stat st;
+    REQUIRE(fstat(held, &st) == 0);
+    std::string peer_ino = std::to_string(st.st_ino);
+    auto r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img"});
+    INFO("dump stderr: ", r.err);
+    CHECK(r.status != 0);
+    CHECK(mentions(r.err, std::to_string(d.pid())));
+    CHECK(mentions(r.err, "42"));
+    std::string says = std::string("unix ") + (dgram ? "dgram" : "stream") + " socket connected to a peer outside the tree";
+    CHECK(lower(r.err).find(says) != std::string::npos);
+    CHECK(mentions(r.err, peer_ino));
+    CHECK_FALSE(fs::exists(t / "img/inventory.img"));
+    CHECK_MESSAGE(untouched_problem(d.pid()) == "", untouched_problem(d.pid()));
+    r = crtools({"dump", "-t", std::to_string(d.pid()), "-D", t / "img2", "--ext-unix-sk", peer_ino});
+    INFO("dump --ext-unix-sk stderr: ", r.err);
+    REQUIRE(r.status == 0);
+    const pid_t pid = d.pid();
+    REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+    if (!dgram) close(held);
+    auto rr = crtools({"restore", "-D", t / "img2", "-d"});
+    INFO("restore stderr: ", rr.err);
+    REQUIRE(rr.status == 0);
+    REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
+    Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
+    CHECK_MESSAGE(v.passed(), "after restore: ", v.describe());
+    if (dgram) {
+      char b[16] = {};
+      CHECK(recv(l, b, sizeof b, MSG_DONTWAIT) == 5);
+      CHECK(std::string(b) == "after");
+    }
+    close(l);
   }
 }
 

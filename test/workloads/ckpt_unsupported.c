@@ -4,6 +4,18 @@
  * SIGTERM and expects PASS.
  *
  *   --kind socket        a unix socketpair at fds 42/43, "ping" queued in it
+ *                        (restored since unix sockets are: a cycle; a
+ *                        restored socket has a new inode)
+ *   --kind inet          a UDP socket (IPv4) bound to 127.0.0.1 at fd 42
+ *   --kind unix-scm      a unix socketpair at fds 42/43, "fd" with a file
+ *                        descriptor (SCM_RIGHTS) queued to 42; checks that
+ *                        it is still there and that SO_PEEK_OFF is off
+ *   --kind unix-outside --path P [--dgram]
+ *                        fd 42: a unix stream socket connected to the
+ *                        listener at P (held outside the tree); with
+ *                        --dgram a datagram socket connected to the one
+ *                        bound at P, on which it sends "after" once its
+ *                        checks are done
  *   --kind eventfd       an eventfd at fd 42 with count 5
  *   --kind pipe          a pipe at fds 42 (read) / 43 (write), "hello" in it
  *   --kind epoll         an epoll instance at fd 42
@@ -23,7 +35,7 @@
  * queued data/count/contents still there; the thread/child still alive.
  *
  * --selftest-corrupt: after READY consume the data (socket, pipe, eventfd),
- * replace fd 42 (epoll), overwrite the contents (deleted-file), stop the
+ * replace fd 42 (epoll, inotify, inet), overwrite the contents (deleted-file), stop the
  * thread or kill the child.
  */
 #include <pthread.h>
@@ -31,7 +43,9 @@
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -79,7 +93,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|inet|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -92,6 +106,39 @@ int main(int argc, char **argv) {
     place(sv[1], 43);
     if (write(43, "ping", 4) != 4) die("write socket");
     nfd = 2;
+  } else if (!strcmp(kind, "inet")) {
+    int u = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a)) die("inet socket");
+    place(u, 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "unix-scm")) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
+    place(sv[0], 42);
+    place(sv[1], 43);
+    int passed = open("/dev/null", O_RDONLY);
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {.iov_base = "fd", .iov_len = 2};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &passed, sizeof passed);
+    if (passed < 0 || sendmsg(43, &mh, 0) != 2) die("sendmsg SCM_RIGHTS");
+    close(passed);
+    nfd = 2;
+  } else if (!strcmp(kind, "unix-outside")) {
+    const char *path = ckpt_arg(argc, argv, "--path");
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    if (!path || strlen(path) >= sizeof a.sun_path) die("--path P (a listening unix socket)");
+    strcpy(a.sun_path, path);
+    int u = socket(AF_UNIX, ckpt_flag(argc, argv, "--dgram") ? SOCK_DGRAM : SOCK_STREAM, 0);
+    if (u < 0 || connect(u, (struct sockaddr *)&a, sizeof a)) die("connect to %s", path);
+    place(u, 42);
+    nfd = 1;
   } else if (!strcmp(kind, "eventfd")) {
     place(eventfd(5, EFD_NONBLOCK), 42);
     nfd = 1;
@@ -197,10 +244,10 @@ int main(int argc, char **argv) {
 
   if (ckpt_corrupt) {
     char b[16];
-    if (!strcmp(kind, "socket") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
+    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-scm") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
     } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
-               !strcmp(kind, "inotify-queued"))
+               !strcmp(kind, "inotify-queued") || !strcmp(kind, "inet"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
       if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
@@ -223,9 +270,12 @@ int main(int argc, char **argv) {
     ino_t ino;
     take(42 + i, l, &ino);
     /* A deleted file comes back as a new inode with the same name and
-     * bytes: its inode number cannot be kept. */
+     * bytes: its inode number cannot be kept; a restored socket is a new
+     * socket. */
     int same_ino = ino == ino_before[i] || !strcmp(kind, "deleted-file");
-    if (strcmp(l, link_before[i]) || !same_ino)
+    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-outside")) {
+      if (strncmp(l, "socket:", 7)) fail("fd %d is '%s', no longer a socket", 42 + i, l);
+    } else if (strcmp(l, link_before[i]) || !same_ino)
       fail("fd %d is '%s' (inode %lu), was '%s' (inode %lu)", 42 + i, l, (unsigned long)ino, link_before[i],
            (unsigned long)ino_before[i]);
   }
@@ -234,6 +284,19 @@ int main(int argc, char **argv) {
     if (!strcmp(kind, "socket")) {
       ssize_t r = recv(42, b, sizeof b, MSG_DONTWAIT);
       if (r != 4 || memcmp(b, "ping", 4)) fail("socket: queued \"ping\" not there (read %zd)", r);
+    } else if (!strcmp(kind, "unix-outside") && ckpt_flag(argc, argv, "--dgram")) {
+      if (send(42, "after", 5, 0) != 5) fail("unix-outside --dgram: send: %s", strerror(errno));
+    } else if (!strcmp(kind, "unix-scm")) {
+      int off = 0;
+      socklen_t ol = sizeof off;
+      if (getsockopt(42, SOL_SOCKET, SO_PEEK_OFF, &off, &ol) || off != -1) fail("unix-scm: SO_PEEK_OFF is %d", off);
+      char cbuf[CMSG_SPACE(sizeof(int))];
+      struct iovec iov = {.iov_base = b, .iov_len = sizeof b};
+      struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+      ssize_t r = recvmsg(42, &mh, MSG_DONTWAIT);
+      struct cmsghdr *c = r == 2 ? CMSG_FIRSTHDR(&mh) : NULL;
+      if (r != 2 || memcmp(b, "fd", 2) || !c || c->cmsg_type != SCM_RIGHTS)
+        fail("unix-scm: the message with its fd is not there (read %zd)", r);
     } else if (!strcmp(kind, "pipe")) {
       ssize_t r = read(42, b, sizeof b);
       if (r != 5 || memcmp(b, "hello", 5)) fail("pipe: queued \"hello\" not there (read %zd)", r);
