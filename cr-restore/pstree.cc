@@ -263,14 +263,20 @@ std::vector<pid_t> all_helpers(const SetImages& imgs, const TreePlan& plan) {
 }
 
 Result<pid_t> fork_with_pid(pid_t want, uint64_t flags) {
-  pid_t got = clone_with_pid(want, flags);
-  if (got >= 0) return got;
-  int e = errno;
-  if (e == EEXIST) {
+  // A pid number stays taken while any task still uses it, also as its
+  // process group or session: a killed tree's last member being reaped
+  // right now holds its leader's pid a moment after /proc shows no
+  // process there (seen in `dump | restore` on 6.18). So EEXIST with no
+  // holder in /proc is tried again, a bounded while (one second).
+  for (int i = 0;; i++) {
+    pid_t got = clone_with_pid(want, flags);
+    if (got >= 0) return got;
+    int e = errno;
+    if (e != EEXIST) return make_errno(e, "clone3 with pid %d", want);
     TRY_STATUS(check_pid_free_now(want));
-    return make_error("pid %d was taken meanwhile", want);
+    if (i >= 500) return make_error("pid %d is in use, though no process has it (a process group or session of that id?)", want);
+    sleep_ms(2);
   }
-  return make_errno(e, "clone3 with pid %d", want);
 }
 
 void run_session_helpers(const ImageSet& set, const SetImages& imgs, const TreePlan& plan, const RestoreOptions& o,
