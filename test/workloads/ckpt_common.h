@@ -203,6 +203,28 @@ CKPT_FN void ready(const char *fmt, ...) {
 }
 
 /* Wait until SIGTERM has been handled. */
+/* Fork a child that waits for the parent's word before it goes on: in the
+ * child it returns 0 once told (fd 3 and the pipe closed); in the parent,
+ * the child's pid, with the write end to tell it through in *go_w (one
+ * byte, e.g. after the parent's own checks). */
+CKPT_FN pid_t ckpt_fork_waiting(int *go_w) {
+  int go[2];
+  if (pipe(go)) die("pipe");
+  pid_t c = fork();
+  if (c < 0) die("fork");
+  if (c == 0) {
+    close(3);
+    close(go[1]);
+    char b;
+    if (read(go[0], &b, 1) != 1) _exit(3);
+    close(go[0]);
+    return 0;
+  }
+  close(go[0]);
+  *go_w = go[1];
+  return c;
+}
+
 CKPT_FN void wait_for_term(void) {
   if (ckpt_spin) {
     while (!ckpt_term_flag) __asm__ volatile("pause" ::: "memory");

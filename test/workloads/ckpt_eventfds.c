@@ -88,15 +88,9 @@ int main(int argc, char **argv) {
   struct pollfd pf = {.fd = 44, .events = POLLIN};
   while (poll(&pf, 1, 1000) != 1) {
   }
-  int go[2];
-  if (pipe(go)) die("pipe");
-  pid_t c = fork();
-  if (c < 0) die("fork");
+  int go;
+  pid_t c = ckpt_fork_waiting(&go); /* C goes on at the parent's word, after its checks */
   if (c == 0) {
-    close(3);
-    close(go[1]);
-    char b;
-    if (read(go[0], &b, 1) != 1) _exit(3); /* the parent's word, after its checks */
     /* Shared with the parent: the epoll and the eventfd at fd 40. */
     uint64_t two = 2;
     if (write(40, &two, 8) != 8) fail("C: write to fd 40: %s", strerror(errno));
@@ -105,7 +99,6 @@ int main(int argc, char **argv) {
     if (failed()) ckpt_say("%s\n", ckpt_fail_buf);
     _exit(failed() ? 1 : 0);
   }
-  close(go[0]);
   ready("pids=%d,%d", (int)getpid(), (int)c);
   if (ckpt_corrupt) {
     uint64_t v;
@@ -141,7 +134,7 @@ int main(int argc, char **argv) {
   if (timerfd_gettime(45, &cur) || cur.it_value.tv_sec < 7000 || cur.it_value.tv_sec >= 7200)
     fail("timerfd 45: %lld s left, expected about 7200", (long long)cur.it_value.tv_sec);
   /* Now C: it writes 2 to the shared eventfd and sees it in the shared epoll. */
-  if (write(go[1], "g", 1) != 1) fail("cannot tell C to check");
+  if (write(go, "g", 1) != 1) fail("cannot tell C to check");
   int st;
   if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st)) fail("child C ended with %#x", st);
   reads = 0;
