@@ -39,13 +39,9 @@ Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, c
   g.gid = st.st_gid;
   g.mtime_ns = int64_t(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   g.data.data.resize(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < g.data.data.size()) {
-    ssize_t n = pread(in.get(), g.data.data.data() + got, g.data.data.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_pid_error(pid, n < 0 ? errno : EIO, "fd %d: reading deleted file %s", fd, path.c_str());
-    got += static_cast<size_t>(n);
-  }
+  auto got = pread_full(in.get(), g.data.data.data(), g.data.data.size(), 0);
+  if (!got || *got != g.data.data.size())
+    return make_pid_error(pid, got ? EIO : got.error().err, "fd %d: reading deleted file %s", fd, path.c_str());
   files.ghosts.push_back(std::move(g));
   return files.ghosts.back().id;
 }

@@ -29,13 +29,8 @@ Status create_deleted_files(const Files& files, const TreePlan& plan) {
       fd = UniqueFd(open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
     }
     if (!fd.valid()) return make_errno(errno, "%s: cannot make it again in %s", what.c_str(), dir.c_str());
-    size_t off = 0;
-    while (off < g.data.size()) {
-      ssize_t n = pwrite(fd.get(), g.data.data.data() + off, g.data.size() - off, static_cast<off_t>(off));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return make_errno(errno, "%s: cannot write its %zu bytes", what.c_str(), g.data.size());
-      off += static_cast<size_t>(n);
-    }
+    if (auto st = pwrite_full(fd.get(), g.data.data.data(), g.data.size(), 0); !st)
+      return make_errno(st.error().err, "%s: cannot write its %zu bytes", what.c_str(), g.data.size());
     if (fchown(fd.get(), g.uid, g.gid) < 0 || fchmod(fd.get(), perm) < 0)
       return make_errno(errno, "%s: cannot give it owner %u:%u and mode %03o", what.c_str(), g.uid, g.gid, perm);
     struct timespec ts[2] = {{0, UTIME_OMIT}, {g.mtime_ns / 1000000000, g.mtime_ns % 1000000000}};
