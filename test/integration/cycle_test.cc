@@ -52,6 +52,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/kernel/features.h"
 #include "test/integration/harness.h"
 
 using namespace harness;
@@ -684,6 +685,21 @@ TEST_CASE("cycle: crtools dump -D - | crtools restore -D -; attached and -d") {
               {{"ckpt_madvise", {}}, kPipeAttached},
               {{"ckpt_memory", {}}, kPipeDetached},
               {{"ckpt_regs", {}}, kPipeDetached}});
+}
+
+// AMX (Sapphire Rapids and later): the process's permission for the tile
+// data state comes back, and a tile computation runs after the restore.
+// On such a CPU the ptrace xstate is larger than a task's default FPU
+// buffer; every vector register above xmm was lost until the restore sized
+// the signal frame to the task (cr-restore/core.cc build_sigframe).
+TEST_CASE("cycle: AMX tile permission (ckpt_regs --amx); skipped on a machine without AMX") {
+  if (!cr::feature_available(cr::Feature::CpuAmx)) {
+    MESSAGE("skipped: this machine has no AMX (crtools check: cpu-amx)");
+    return;
+  }
+  run_cycles({{{"ckpt_regs", {"--amx"}}, kKillDirAttached},
+              {{"ckpt_regs", {"--amx"}}, kStoppedDetached},
+              {{"ckpt_regs", {"--amx"}}, kPipeDetached}});
 }
 
 TEST_CASE("cycle: caught in user code (--spin) rather than in a system call") {
