@@ -772,6 +772,18 @@ TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared mem
   run_cycles(cs);
 }
 
+// fanotify groups with inode, mount and filesystem marks; files opened
+// again through /proc/self/fd links (their own descriptions, offsets and
+// flags); each in every mode.
+TEST_CASE("cycle: fanotify marks, files reopened through /proc/self/fd; every mode") {
+  const std::vector<Work> ws = {{"ckpt_fanotify", {}}, {"ckpt_procfd", {}}};
+  std::vector<CycleCase> cs;
+  for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
+                        kPipeDetached})
+    for (auto& c : each(ws, m)) cs.push_back(c);
+  run_cycles(cs);
+}
+
 // The tree keeps forking and reaping children while it is frozen: the dump
 // must catch whatever is being born or dying (a live child is restored in
 // fork's return path and exits, a zombie is restored a zombie), and the
@@ -1125,6 +1137,7 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
   const std::vector<K> kinds = {{"inet", {"inet"}},
                                 {"unix-scm", {"scm_rights"}},
                                 {"inotify-queued", {"unread events"}},
+                                {"fanotify-queued", {"fanotify instance holds"}},
                                 {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);
