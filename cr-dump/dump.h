@@ -60,7 +60,7 @@ Result<FrozenTree> freeze_tree(pid_t root);
 // groups led from outside the tree, seccomp, POSIX timers, threads with
 // their own credentials, processes sharing fd tables, fs or memory.
 Status check_frozen_tree(FrozenTree& tree);
-Pstree make_pstree(const FrozenTree& tree);
+Result<Pstree> make_pstree(const FrozenTree& tree);
 
 // ---- core.cc
 // Everything of the process but memory and files. `rs` is a remote session

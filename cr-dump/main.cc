@@ -70,7 +70,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
   TRY_STATUS(dump_shmem_contents(set, o.compress, files, stats, images));
   TRY_STATUS(dump_sysv_contents(set, o.compress, files, stats, images));
   TRY_STATUS(resolve_unix_sockets(files, o.ext_unix_sk));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
+  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), TRY(make_pstree(tree))));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
   stats.freeze_us = now_us() - stats.start_us;
   Stats s{"dump",
