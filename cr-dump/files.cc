@@ -195,6 +195,15 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64
         t.fds.push_back(rec);
         continue;
       }
+      if (!anon && S_ISCHR(st.st_mode) && is_terminal_device(st.st_rdev)) {
+        describe("tty", link.path);
+        TRY_STATUS(dump_tty(pid, fd, link.path, st, f, files, sharing));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
       if (!anon && S_ISREG(st.st_mode) && link.deleted) {
         describe("ghost", link.path);
         f.ghost_id = TRY(dump_deleted_file(pid, fd, link.path, st, ghost_limit, files));
