@@ -202,7 +202,9 @@ Status resolve_ttys(const FrozenTree& tree, Files& files, const FileSharing& sha
       if (t.id == id) return &t;
     return nullptr;
   };
-  // Data queued in a pty of the tree; fds on a terminal outside it.
+  // Data queued in a pty of the tree; fds on a terminal outside it. (No
+  // record is added before the controlling terminals: pointers stay valid.)
+  files.ttys.reserve(files.ttys.size() + 1);
   const TtyRec* external = nullptr;
   for (auto& s : sharing.ttys) {
     const TtyRec* t = s.tty_id ? by_id(s.tty_id) : nullptr;

@@ -44,9 +44,18 @@ Status make_pty(const Files& files, const TtyRec& t, const TreePlan& plan) {
   int index = -1;
   if (ioctl(master.get(), TIOCGPTN, &index) < 0) return make_errno(errno, "%s: TIOCGPTN", what.c_str());
   // TIOCGPTPEER (4.13) opens the slave of this very master, whatever
-  // devpts is mounted where.
+  // devpts is mounted where. It keeps O_CLOEXEC among the description's
+  // status flags (F_GETFL shows it, kernel 6.18), unlike open(2): the fd
+  // flag is set apart.
   auto open_slave = [&](int flags) {
-    return static_cast<int>(ioctl(master.get(), TIOCGPTPEER, flags | O_NOCTTY | O_CLOEXEC));
+    int fd = static_cast<int>(ioctl(master.get(), TIOCGPTPEER, flags | O_NOCTTY));
+    if (fd >= 0 && fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    return fd;
   };
   UniqueFd slave(open_slave(O_RDWR));
   if (!slave.valid()) return make_errno(errno, "%s: cannot open its slave (TIOCGPTPEER)", what.c_str());
