@@ -963,6 +963,42 @@ TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file, an inotify inst
               {{"ckpt_unsupported", {"--kind", "socket"}}, kRunningDetached}});
 }
 
+// Terminals the restore cannot bring back faithfully are refused at dump,
+// naming pid, fd (or session) and terminal; the tree runs on: data queued
+// in a pty (a tty cannot be read without consuming it), an fd on a
+// terminal outside the tree without --shell-job (its master is held by the
+// test here), a session leader whose controlling terminal is outside.
+TEST_CASE("cycle: a pty with unread data, a terminal outside the tree without --shell-job, a session leader on a terminal outside the tree are refused; the tree runs on") {
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "pty-data"});
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(d.pid()), "fd 43: pty /dev/pts/", "has 6 unread bytes"});
+  }
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(m >= 0);
+  struct Master {
+    int fd;
+    ~Master() { close(fd); }
+  } master{m};
+  REQUIRE(grantpt(m) == 0);
+  REQUIRE(unlockpt(m) == 0);
+  const std::string path = ptsname(m);
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "tty-outside", "--path", path});
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(d.pid()), "fd 42: terminal " + path + " is outside the tree",
+                        "--shell-job"});
+  }
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "ctty-outside", "--path", path});
+    std::vector<pid_t> child = ready_list(d.ready_info(), "child");
+    REQUIRE(child.size() == 1);
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(child[0]) + ": error: leads session",
+                        "controlling terminal " + path + " is outside the tree"});
+  }
+}
+
 // Without --file-locks a process holding a lock is refused, naming the fd,
 // the kind of lock and the option; the tree runs on.
 
