@@ -355,9 +355,11 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   sync_w.reset();
   if (auto st = tr.run_to_int3(); !st) return failed(st.error());
   // Every group exists now: a shell job's takes the terminal before it runs.
-  auto fg = shell_job_foreground(imgs, plan);
+  ShellJobTerminal job_terminal;
+  auto fg = job_terminal.take(imgs, plan);
   if (!fg) return failed(fg.error());
   if (auto st = tr.finish(); !st) return failed(st.error());
+  job_terminal.keep();
   if (auto st = sysv.finish(); !st) pr_warn(pid, "%s", st.error().str().c_str());
   // A helper may still be a zombie of ours (reported to us as its tracer
   // before it was re-parented to us).

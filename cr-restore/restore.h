@@ -162,13 +162,30 @@ Status restore_ctty(const SetImages& imgs, const TreePlan& plan, int index);
 // terminal, --shell-job) or of /dev/tty (dev-tty).
 Result<int> open_tty(const FileRec& f, const TreePlan& plan, const std::string& what);
 // (in cr-restore, before the first task) With an external terminal in the
-// images: cr-restore --shell-job on a terminal, opened at
-// plan.transit_ext_tty; an Error otherwise.
+// images: cr-restore --shell-job on a terminal (its standard input, or
+// else output or error), opened at plan.transit_ext_tty; an Error
+// otherwise.
 Status open_shell_job_tty(const Files& files, const TreePlan& plan, const RestoreOptions& o);
-// (in cr-restore, every task made and stopped before its last step) The
-// job's terminal settings on cr-restore's terminal and its group in the
-// foreground, if it was; returns that group (0: none).
-Result<pid_t> shell_job_foreground(const SetImages& imgs, const TreePlan& plan);
+// cr-restore's terminal handed to a shell job (--shell-job): put back as
+// found (settings, foreground group) on destruction unless keep().
+class ShellJobTerminal {
+ public:
+  ShellJobTerminal() = default;
+  ShellJobTerminal(const ShellJobTerminal&) = delete;
+  ShellJobTerminal& operator=(const ShellJobTerminal&) = delete;
+  ~ShellJobTerminal();
+  // (every task made and stopped before its last step) If the job was the
+  // foreground of its terminal: its dumped settings on this one and its
+  // group in the foreground; returns that group (0: nothing done).
+  Result<pid_t> take(const SetImages& imgs, const TreePlan& plan);
+  // The restore succeeded: leave the terminal to the job.
+  void keep() { fd_ = -1; }
+
+ private:
+  int fd_ = -1;  // cr-restore's own fd 0, 1 or 2
+  TermiosRec saved_;
+  pid_t saved_pgrp_ = 0;
+};
 
 // ---- unix_sockets.cc (runs in the task plan.unix_creator)
 // Every unix socket of the images, connected, named, with its queue,

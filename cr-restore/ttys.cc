@@ -123,6 +123,18 @@ Result<int> open_tty(const FileRec& f, const TreePlan& plan, const std::string& 
   return fd;
 }
 
+namespace {
+
+// The terminal cr-restore runs on: the first of its standard input,
+// output and error that is one (with -D - standard input is the stream).
+int own_terminal() {
+  for (int fd : {0, 1, 2})
+    if (isatty(fd)) return fd;
+  return -1;
+}
+
+}  // namespace
+
 Status open_shell_job_tty(const Files& files, const TreePlan& plan, const RestoreOptions& o) {
   const TtyRec* ext = external_tty(files);
   if (!ext) return ok_status();
@@ -131,32 +143,51 @@ Status open_shell_job_tty(const Files& files, const TreePlan& plan, const Restor
     e.remedy = "restore with --shell-job, on the terminal to bring it back on";
     return e;
   }
-  if (!isatty(0)) {
-    Error e = make_error("--shell-job: standard input is not a terminal");
+  int own = own_terminal();
+  if (own < 0) {
+    Error e = make_error("--shell-job: none of standard input, output and error is a terminal");
     e.remedy = "run cr-restore --shell-job on the terminal the job is to come back on";
     return e;
   }
-  int fd = open("/proc/self/fd/0", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return make_errno(errno, "--shell-job: cannot open the terminal on standard input");
+  std::string self = "/proc/self/fd/" + std::to_string(own);
+  int fd = open(self.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return make_errno(errno, "--shell-job: cannot open the terminal on fd %d", own);
   return place_at(fd, plan.transit_ext_tty, "--shell-job terminal");
 }
 
-Result<pid_t> shell_job_foreground(const SetImages& imgs, const TreePlan& plan) {
+ShellJobTerminal::~ShellJobTerminal() {
+  if (fd_ < 0) return;
+  // The restore failed: the terminal as it was, the foreground ours again.
+  (void)tty_set_termios(fd_, saved_);
+  (void)ioctl(fd_, TIOCSPGRP, &saved_pgrp_);
+}
+
+Result<pid_t> ShellJobTerminal::take(const SetImages& imgs, const TreePlan& plan) {
   const TtyRec* ext = external_tty(imgs.files);
   if (!ext || !plan.shell_job || !ext->fg_pgrp) return 0;
+  int fd = own_terminal();
+  if (fd < 0) return make_error("--shell-job: no terminal on standard input, output or error");
   // The root's group is made again under the root's pid if it was led
   // outside the tree (restore_session).
   pid_t root = static_cast<pid_t>(imgs.pstree.root_pid);
   pid_t pgrp = ext->fg_pgrp == imgs.pstree.tasks[0].pgid ? getpgid(root) : static_cast<pid_t>(ext->fg_pgrp);
-  // cr-restore may be in the background by now or after: SIGTTOU stays
-  // blocked, so neither these calls nor its last messages stop it.
+  // cr-restore may be in the background from here on: SIGTTOU stays
+  // blocked, so neither these calls nor its last messages stop it
+  // (tty_check_change takes a blocked SIGTTOU as ignored, kernel 6.18).
   sigset_t s;
   sigemptyset(&s);
   sigaddset(&s, SIGTTOU);
   sigprocmask(SIG_BLOCK, &s, nullptr);
-  if (auto st = tty_set_termios(0, ext->termios); !st)
+  auto saved = tty_get_termios(fd);
+  if (!saved) return make_errno(saved.error().err, "--shell-job: cannot read the terminal's settings");
+  pid_t own_pgrp = 0;
+  if (ioctl(fd, TIOCGPGRP, &own_pgrp) < 0) return make_errno(errno, "--shell-job: TIOCGPGRP");
+  saved_ = *saved;
+  saved_pgrp_ = own_pgrp;
+  fd_ = fd;
+  if (auto st = tty_set_termios(fd, ext->termios); !st)
     return make_errno(st.error().err, "--shell-job: cannot set the job's terminal settings");
-  if (ioctl(0, TIOCSPGRP, &pgrp) < 0)
+  if (ioctl(fd, TIOCSPGRP, &pgrp) < 0)
     return make_errno(errno, "--shell-job: cannot make group %d the foreground of the terminal", pgrp);
   return pgrp;
 }

@@ -473,6 +473,16 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
                   tmux.screen());
   const long dumped = screen_number(tmux.screen(), "COUNTER");
   REQUIRE(dumped >= 5);
+  // Its images need --shell-job, and that a terminal: refused from here
+  // (no terminal), leaving nothing behind.
+  auto no_opt = crtools({"restore", "-D", set});
+  CHECK(no_opt.status == 1);
+  CHECK_MESSAGE(no_opt.err.find("restore with --shell-job") != std::string::npos, no_opt.err);
+  auto no_tty = crtools({"restore", "--shell-job", "-D", set});
+  CHECK(no_tty.status == 1);
+  CHECK_MESSAGE(no_tty.err.find("none of standard input, output and error is a terminal") != std::string::npos,
+                no_tty.err);
+  CHECK(proc_exe(pid) != exe);
   tmux.type("clear");
   REQUIRE_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("COUNTER") == std::string::npos; }, 10s), s);
 
