@@ -2,8 +2,9 @@
 // common/image/ttys.h).
 //
 // A pty of the tree is a new pair from /dev/ptmx: the kernel picks the
-// index, which may differ from the dumped one (devpts hands out the lowest
-// free number and offers no way to ask for one; the new name is logged).
+// index (devpts hands out the lowest free number and offers no way to ask
+// for one); the dumped one is reached when it is free and few numbers
+// below it are (open_master), else the new name is logged.
 // The slave gets the dumped line settings and window size, the master
 // packet mode; exclusive mode and the lock come last, after every end is
 // open. The session leader takes it as its controlling terminal, after
@@ -18,6 +19,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <vector>
 
 #include "common/log.h"
 #include "common/tty.h"
@@ -35,14 +38,36 @@ const TtyRec* external_tty(const Files& files) {
 
 }  // namespace
 
+namespace {
+
+// How many pairs a restore opens at most to reach the dumped pty number.
+constexpr int kPtyTries = 64;
+
+// A new master, with the dumped number if it is free and near: devpts
+// gives the lowest free number (ida_alloc_max, kernel 6.18), so masters
+// opened one after the other count up through the free numbers below it;
+// they are held until it comes, then closed (no slave was ever opened on
+// them: nothing sees them). A number already taken, or far above the
+// lowest free one, is left: the pair gets the lowest free number.
+Result<UniqueFd> open_master(const TtyRec& t, const std::string& what, int& index) {
+  std::vector<UniqueFd> below;
+  for (int i = 0;; i++) {
+    UniqueFd m(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!m.valid()) return make_errno(errno, "%s: cannot open /dev/ptmx", what.c_str());
+    if (ioctl(m.get(), TIOCGPTN, &index) < 0) return make_errno(errno, "%s: TIOCGPTN", what.c_str());
+    if (index >= t.index || i + 1 >= kPtyTries || t.index - index >= kPtyTries) return m;
+    below.push_back(std::move(m));
+  }
+}
+
+}  // namespace
+
 Status make_pty(const Files& files, const TtyRec& t, const TreePlan& plan) {
   std::string what = "pty " + tty_name(t);
-  UniqueFd master(open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC));
-  if (!master.valid()) return make_errno(errno, "%s: cannot open /dev/ptmx", what.c_str());
+  int index = -1;
+  UniqueFd master = TRY(open_master(t, what, index));
   int v = 0;
   if (ioctl(master.get(), TIOCSPTLCK, &v) < 0) return make_errno(errno, "%s: TIOCSPTLCK", what.c_str());
-  int index = -1;
-  if (ioctl(master.get(), TIOCGPTN, &index) < 0) return make_errno(errno, "%s: TIOCGPTN", what.c_str());
   // TIOCGPTPEER (4.13) opens the slave of this very master, whatever
   // devpts is mounted where. It keeps O_CLOEXEC among the description's
   // status flags (F_GETFL shows it, kernel 6.18), unlike open(2): the fd
