@@ -4,10 +4,12 @@
 // /dev/tty fd) passes; each rule refuses one broken field, naming the
 // terminal.
 #include <doctest/doctest.h>
+#include <sys/sysmacros.h>
 
 #include <functional>
 
 #include "common/image/task_images.h"
+#include "common/tty.h"
 
 using namespace cr;
 
@@ -151,4 +153,12 @@ TEST_CASE("ttys: a Files record with terminals survives CBOR and back") {
   CHECK(back.files[4].tty_id == 3);
   Pstree t = tree();
   CHECK(validate_ttys(back, t).ok());
+}
+
+TEST_CASE("ttys: /dev/pts/N from a device number") {
+  CHECK(pty_index_of(makedev(136, 0)) == 0);
+  CHECK(pty_index_of(makedev(136, 255)) == 255);
+  CHECK(pty_index_of(makedev(136, 4000)) == 4000);  // the slave major takes every minor
+  CHECK(pty_index_of(makedev(4, 1)) == -1);         // a virtual console
+  CHECK(pty_index_of(makedev(5, 2)) == -1);         // /dev/ptmx
 }
