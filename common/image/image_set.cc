@@ -414,7 +414,7 @@ Status ImageFile::verify() const {
     crc = crc32c(crc, buf.data(), n);
     off += n;
   }
-  if (crc != hdr_.payload_crc) return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
+  if (!checksum_matches(crc, hdr_.payload_crc)) return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
   return ok_status();
 }
 
@@ -422,7 +422,7 @@ Result<nlohmann::json> ImageFile::decode() const {
   if (!kind_info().cbor) return make_error("%s: a %s image holds no record", name_.c_str(), kind_info().name);
   std::vector<uint8_t> buf(hdr_.payload_len);
   TRY_STATUS(read_at(0, buf.data(), buf.size()));
-  if (crc32c(0, buf.data(), buf.size()) != hdr_.payload_crc)
+  if (!checksum_matches(crc32c(0, buf.data(), buf.size()), hdr_.payload_crc))
     return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
   try {
     return nlohmann::json::from_cbor(buf);
