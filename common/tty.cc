@@ -35,7 +35,8 @@ Status tty_set_termios(int fd, const TermiosRec& t) {
   k.c_cflag = t.cflag;
   k.c_lflag = t.lflag;
   k.c_line = t.line;
-  if (t.cc.size() != kTermiosNcc) return make_error("termios: %zu control characters, not %zu", t.cc.size(), kTermiosNcc);
+  if (t.cc.size() != kTermiosNcc)
+    return make_error("termios: %zu control characters, not %zu", t.cc.size(), kTermiosNcc);
   memcpy(k.c_cc, t.cc.data(), kTermiosNcc);
   k.c_ispeed = t.ispeed;
   k.c_ospeed = t.ospeed;

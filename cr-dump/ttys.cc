@@ -294,10 +294,11 @@ Status resolve_ttys(const FrozenTree& tree, Files& files, const FileSharing& sha
     if (st.tty_nr == 0)
       return make_pid_error(s.pid, 0, "fd %d: /dev/tty, but the process has no controlling terminal any more; not "
                             "supported", s.fd);
-    int index = pty_index_of(static_cast<uint32_t>(st.tty_nr));
-    if (!(index >= 0 && find_pty(files, index)) && !(shell_job && find_external(files, static_cast<uint32_t>(st.tty_nr)))) {
+    uint64_t ctty = static_cast<uint32_t>(st.tty_nr);
+    int index = pty_index_of(ctty);
+    if (!(index >= 0 && find_pty(files, index)) && !(shell_job && find_external(files, ctty))) {
       Error e = make_pid_error(s.pid, 0, "fd %d: /dev/tty, its controlling terminal %s, is outside the tree; not "
-                               "supported without --shell-job", s.fd, dev_name(static_cast<uint32_t>(st.tty_nr)).c_str());
+                               "supported without --shell-job", s.fd, dev_name(ctty).c_str());
       e.remedy = "dump with --shell-job";
       return e;
     }

@@ -164,7 +164,8 @@ Status open_shell_job_tty(const Files& files, const TreePlan& plan, const Restor
   const TtyRec* ext = external_tty(files);
   if (!ext) return ok_status();
   if (!o.shell_job) {
-    Error e = make_error("the images hold a shell job of terminal %s (dumped with --shell-job)", tty_name(*ext).c_str());
+    Error e = make_error("the images hold a shell job of terminal %s (dumped with --shell-job)",
+                         tty_name(*ext).c_str());
     e.remedy = "restore with --shell-job, on the terminal to bring it back on";
     return e;
   }

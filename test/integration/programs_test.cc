@@ -469,8 +469,8 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
   // Gone from the pane: bash reaped it and prompts again; the screen
   // still shows the last value it drew.
   REQUIRE(wait_until([&] { return proc_exe(pid) != exe; }, 10s));
-  REQUIRE_MESSAGE(wait_until([&] { return tmux({"display-message", "-p", "#{pane_current_command}"}).out == "bash\n"; }, 10s),
-                  tmux.screen());
+  auto pane_command = [&] { return tmux({"display-message", "-p", "#{pane_current_command}"}).out; };
+  REQUIRE_MESSAGE(wait_until([&] { return pane_command() == "bash\n"; }, 10s), tmux.screen());
   const long dumped = screen_number(tmux.screen(), "COUNTER");
   REQUIRE(dumped >= 5);
   // Its images need --shell-job, and that a terminal: refused from here
@@ -496,7 +496,7 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
   CHECK(screen_number(s, "PID") == pid);
   CHECK(screen_field(s, "MODE") == "raw");
   CHECK(wait_until([&] { return screen_number(tmux.screen(), "COUNTER") > first; }, 10s));
-  CHECK(tmux({"display-message", "-p", "#{pane_current_command}"}).out == "tty_screen\n");
+  CHECK(pane_command() == "tty_screen\n");
   // In the foreground, in raw mode: one key, no Enter.
   tmux.type("x", false);
   CHECK_MESSAGE(wait_until([&] { return screen_field(s = tmux.screen(), "KEY") == "x"; }, 10s), s);

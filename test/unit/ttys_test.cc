@@ -122,8 +122,10 @@ TEST_CASE("ttys: each broken field is refused, naming the terminal") {
   }, 4, "a second terminal outside the tree");
   refused("external with pty settings", [](Files& f, Pstree&) { f.ttys[2].locked = true; }, 3, "pty settings");
   refused("external with a session", [](Files& f, Pstree&) { f.ttys[2].sid = 11; }, 3, "pty settings");
-  refused("session not led in the tree", [](Files& f, Pstree&) { f.ttys[0].sid = 12; }, 1, "no process of the tree leads");
-  refused("session leader a zombie", [](Files&, Pstree& t) { t.tasks[1].zombie = true; }, 1, "no process of the tree leads");
+  refused("session not led in the tree", [](Files& f, Pstree&) { f.ttys[0].sid = 12; }, 1,
+          "no process of the tree leads");
+  refused("session leader a zombie", [](Files&, Pstree& t) { t.tasks[1].zombie = true; }, 1,
+          "no process of the tree leads");
   refused("two terminals of one session", [](Files& f, Pstree&) { f.ttys[1].sid = 11; }, 2,
           "a second controlling terminal");
   refused("foreground group without session", [](Files& f, Pstree&) { f.ttys[1].fg_pgrp = 12; }, 2,
