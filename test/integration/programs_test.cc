@@ -425,6 +425,8 @@ long screen_number(const std::string& screen, const std::string& key) {
 
 }  // namespace
 
+namespace {
+
 // A shell job on the user's terminal: tty_screen (a full-screen program in
 // raw mode) started at a bash prompt in a tmux pane. Without --shell-job
 // its dump is refused (the tree runs on); with it, the job is dumped and
@@ -432,7 +434,10 @@ long screen_number(const std::string& screen, const std::string& key) {
 // it back on that terminal: it redraws (SIGWINCH), counts on from the
 // dumped value, still in raw mode, in the foreground (a key reaches it
 // without Enter), and its 'q' ends it and the restore with status 0.
-TEST_CASE("program: a full-screen program in tmux comes back on the terminal with --shell-job") {
+// With `stream`, the images go through `-D -`: dumped into a file by the
+// test, read by the restore in the pane from its standard input (its
+// terminal is then its standard output).
+void shell_job_in_tmux(bool stream) {
   REQUIRE_MESSAGE(access("/usr/bin/tmux", X_OK) == 0, "/usr/bin/tmux is missing (scripts/install-deps installs it)");
   Tmux tmux;
   TempDir img;
@@ -456,14 +461,19 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
   CHECK(screen_field(s, "MODE") == "raw");
 
   // Without --shell-job: refused, naming the option; it runs on.
-  auto refused = crtools({"dump", "-t", std::to_string(pid), "-D", img / "refused"});
-  CHECK(refused.status != 0);
-  CHECK_MESSAGE(refused.err.find("--shell-job") != std::string::npos, refused.err);
-  long before = screen_number(tmux.screen(), "COUNTER");
-  CHECK_MESSAGE(wait_until([&] { return screen_number(tmux.screen(), "COUNTER") > before; }, 10s),
-                "the counter stopped after the refused dump");
+  if (!stream) {
+    auto refused = crtools({"dump", "-t", std::to_string(pid), "-D", img / "refused"});
+    CHECK(refused.status != 0);
+    CHECK_MESSAGE(refused.err.find("--shell-job") != std::string::npos, refused.err);
+    long before = screen_number(tmux.screen(), "COUNTER");
+    CHECK_MESSAGE(wait_until([&] { return screen_number(tmux.screen(), "COUNTER") > before; }, 10s),
+                  "the counter stopped after the refused dump");
+  }
 
-  auto d = crtools({"dump", "--shell-job", "-t", std::to_string(pid), "-D", set});
+  const std::string tar = img / "set.tar";
+  auto d = stream ? run({"/bin/bash", "-c", bin_dir() + "/crtools dump --shell-job -t " + std::to_string(pid) +
+                                                " -D - > " + tar})
+                  : crtools({"dump", "--shell-job", "-t", std::to_string(pid), "-D", set});
   INFO("dump stderr: ", d.err);
   REQUIRE(d.status == 0);
   // Gone from the pane: bash reaped it and prompts again; the screen
@@ -475,18 +485,20 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
   REQUIRE(dumped >= 5);
   // Its images need --shell-job, and that a terminal: refused from here
   // (no terminal), leaving nothing behind.
-  auto no_opt = crtools({"restore", "-D", set});
-  CHECK(no_opt.status == 1);
-  CHECK_MESSAGE(no_opt.err.find("restore with --shell-job") != std::string::npos, no_opt.err);
-  auto no_tty = crtools({"restore", "--shell-job", "-D", set});
-  CHECK(no_tty.status == 1);
-  CHECK_MESSAGE(no_tty.err.find("none of standard input, output and error is a terminal") != std::string::npos,
-                no_tty.err);
-  CHECK(proc_exe(pid) != exe);
+  if (!stream) {
+    auto no_opt = crtools({"restore", "-D", set});
+    CHECK(no_opt.status == 1);
+    CHECK_MESSAGE(no_opt.err.find("restore with --shell-job") != std::string::npos, no_opt.err);
+    auto no_tty = crtools({"restore", "--shell-job", "-D", set});
+    CHECK(no_tty.status == 1);
+    CHECK_MESSAGE(no_tty.err.find("none of standard input, output and error is a terminal") != std::string::npos,
+                  no_tty.err);
+    CHECK(proc_exe(pid) != exe);
+  }
   tmux.type("clear");
   REQUIRE_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("COUNTER") == std::string::npos; }, 10s), s);
 
-  tmux.type(bin_dir() + "/crtools restore --shell-job -D " + set + "; echo RC=$?");
+  tmux.type(bin_dir() + "/crtools restore --shell-job -D " + (stream ? "- < " + tar : set) + "; echo RC=$?");
   // Back, redrawn on its new terminal, counting on from the dumped value.
   long first = -1;
   REQUIRE_MESSAGE(wait_until([&] { return (first = screen_number(s = tmux.screen(), "COUNTER")) >= 0; }, 30s), s);
@@ -503,4 +515,14 @@ TEST_CASE("program: a full-screen program in tmux comes back on the terminal wit
   tmux.type("q", false);
   CHECK_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("RC=0") != std::string::npos; }, 20s), s);
   CHECK(wait_until([&] { return proc_exe(pid) != exe; }, 10s));
+}
+
+}  // namespace
+
+TEST_CASE("program: a full-screen program in tmux comes back on the terminal with --shell-job") {
+  shell_job_in_tmux(false);
+}
+
+TEST_CASE("program: the same through -D - (dump into a file, restore --shell-job -D - < file in the pane)") {
+  shell_job_in_tmux(true);
 }
