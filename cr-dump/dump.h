@@ -156,6 +156,24 @@ void add_fd_locks(const std::vector<FileLockRec>& locks, const FileRec& file, Fi
 Status check_posix_locks_placed(pid_t pid, const std::vector<std::pair<int, std::vector<FileLockRec>>>& seen,
                                 const FdTable& t);
 
+// ---- dump_lock.cc
+// The exclusive lock of one tree's dump (see dump_lock.cc), held while the
+// object lives.
+class DumpLock {
+ public:
+  DumpLock() = default;
+  DumpLock(DumpLock&&) = default;
+  DumpLock& operator=(DumpLock&&) = default;
+  ~DumpLock();
+
+ private:
+  friend Result<DumpLock> take_dump_lock(pid_t root);
+  UniqueFd fd_;
+  std::string path_;
+};
+// Refused, naming the other cr-dump, while another dump of `root` runs.
+Result<DumpLock> take_dump_lock(pid_t root);
+
 // ---- deleted_files.cc
 // A regular file deleted while open, behind `pid`'s fd (stat `st`), saved
 // once in `files`; its GhostRec id. Refused over `ghost_limit` bytes or

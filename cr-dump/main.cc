@@ -154,6 +154,8 @@ int main(int argc, char** argv) {
   };
   if (auto st = features_init(); !st) return fail(st.error());
   if (auto st = require_dump_features(); !st) return fail(st.error());
+  auto lock = take_dump_lock(pid);  // held to the end: one dump of a tree at a time
+  if (!lock) return fail(lock.error());
   // Everything that can be refused without touching the task, first.
   if (auto st = check_tree_supported(pid); !st) return fail(st.error());
   if (auto st = check_memory_supported(pid); !st) return fail(st.error());
