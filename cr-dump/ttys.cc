@@ -269,8 +269,10 @@ Status resolve_ttys(const FrozenTree& tree, Files& files, const FileSharing& sha
       if (external)
         return make_pid_error(p.pid, 0, "its controlling terminal %s is not the terminal %s its fds are on; not "
                               "supported", name.c_str(), tty_name(*external).c_str());
-      // No fd of the tree on it: its settings from a new open (the
-      // terminal lives on outside the tree; an extra open changes nothing).
+      // No fd of the tree on it: its settings from an open of our own.
+      // The shell outside keeps it open, so this open and close leave it
+      // as it was (were ours the only open, the master would see the
+      // slave's last close again: the hangup it had seen already).
       TtyRec r;
       r.id = files.ttys.size() + 1;
       r.kind = "external";
