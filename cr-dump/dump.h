@@ -129,6 +129,15 @@ struct FileSharing {
     uint64_t id;
   };
   std::vector<Seen> seen;
+  // Where each terminal description was first seen (cr-dump/ttys.cc).
+  struct TtySeen {
+    pid_t pid;
+    int fd;
+    uint64_t tty_id;  // 0: /dev/tty
+    int queued;       // bytes unread at this end
+    bool master;
+  };
+  std::vector<TtySeen> ttys;
 };
 // The fd table of `pid`, adding its open file descriptions (and pipes, with
 // their unread bytes) to `files`. Unsupported kinds of fd are refused,
@@ -217,5 +226,19 @@ Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files);
 // connections by file id. A peer outside the tree is refused unless its
 // inode (or the socket's) is in `external` (--ext-unix-sk).
 Status resolve_unix_sockets(Files& files, const std::vector<std::string>& external);
+
+// ---- ttys.cc
+// A pty master or slave, /dev/tty, a console, VT or serial line?
+bool is_terminal_device(unsigned long long rdev);
+// The terminal behind `pid`'s fd into `f` (its type and tty_id) and
+// files.ttys (settings read through a pidfd_getfd copy).
+Status dump_tty(pid_t pid, int fd, const std::string& path, const struct stat& st, FileRec& f, Files& files,
+                FileSharing& sharing);
+// Once every fd is seen: ptys whose master is outside the tree become the
+// external terminal (refused without --shell-job, as are fds on any
+// terminal outside the tree), data queued in a pty of the tree is refused,
+// and the controlling terminal of each process, with its foreground group,
+// is recorded (a session leader's outside the tree is refused).
+Status resolve_ttys(const FrozenTree& tree, Files& files, const FileSharing& sharing, bool shell_job);
 
 }  // namespace cr

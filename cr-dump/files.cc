@@ -33,11 +33,7 @@ std::string kind_of_unsupported(const std::string& link, const struct stat& st) 
   if (S_ISSOCK(st.st_mode)) return "socket";
   if (S_ISFIFO(st.st_mode)) return link.rfind("pipe:", 0) == 0 ? "pipe" : "FIFO " + link + " (deleted)";
   if (S_ISBLK(st.st_mode)) return "block device " + link;
-  if (S_ISCHR(st.st_mode)) {
-    if (major(st.st_rdev) == 136 || major(st.st_rdev) == 5 || major(st.st_rdev) == 4)
-      return "terminal " + link;
-    return "character device " + link;
-  }
+  if (S_ISCHR(st.st_mode)) return "character device " + link;  // terminals: dump_tty
   if (link.rfind("anon_inode:", 0) == 0) {
     std::string k = link.substr(11);
     if (!k.empty() && k.front() == '[') k = k.substr(1, k.size() - 2);
@@ -189,6 +185,15 @@ Result<FdTable> dump_files(pid_t pid, Files& files, FileSharing& sharing, uint64
         describe("unix", "");
         f.pos = 0;
         TRY_STATUS(dump_socket(pid, fd, f, files));
+        rec.file_id = f.id;
+        files.files.push_back(f);
+        seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});
+        t.fds.push_back(rec);
+        continue;
+      }
+      if (!anon && S_ISCHR(st.st_mode) && is_terminal_device(st.st_rdev)) {
+        describe("tty", link.path);
+        TRY_STATUS(dump_tty(pid, fd, link.path, st, f, files, sharing));
         rec.file_id = f.id;
         files.files.push_back(f);
         seen.push_back({pid, fd, st.st_dev, st.st_ino, f.id});

@@ -25,9 +25,9 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [--ext-unix-sk INODE] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [--ext-unix-sk INODE] [--shell-job] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::ExtUnixSk, Opt::LogFile, Opt::Verbosity,
+                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::ExtUnixSk, Opt::ShellJob, Opt::LogFile, Opt::Verbosity,
                             Opt::Version},
                            false,
                            0,
@@ -70,6 +70,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
   TRY_STATUS(dump_shmem_contents(set, o.compress, files, stats, images));
   TRY_STATUS(dump_sysv_contents(set, o.compress, files, stats, images));
   TRY_STATUS(resolve_unix_sockets(files, o.ext_unix_sk));
+  TRY_STATUS(resolve_ttys(tree, files, sharing, o.shell_job));
   TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), TRY(make_pstree(tree))));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
   stats.freeze_us = now_us() - stats.start_us;

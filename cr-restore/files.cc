@@ -43,6 +43,27 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
   return ok_status();
 }
 
+// Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
+Status set_status_flags(int fd, uint32_t flags, const char* what) {
+  int want = static_cast<int>(flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
+  int cur = fcntl(fd, F_GETFL);
+  if (cur < 0) return make_errno(errno, "%s: F_GETFL", what);
+  if ((cur & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) == want) return ok_status();
+  if (fcntl(fd, F_SETFL, (cur & ~(O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) | want) < 0)
+    return make_errno(errno, "%s: F_SETFL %#x", what, want);
+  return ok_status();
+}
+
+Status place_at(int fd, int at, const char* what) {
+  if (dup3(fd, at, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(fd);
+    return make_errno(e, "%s: cannot place it at fd %d", what, at);
+  }
+  close(fd);
+  return ok_status();
+}
+
 namespace {
 
 Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan, const RestoreOptions& o,
@@ -52,6 +73,9 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
   if (f.type == "inotify") return open_inotify(files, f, what, o);
   if (f.type == "fanotify") return open_fanotify(files, f, what, o);
   if (f.type == "bpf-map") return open_bpf_map(files, f, what);
+  if (f.type == "tty-external" || f.type == "dev-tty") return open_tty(f, plan, what);
+  if (f.type == "pty-master" || f.type == "pty-slave")
+    return make_error("%s: pty end without its pair", what.c_str());  // made by make_pty, never here
   if (f.type == "opath") {
     // O_NOFOLLOW: a descriptor of a symlink itself shows the link's path.
     int fd = open(f.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -118,27 +142,6 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
     }
   }
   return fd;
-}
-
-// Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
-Status set_status_flags(int fd, uint32_t flags, const char* what) {
-  int want = static_cast<int>(flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
-  int cur = fcntl(fd, F_GETFL);
-  if (cur < 0) return make_errno(errno, "%s: F_GETFL", what);
-  if ((cur & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) == want) return ok_status();
-  if (fcntl(fd, F_SETFL, (cur & ~(O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME)) | want) < 0)
-    return make_errno(errno, "%s: F_SETFL %#x", what, want);
-  return ok_status();
-}
-
-Status place_at(int fd, int at, const char* what) {
-  if (dup3(fd, at, O_CLOEXEC) < 0) {
-    int e = errno;
-    close(fd);
-    return make_errno(e, "%s: cannot place it at fd %d", what, at);
-  }
-  close(fd);
-  return ok_status();
 }
 
 // One pipe with its capacity and its unread bytes, and every description
@@ -214,6 +217,9 @@ Status make_pipe(const Files& files, const PipeRec& pr, const TreePlan& plan, co
 
 Status create_transit_files(const Files& files, const TreePlan& plan, int index, const RestoreOptions& o) {
   if (index == plan.unix_creator) TRY_STATUS(make_unix_sockets(files, plan));
+  for (uint64_t tty : plan.creates_ttys[index])
+    for (auto& t : files.ttys)
+      if (t.id == tty) TRY_STATUS(make_pty(files, t, plan));
   for (uint64_t pipe : plan.creates_pipes[index])
     for (auto& pr : files.pipes)
       if (pr.id == pipe) TRY_STATUS(make_pipe(files, pr, plan, o));
@@ -297,6 +303,8 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
     if (!wanted.count(fd)) close(fd);
   for (auto& [id, fd] : plan.transit_fd) close(fd);
   for (auto& [id, fd] : plan.transit_shmem) close(fd);
+  for (auto& [id, fd] : plan.transit_ctty) close(fd);
+  if (plan.transit_ext_tty >= 0) close(plan.transit_ext_tty);
   close_deleted_files(plan);
   TRY_STATUS(register_epoll_targets(files, t));
   TRY_STATUS(take_posix_locks(t));

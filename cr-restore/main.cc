@@ -43,8 +43,8 @@ using namespace cr;
 namespace {
 
 const CommandSpec kRestore = {"restore",
-                              "-D DIR|- [-t PID] [-d] [--skip-file-check] [-o FILE] [-v N]",
-                              {Opt::ImagesDir, Opt::Tree, Opt::RestoreDetached, Opt::SkipFileCheck, Opt::LogFile,
+                              "-D DIR|- [-t PID] [-d] [--skip-file-check] [--shell-job] [-o FILE] [-v N]",
+                              {Opt::ImagesDir, Opt::Tree, Opt::RestoreDetached, Opt::SkipFileCheck, Opt::ShellJob, Opt::LogFile,
                                Opt::Verbosity, Opt::Version},
                               false,
                               0,
@@ -130,6 +130,7 @@ struct Restored {
   pid_t pid;
   double restore_us;
   size_t processes = 0, threads = 0;
+  pid_t foreground = 0;  // --shell-job: the group given the terminal
 };
 
 // The restore of one tree, as cr-restore sees it: every task and thread is
@@ -284,6 +285,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // task is forked, halfway through the tree.
   const char* skip = getenv("CRTOOLS_TEST_SKIP_PID_CHECK");
   TreePlan plan = TRY(plan_tree(imgs));
+  plan.shell_job = ro.shell_job;
   if (!skip || strcmp(skip, "1") != 0) TRY_STATUS(check_pids_free(imgs));
   for (pid_t h : all_helpers(imgs, plan)) TRY_STATUS(check_pid_free_now(h));
   // Before any task: the restorers attach them. Undone on any failure.
@@ -295,6 +297,14 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
     ~GhostFds() { close_deleted_files(plan); }
   } ghost_fds{plan};
   TRY_STATUS(create_deleted_files(imgs.files, plan));
+  // A shell job's terminal: ours, inherited by the first task.
+  struct JobTty {
+    const TreePlan& plan;
+    ~JobTty() {
+      if (plan.transit_ext_tty >= 0) close(plan.transit_ext_tty);
+    }
+  } job_tty{plan};
+  TRY_STATUS(open_shell_job_tty(imgs.files, plan, ro));
 
   int errp[2], syncp[2];
   if (pipe2(errp, O_CLOEXEC) < 0 || pipe2(syncp, O_CLOEXEC) < 0) return make_errno(errno, "pipe");
@@ -344,7 +354,12 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   if (write(sync_w.get(), "g", 1) != 1) return failed(make_errno(errno, "sync pipe"));
   sync_w.reset();
   if (auto st = tr.run_to_int3(); !st) return failed(st.error());
+  // Every group exists now: a shell job's takes the terminal before it runs.
+  ShellJobTerminal job_terminal;
+  auto fg = job_terminal.take(imgs, plan);
+  if (!fg) return failed(fg.error());
   if (auto st = tr.finish(); !st) return failed(st.error());
+  job_terminal.keep();
   if (auto st = sysv.finish(); !st) pr_warn(pid, "%s", st.error().str().c_str());
   // A helper may still be a zombie of ours (reported to us as its tracer
   // before it was re-parented to us).
@@ -353,6 +368,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // stay one in the attached mode, so that it remains our child.
   if (helpers.empty() || ro.detached) prctl(PR_SET_CHILD_SUBREAPER, 0);
   Restored r{pid, now_us() - t0};
+  r.foreground = *fg;
   for (auto& t : imgs.tasks) {
     r.processes++;
     r.threads += t.entry.threads.size();
@@ -371,6 +387,7 @@ int main(int argc, char** argv) {
   RestoreOptions ro;
   ro.skip_file_check = o.skip_file_check;
   ro.detached = o.restore_detached;
+  ro.shell_job = o.shell_job;
   // The kernel features a restore uses (common/kernel/features.h).
   for (auto st : {features_init(), require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
                   require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})
@@ -407,6 +424,9 @@ int main(int argc, char** argv) {
   }
   pr_info(r->pid, "restored %zu processes, %zu threads (%.1f ms, images read and checked in %.1f ms)", r->processes,
           r->threads, r->restore_us / 1000, (validated - t0) / 1000);
+  // A full-screen program redraws on SIGWINCH (most do; the default
+  // action ignores it): the terminal it is back on shows something else.
+  if (r->foreground > 0) kill(-r->foreground, SIGWINCH);
   if (!(*set)->is_stream()) {
     // This run's figures beside the images (cr-show prints them); a
     // read-only image directory only costs the figures.

@@ -124,9 +124,39 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
     for (int h : holders) p.unix_creator = p.unix_creator < 0 ? h : lca(p.unix_creator, h);
     p.transit_fd[id] = next++;
   }
+  // Ptys: made by the nearest common ancestor of their holders, their
+  // session's leader and the first task of their foreground group.
+  p.creates_ttys.assign(n, {});
+  for (auto& t : imgs.files.ttys) {
+    if (t.kind != "pty") continue;
+    int c = -1;
+    auto add = [&](int i) { c = c < 0 ? i : lca(c, i); };
+    for (auto& f : imgs.files.files)
+      if (f.tty_id == t.id && file_holders.count(f.id)) {
+        for (int h : file_holders.at(f.id)) add(h);
+        p.transit_fd[f.id] = next++;
+      }
+    if (t.sid) {
+      add(index.at(t.sid));
+      p.transit_ctty[t.id] = next++;
+      for (size_t i = 0; t.fg_pgrp && i < n; i++) {
+        const PstreeEntry& e = imgs.tasks[i].entry;
+        if (!e.zombie && e.pgid == t.fg_pgrp && e.sid == t.sid) {
+          p.fg_task[t.id] = static_cast<int>(i);
+          add(static_cast<int>(i));
+          break;
+        }
+      }
+    }
+    if (c >= 0) p.creates_ttys[c].push_back(t.id);
+  }
+  for (auto& t : imgs.files.ttys)
+    if (t.kind == "external") p.transit_ext_tty = next++;
   for (auto& [id, holders] : file_holders) {
     const std::string& type = by_id.at(id)->type;
-    if (type == "pipe" || type == "fifo" || type == "unix" || holders.size() < 2) continue;
+    if (type == "pipe" || type == "fifo" || type == "unix" || type == "pty-master" || type == "pty-slave" ||
+        holders.size() < 2)
+      continue;
     int c = *holders.begin();
     for (int h : holders) c = lca(c, h);
     p.creates_files[c].push_back(id);
@@ -234,7 +264,9 @@ Status restore_session(const SetImages& imgs, const TreePlan& plan, int index) {
     if (setsid() < 0) return make_errno(errno, "pid %d: setsid", pid);
     return ok_status();
   }
-  if (e.pgid == pid) {
+  // A shell job's root (--shell-job) leads a group of its own in
+  // cr-restore's session, as it led its job's group in the shell's.
+  if (e.pgid == pid || (index == 0 && plan.shell_job)) {
     if (setpgid(0, 0) < 0) return make_errno(errno, "pid %d: setpgid", pid);
     return ok_status();
   }

@@ -21,6 +21,7 @@ namespace cr {
 struct RestoreOptions {
   bool skip_file_check = false;
   bool detached = false;  // -d
+  bool shell_job = false;  // --shell-job
 };
 
 // ---- pstree.cc
@@ -45,6 +46,17 @@ struct TreePlan {
   int unix_creator = -1;  // task index that makes every unix socket (unix_sockets.cc); -1: none
   SessionPlan sessions;  // helpers for gone session and group leaders below the root
   std::map<uint64_t, int> transit_ghost;  // deleted file id -> its transit fd (made by cr-restore)
+  // Ptys (ttys.cc): each pair made by the nearest common ancestor of the
+  // tasks holding its ends, of its session's leader and of the first task
+  // of its foreground group; every end at a transit fd (transit_fd), and a
+  // slave of each controlling terminal for TIOCSCTTY and TIOCSPGRP.
+  std::vector<std::vector<uint64_t>> creates_ttys;  // task index -> tty ids it makes
+  std::map<uint64_t, int> transit_ctty;             // tty id -> its slave's transit fd
+  std::map<uint64_t, int> fg_task;                  // tty id -> the task index that sets its foreground group
+  // --shell-job: cr-restore's terminal (its stdin), opened by cr-restore
+  // at this transit fd and inherited by every task; -1: none.
+  int transit_ext_tty = -1;
+  bool shell_job = false;  // the root makes its own group (restore_session)
 };
 Result<TreePlan> plan_tree(const SetImages& imgs);
 // Every pid and tid of the tree is free (a zombie holding one is given a
@@ -131,6 +143,49 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
                             uint64_t size, const RestoreOptions& o);
 // Move fd to the lowest free number >= min (close-on-exec); returns it.
 Result<int> move_fd_above(int fd, int min);
+// Set the status flags of a description (O_APPEND, O_NONBLOCK, O_ASYNC,
+// O_NOATIME) as in `flags`.
+Status set_status_flags(int fd, uint32_t flags, const char* what);
+// dup3 fd to `at` (close-on-exec) and close fd, also on failure.
+Status place_at(int fd, int at, const char* what);
+
+// ---- ttys.cc
+// (in the task plan.creates_ttys names) A new pty pair with the settings
+// of `t`, every end of it at its transit fd, and the slave kept for its
+// session at plan.transit_ctty.
+Status make_pty(const Files& files, const TtyRec& t, const TreePlan& plan);
+// (in a task, after its session and group and its transit files) A
+// session leader takes its controlling terminal (TIOCSCTTY); the first
+// task of a foreground group makes it the foreground (TIOCSPGRP).
+Status restore_ctty(const SetImages& imgs, const TreePlan& plan, int index);
+// A new description of the external terminal (tty-external: cr-restore's
+// terminal, --shell-job) or of /dev/tty (dev-tty).
+Result<int> open_tty(const FileRec& f, const TreePlan& plan, const std::string& what);
+// (in cr-restore, before the first task) With an external terminal in the
+// images: cr-restore --shell-job on a terminal (its standard input, or
+// else output or error), opened at plan.transit_ext_tty; an Error
+// otherwise.
+Status open_shell_job_tty(const Files& files, const TreePlan& plan, const RestoreOptions& o);
+// cr-restore's terminal handed to a shell job (--shell-job): put back as
+// found (settings, foreground group) on destruction unless keep().
+class ShellJobTerminal {
+ public:
+  ShellJobTerminal() = default;
+  ShellJobTerminal(const ShellJobTerminal&) = delete;
+  ShellJobTerminal& operator=(const ShellJobTerminal&) = delete;
+  ~ShellJobTerminal();
+  // (every task made and stopped before its last step) If the job was the
+  // foreground of its terminal: its dumped settings on this one and its
+  // group in the foreground; returns that group (0: nothing done).
+  Result<pid_t> take(const SetImages& imgs, const TreePlan& plan);
+  // The restore succeeded: leave the terminal to the job.
+  void keep() { fd_ = -1; }
+
+ private:
+  int fd_ = -1;  // cr-restore's own fd 0, 1 or 2
+  TermiosRec saved_;
+  pid_t saved_pgrp_ = 0;
+};
 
 // ---- unix_sockets.cc (runs in the task plan.unix_creator)
 // Every unix socket of the images, connected, named, with its queue,

@@ -70,6 +70,8 @@ Status prepare_and_jump(const ImageSet& set, const SetImages& imgs, const TreePl
   // What this task's subtree shares, then the subtree itself.
   TRY_STATUS(create_transit_shmem(set, imgs.files, tree, index));  // memfd files open these
   TRY_STATUS(create_transit_files(imgs.files, tree, index, o));
+  // Its controlling terminal before its children: they inherit it.
+  TRY_STATUS(restore_ctty(imgs, tree, index));
   // A child subreaper before its children: orphans below it (a gone
   // session's members, after their helper exits) become its children.
   if (t.core.child_subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)

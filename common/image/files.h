@@ -13,6 +13,7 @@
 #include "common/image/event_fds.h"
 #include "common/image/format.h"
 #include "common/image/sockets.h"
+#include "common/image/ttys.h"
 
 namespace cr {
 
@@ -31,7 +32,8 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
   std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify, fanotify, bpf-map,
-                          // opath (an O_PATH descriptor), ghost (a deleted file), unix
+                          // opath (an O_PATH descriptor), ghost (a deleted file), unix,
+                          // pty-master, pty-slave, tty-external (the shell job's terminal), dev-tty (/dev/tty)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
   uint64_t pos = 0;       // file offset
@@ -44,10 +46,11 @@ struct FileRec {
   uint64_t pipe_id = 0;   // type pipe or fifo: the PipeRec this end belongs to
   uint64_t shmem_id = 0;  // type memfd: the ShmemRec it opens
   uint64_t ghost_id = 0;  // type ghost: the GhostRec it opens
+  uint64_t tty_id = 0;    // type pty-master, pty-slave, tty-external: its TtyRec
   std::vector<FileLockRec> locks;  // flock and OFD locks it holds (cr-dump --file-locks)
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileRec, id, type, path, flags, pos, mode, dev, ino, rdev, size, mtime_ns,
-                                   btime_ns, pipe_id, shmem_id, ghost_id, locks)
+                                   btime_ns, pipe_id, shmem_id, ghost_id, tty_id, locks)
 
 // A regular file deleted while open (its fds show "PATH (deleted)"): its
 // contents, saved up to cr-dump --ghost-limit, and attributes. Restore
@@ -147,9 +150,10 @@ struct Files {
   std::vector<GhostRec> ghosts;
   std::vector<UnixSocketRec> unix_sockets;  // one per FileRec of type unix
   std::vector<FanotifyRec> fanotifies;      // one per FileRec of type fanotify
+  std::vector<TtyRec> ttys;                 // pty pairs and the shell job's terminal
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
-                                   inotifies, bpf_maps, ghosts, unix_sockets, fanotifies)
+                                   inotifies, bpf_maps, ghosts, unix_sockets, fanotifies, ttys)
 
 struct FdRec {
   int32_t fd = 0;

@@ -215,6 +215,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
         fr.type == "inotify" || fr.type == "fanotify" || fr.type == "bpf-map")
       continue;
     if (fr.type == "unix") continue;  // validate_unix_sockets
+    if (is_tty_type(fr.type)) continue;  // validate_ttys (with the tree, in load_set_images)
     if (fr.type == "ghost") {
       bool found = false;
       for (auto& g : files.ghosts) found |= g.id == fr.ghost_id;
@@ -407,6 +408,7 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
   TRY_STATUS(validate_shmem(s.files));
   TRY_STATUS(validate_sysv_shm(s.files));
   TRY_STATUS(validate_object_pages(set, s.files, verify_pages));
+  TRY_STATUS(validate_ttys(s.files, s.pstree));
   for (const auto& e : s.pstree.tasks) {
     TaskImages t;
     t.entry = e;

@@ -759,12 +759,12 @@ TEST_CASE("cycle: process trees and threads; caught in user code (--spin)") {
 
 // Credentials, POSIX timers, seccomp and shared anonymous memory, each in
 // every mode of the runner.
-TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks, BPF maps, unix sockets; every mode") {
+TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared memory, memfd, CLONE_FS, CLONE_FILES, FIFOs, SysV shm, event descriptors, deleted files, inotify, file locks, BPF maps, unix sockets, ptys; every mode") {
   const std::vector<Work> ws = {
       {"ckpt_creds", {}}, {"ckpt_posix_timers", {}}, {"ckpt_seccomp", {}}, {"ckpt_shmem", {}}, {"ckpt_clonefs", {}},
       {"ckpt_fifo", {}}, {"ckpt_memfd", {}}, {"ckpt_clonefiles", {}}, {"ckpt_sysvshm", {}},
       {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}},
-      {"ckpt_bpf_maps", {}}, {"ckpt_unix_sockets", {}}};
+      {"ckpt_bpf_maps", {}}, {"ckpt_unix_sockets", {}}, {"ckpt_pty", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -989,6 +989,42 @@ TEST_CASE("cycle: an eventfd, an epoll instance, a deleted file, an inotify inst
               {{"ckpt_unsupported", {"--kind", "deleted-file"}}, kStoppedAttached},
               {{"ckpt_unsupported", {"--kind", "inotify"}}, kRunningDetached},
               {{"ckpt_unsupported", {"--kind", "socket"}}, kRunningDetached}});
+}
+
+// Terminals the restore cannot bring back faithfully are refused at dump,
+// naming pid, fd (or session) and terminal; the tree runs on: data queued
+// in a pty (a tty cannot be read without consuming it), an fd on a
+// terminal outside the tree without --shell-job (its master is held by the
+// test here), a session leader whose controlling terminal is outside.
+TEST_CASE("cycle: a pty with unread data, a terminal outside the tree without --shell-job, a session leader on a terminal outside the tree are refused; the tree runs on") {
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "pty-data"});
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(d.pid()), "fd 43: pty /dev/pts/", "has 6 unread bytes"});
+  }
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(m >= 0);
+  struct Master {
+    int fd;
+    ~Master() { close(fd); }
+  } master{m};
+  REQUIRE(grantpt(m) == 0);
+  REQUIRE(unlockpt(m) == 0);
+  const std::string path = ptsname(m);
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "tty-outside", "--path", path});
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(d.pid()), "fd 42: terminal " + path + " is outside the tree",
+                        "--shell-job"});
+  }
+  {
+    Dumpee d("ckpt_unsupported", {"--kind", "ctty-outside", "--path", path});
+    std::vector<pid_t> child = ready_list(d.ready_info(), "child");
+    REQUIRE(child.size() == 1);
+    check_dump_refused(d, {crtools_path(), "dump", "-t", std::to_string(d.pid()), "-D", "IMG"},
+                       {"pid " + std::to_string(child[0]) + ": error: leads session",
+                        "controlling terminal " + path + " is outside the tree"});
+  }
 }
 
 // Without --file-locks a process holding a lock is refused, naming the fd,

@@ -379,3 +379,150 @@ TEST_CASE("program: bash job-control pipelines keep their process groups across 
   }
   CHECK_MESSAGE(proc_state(gone) == 0, "the gone leader's pid ", gone, " holds a process after restore");
 }
+
+namespace {
+
+// A tmux server of our own (its socket in a temporary directory), ended
+// by pid, whatever happened.
+struct Tmux {
+  TempDir dir;
+  std::string sock = dir / "sock";
+  pid_t server = -1;
+  RunResult operator()(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"/usr/bin/tmux", "-S", sock, "-f", "/dev/null"});
+    return run(args, "", 30s);
+  }
+  std::string screen() const { return (*this)({"capture-pane", "-p"}).out; }
+  void type(const std::string& text, bool enter = true) const {
+    (*this)({"send-keys", "-l", text});
+    if (enter) (*this)({"send-keys", "Enter"});
+  }
+  ~Tmux() {
+    if (server <= 0) return;
+    (*this)({"kill-server"});
+    if (pid_alive(server)) kill(server, SIGKILL);
+    reap_pids({server}, 10s);  // our child: the runner is a child subreaper
+  }
+};
+
+// "KEY value" on a line of the screen: the value, "" if absent.
+std::string screen_field(const std::string& screen, const std::string& key) {
+  std::istringstream in(screen);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key + " ", 0) == 0) {
+      std::string v = line.substr(key.size() + 1);
+      while (!v.empty() && v.back() == ' ') v.pop_back();
+      return v;
+    }
+  return "";
+}
+
+long screen_number(const std::string& screen, const std::string& key) {
+  std::string v = screen_field(screen, key);
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stol(v);
+}
+
+}  // namespace
+
+namespace {
+
+// A shell job on the user's terminal: tty_screen (a full-screen program in
+// raw mode) started at a bash prompt in a tmux pane. Without --shell-job
+// its dump is refused (the tree runs on); with it, the job is dumped and
+// killed, and `crtools restore --shell-job` typed at the same prompt brings
+// it back on that terminal: it redraws (SIGWINCH), counts on from the
+// dumped value, still in raw mode, in the foreground (a key reaches it
+// without Enter), and its 'q' ends it and the restore with status 0.
+// With `stream`, the images go through `-D -`: dumped into a file by the
+// test, read by the restore in the pane from its standard input (its
+// terminal is then its standard output).
+void shell_job_in_tmux(bool stream) {
+  REQUIRE_MESSAGE(access("/usr/bin/tmux", X_OK) == 0, "/usr/bin/tmux is missing (scripts/install-deps installs it)");
+  Tmux tmux;
+  TempDir img;
+  const std::string set = img / "set";
+  auto r = tmux({"new-session", "-d", "-x", "80", "-y", "24", "env PS1=PROMPT$ bash --norc --noprofile"});
+  REQUIRE_MESSAGE(r.status == 0, r.err);
+  tmux.server = std::atoi(tmux({"display-message", "-p", "#{pid}"}).out.c_str());
+  REQUIRE(tmux.server > 0);
+  std::string s;
+  REQUIRE_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("PROMPT$") != std::string::npos; }, 20s), s);
+  const std::string exe = workload_path("tty_screen");
+  tmux.type(exe);
+  REQUIRE_MESSAGE(wait_until([&] { return screen_number(s = tmux.screen(), "COUNTER") >= 5; }, 30s), s);
+  const pid_t pid = static_cast<pid_t>(screen_number(s, "PID"));
+  REQUIRE(pid > 0);
+  struct Guard {
+    pid_t pid;
+    std::string exe;
+    ~Guard() { kill_tree({pid}, exe); }
+  } guard{pid, exe};
+  CHECK(screen_field(s, "MODE") == "raw");
+
+  // Without --shell-job: refused, naming the option; it runs on.
+  if (!stream) {
+    auto refused = crtools({"dump", "-t", std::to_string(pid), "-D", img / "refused"});
+    CHECK(refused.status != 0);
+    CHECK_MESSAGE(refused.err.find("--shell-job") != std::string::npos, refused.err);
+    long before = screen_number(tmux.screen(), "COUNTER");
+    CHECK_MESSAGE(wait_until([&] { return screen_number(tmux.screen(), "COUNTER") > before; }, 10s),
+                  "the counter stopped after the refused dump");
+  }
+
+  const std::string tar = img / "set.tar";
+  auto d = stream ? run({"/bin/bash", "-c", bin_dir() + "/crtools dump --shell-job -t " + std::to_string(pid) +
+                                                " -D - > " + tar})
+                  : crtools({"dump", "--shell-job", "-t", std::to_string(pid), "-D", set});
+  INFO("dump stderr: ", d.err);
+  REQUIRE(d.status == 0);
+  // Gone from the pane: bash reaped it and prompts again; the screen
+  // still shows the last value it drew.
+  REQUIRE(wait_until([&] { return proc_exe(pid) != exe; }, 10s));
+  auto pane_command = [&] { return tmux({"display-message", "-p", "#{pane_current_command}"}).out; };
+  REQUIRE_MESSAGE(wait_until([&] { return pane_command() == "bash\n"; }, 10s), tmux.screen());
+  const long dumped = screen_number(tmux.screen(), "COUNTER");
+  REQUIRE(dumped >= 5);
+  // Its images need --shell-job, and that a terminal: refused from here
+  // (no terminal), leaving nothing behind.
+  if (!stream) {
+    auto no_opt = crtools({"restore", "-D", set});
+    CHECK(no_opt.status == 1);
+    CHECK_MESSAGE(no_opt.err.find("restore with --shell-job") != std::string::npos, no_opt.err);
+    auto no_tty = crtools({"restore", "--shell-job", "-D", set});
+    CHECK(no_tty.status == 1);
+    CHECK_MESSAGE(no_tty.err.find("none of standard input, output and error is a terminal") != std::string::npos,
+                  no_tty.err);
+    CHECK(proc_exe(pid) != exe);
+  }
+  tmux.type("clear");
+  REQUIRE_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("COUNTER") == std::string::npos; }, 10s), s);
+
+  tmux.type(bin_dir() + "/crtools restore --shell-job -D " + (stream ? "- < " + tar : set) + "; echo RC=$?");
+  // Back, redrawn on its new terminal, counting on from the dumped value.
+  long first = -1;
+  REQUIRE_MESSAGE(wait_until([&] { return (first = screen_number(s = tmux.screen(), "COUNTER")) >= 0; }, 30s), s);
+  INFO("screen after restore:\n", s);
+  CHECK_MESSAGE(first >= dumped, "the counter restarted: ", first, " after ", dumped);
+  CHECK_MESSAGE(first <= dumped + 100, "the counter jumped: ", first, " after ", dumped);
+  CHECK(screen_number(s, "PID") == pid);
+  CHECK(screen_field(s, "MODE") == "raw");
+  CHECK(wait_until([&] { return screen_number(tmux.screen(), "COUNTER") > first; }, 10s));
+  CHECK(pane_command() == "tty_screen\n");
+  // In the foreground, in raw mode: one key, no Enter.
+  tmux.type("x", false);
+  CHECK_MESSAGE(wait_until([&] { return screen_field(s = tmux.screen(), "KEY") == "x"; }, 10s), s);
+  tmux.type("q", false);
+  CHECK_MESSAGE(wait_until([&] { return (s = tmux.screen()).find("RC=0") != std::string::npos; }, 20s), s);
+  CHECK(wait_until([&] { return proc_exe(pid) != exe; }, 10s));
+}
+
+}  // namespace
+
+TEST_CASE("program: a full-screen program in tmux comes back on the terminal with --shell-job") {
+  shell_job_in_tmux(false);
+}
+
+TEST_CASE("program: the same through -D - (dump into a file, restore --shell-job -D - < file in the pane)") {
+  shell_job_in_tmux(true);
+}

@@ -494,7 +494,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_procfd", "fd 44 (reopened through /proc/self/fd/43) has offset"},
             {"ckpt_locks", "a new process found the locks not as dumped"},
             {"ckpt_bpf_maps", "hash entry 7919 is not as set"},
-            {"ckpt_unix_sockets", "expected 'efgh-reply', got 'fgh-reply'"}};
+            {"ckpt_unix_sockets", "expected 'efgh-reply', got 'fgh-reply'"},
+            {"ckpt_pty", "A: window 20x20"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

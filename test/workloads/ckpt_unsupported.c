@@ -30,6 +30,15 @@
  *   --kind child         a child process (all signals blocked, in pause())
  *   --kind left-session  a child X that forked Y and then called setsid():
  *                        Y stays in our session under a parent that left it
+ *   --kind pty-data      a pty pair, master at fd 42, slave (no echo) at 43,
+ *                        "hello\n" written to the master and not read
+ *   --kind tty-outside --path P
+ *                        fd 42: the pty slave P, whose master is held
+ *                        outside the tree (by the test)
+ *   --kind ctty-outside --path P
+ *                        a child that calls setsid() and takes the pty
+ *                        slave P (master outside the tree) as its
+ *                        controlling terminal, then closes it
  * The READY line says what it holds: "kind=socket fd=42" ("tid=N",
  * "child=N" for the last two).
  * Verifies: the fds are still there with the same link and inode (a
@@ -41,6 +50,8 @@
  * thread or kill the child.
  */
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
@@ -97,7 +108,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|inet|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|inet|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session|pty-data|tty-outside|ctty-outside");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -244,6 +255,45 @@ int main(int argc, char **argv) {
     if (read(yp[0], &grandchild, sizeof grandchild) != sizeof grandchild) die("no word from the child");
     close(yp[0]);
     if (getsid(child) != child || getsid(grandchild) != getsid(0)) die("left-session: not set up");
+  } else if (!strcmp(kind, "pty-data")) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY);
+    if (m < 0 || grantpt(m) || unlockpt(m)) die("posix_openpt");
+    int sl = open(ptsname(m), O_RDWR | O_NOCTTY);
+    struct termios t;
+    if (sl < 0 || tcgetattr(sl, &t)) die("open the slave");
+    t.c_lflag &= ~(tcflag_t)ECHO;
+    if (tcsetattr(sl, TCSANOW, &t) || write(m, "hello\n", 6) != 6) die("set up the pty");
+    place(m, 42);
+    place(sl, 43);
+    nfd = 2;
+  } else if (!strcmp(kind, "tty-outside")) {
+    const char *path = ckpt_arg(argc, argv, "--path");
+    if (!path) die("tty-outside needs --path");
+    place(open(path, O_RDWR | O_NOCTTY), 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "ctty-outside")) {
+    const char *path = ckpt_arg(argc, argv, "--path");
+    if (!path) die("ctty-outside needs --path");
+    int cp[2];
+    if (pipe(cp)) die("pipe");
+    child = fork();
+    if (child < 0) die("fork");
+    if (child == 0) {
+      close(3);
+      close(cp[0]);
+      int fd = -1;
+      if (setsid() < 0 || (fd = open(path, O_RDWR | O_NOCTTY)) < 0 || ioctl(fd, TIOCSCTTY, 0) < 0) _exit(2);
+      close(fd);
+      ckpt_write_all(cp[1], "c", 1);
+      sigset_t all;
+      sigfillset(&all);
+      sigprocmask(SIG_BLOCK, &all, NULL);
+      for (;;) pause();
+    }
+    close(cp[1]);
+    char c;
+    if (read(cp[0], &c, 1) != 1) die("the child did not take the terminal");
+    close(cp[0]);
   } else
     die("unknown --kind %s", kind);
   for (int i = 0; i < nfd; i++) take(42 + i, link_before[i], &ino_before[i]);
@@ -256,8 +306,9 @@ int main(int argc, char **argv) {
 
   if (ckpt_corrupt) {
     char b[16];
-    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-scm") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
-      if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
+    if (!strcmp(kind, "socket") || !strcmp(kind, "unix-scm") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd") ||
+        !strcmp(kind, "pty-data")) {
+      if (read(!strcmp(kind, "pty-data") ? 43 : 42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
     } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
                !strcmp(kind, "inotify-queued") || !strcmp(kind, "fanotify-queued") || !strcmp(kind, "inet"))
       dup2(1, 42);
@@ -312,6 +363,10 @@ int main(int argc, char **argv) {
       struct cmsghdr *c = r == 2 ? CMSG_FIRSTHDR(&mh) : NULL;
       if (r != 2 || memcmp(b, "fd", 2) || !c || c->cmsg_type != SCM_RIGHTS)
         fail("unix-scm: the message with its fd is not there (read %zd)", r);
+    } else if (!strcmp(kind, "pty-data")) {
+      int n = 0;
+      ssize_t r = ioctl(43, FIONREAD, &n) == 0 && n == 6 ? read(43, b, sizeof b) : -1;
+      if (r != 6 || memcmp(b, "hello\n", 6)) fail("pty-data: queued \"hello\" not there (read %zd)", r);
     } else if (!strcmp(kind, "pipe")) {
       ssize_t r = read(42, b, sizeof b);
       if (r != 5 || memcmp(b, "hello", 5)) fail("pipe: queued \"hello\" not there (read %zd)", r);
