@@ -1,18 +1,20 @@
 #include "common/fault.h"
 
-#include "common/log.h"
-
+#include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <execinfo.h>
-
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+
+#include "common/log.h"
 
 namespace cr {
 
@@ -22,11 +24,18 @@ struct Shared {
   std::atomic<uint64_t> reached;
 };
 
+// What happens at the chosen point (CRTOOLS_FAULT_ACTION).
+enum class Action { Fail, Signal, Kill };
+
 Shared* g_shared = nullptr;  // null: fault injection off (the usual case)
 uint64_t g_target = 0;       // 0: only count
+Action g_action = Action::Fail;
+int g_action_sig = 0;        // Action::Signal: raised to ourselves
+pid_t g_action_pid = 0;      // Action::Kill: SIGKILLed
 pid_t g_owner = 0;           // the process that writes the report
 std::string g_report;
 thread_local int t_off = 0;
+volatile sig_atomic_t g_interrupted = 0;  // the signal that asked us to stop
 
 void write_report() {
   if (!g_shared || getpid() != g_owner || g_report.empty()) return;
@@ -34,6 +43,10 @@ void write_report() {
   if (!f) return;
   fprintf(f, "points %llu\n", (unsigned long long)g_shared->reached.load());
   fclose(f);
+}
+
+void on_interrupt(int sig) {
+  if (!g_interrupted) g_interrupted = sig;
 }
 
 }  // namespace
@@ -48,13 +61,46 @@ void fault_setup() {
   g_target = inject ? strtoull(inject, nullptr, 10) : 0;
   g_owner = getpid();
   if (report) g_report = report;
+  if (const char* a = getenv("CRTOOLS_FAULT_ACTION"); a && *a) {
+    if (!strncmp(a, "signal:", 7)) {
+      g_action = Action::Signal;
+      g_action_sig = atoi(a + 7);
+    } else if (!strncmp(a, "kill:", 5)) {
+      g_action = Action::Kill;
+      g_action_pid = atoi(a + 5);
+    }
+  }
   atexit(write_report);
 }
 
+void catch_interrupts() {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_interrupt;  // no SA_RESTART: a blocking wait returns EINTR
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaction(sig, &sa, nullptr);
+}
+
 Status fault_point(const char* what) {
-  if (!g_shared || t_off) return ok_status();
+  if (t_off) return ok_status();
+  if (int sig = g_interrupted) {
+    Error e = make_error("interrupted by %s; the tree is left as it was", sigabbrev_np(sig) ? sigabbrev_np(sig) : "a signal");
+    (void)what;
+    return e;
+  }
+  if (!g_shared) return ok_status();
   uint64_t n = g_shared->reached.fetch_add(1) + 1;
   if (n != g_target) return ok_status();
+  if (g_action == Action::Signal) {
+    pr_info(0, "fault injection: signal %d at point %llu (%s)", g_action_sig, (unsigned long long)n, what);
+    raise(g_action_sig);
+    return ok_status();  // the next point sees it
+  }
+  if (g_action == Action::Kill) {
+    pr_info(0, "fault injection: killing pid %d at point %llu (%s)", g_action_pid, (unsigned long long)n, what);
+    kill(g_action_pid, SIGKILL);
+    return ok_status();
+  }
   pr_info(0, "fault injection: failing point %llu (%s)", (unsigned long long)n, what);
   // CRTOOLS_FAULT_BACKTRACE=1: where (addresses for addr2line), for
   // finding a caller that ignores the failure.

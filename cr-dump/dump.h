@@ -56,6 +56,10 @@ struct FrozenTree {
 Status check_tree_supported(pid_t pid);
 // Seize every thread of every process of the tree rooted at `root`.
 Result<FrozenTree> freeze_tree(pid_t root);
+// Every frozen process and thread is still there: one killed by someone
+// else during the dump (SIGKILL ends even a stopped task) is an error
+// naming it; its images would picture a tree that no longer exists.
+Status check_tree_intact(const FrozenTree& tree);
 // What the restore cannot rebuild yet, refused naming the pid: sessions and
 // groups led from outside the tree, seccomp, POSIX timers, threads with
 // their own credentials, processes sharing fd tables, fs or memory.

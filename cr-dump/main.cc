@@ -17,6 +17,7 @@
 #include "common/image/records.h"
 #include "common/kernel/features.h"
 #include "common/clock.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "cr-dump/dump.h"
 
@@ -147,6 +148,9 @@ int main(int argc, char** argv) {
   // A stream reader that goes away must fail the write (EPIPE), so that
   // the dump unwinds and the tree runs on, not kill cr-dump halfway.
   signal(SIGPIPE, SIG_IGN);
+  // Ctrl-C, kill, a closed terminal: unwind at the next step, the tree
+  // left as it was (common/fault.h).
+  catch_interrupts();
   pid_t pid = o.tree;
   auto fail = [](const Error& e) {
     log_error(e);
@@ -170,7 +174,13 @@ int main(int argc, char** argv) {
   for (auto& p : tree->procs)
     if (!p.zombie)
       if (auto st = check_memory_supported(p.pid); !st) return fail(st.error());
-  if (auto st = collect_and_write(*tree, **set, o, stats); !st) return fail(st.error());
+  if (auto st = collect_and_write(*tree, **set, o, stats); !st) {
+    // A task that died under us explains the failure better than the
+    // request that met its absence.
+    if (auto gone = check_tree_intact(*tree); !gone) return fail(gone.error());
+    return fail(st.error());
+  }
+  if (auto st = check_tree_intact(*tree); !st) return fail(st.error());
   bool kill_mode = !o.leave_running && !o.leave_stopped;
   if (kill_mode && (*set)->is_stream()) {
     // A stream's reader may restore as soon as it sees the end of the

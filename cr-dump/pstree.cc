@@ -65,6 +65,26 @@ Status check_tree_supported(pid_t pid) {
   return ok_status();
 }
 
+Status check_tree_intact(const FrozenTree& tree) {
+  for (auto& p : tree.procs) {
+    if (p.zombie) continue;
+    for (auto& t : p.threads) {
+      auto st = proc::read_stat(t.tid());
+      if (!st && !vanished(st.error())) return std::move(st).error();
+      if (!st || st->state == 'Z' || st->state == 'X') {
+        Error e = t.tid() == p.pid ? make_pid_error(p.pid, 0, "the process died during the dump (killed by another "
+                                                              "program?); the images would not match the tree")
+                                   : make_pid_error(p.pid, 0, "its thread %d died during the dump (killed by "
+                                                              "another program?); the images would not match the tree",
+                                                    t.tid());
+        e.remedy = "dump again";
+        return e;
+      }
+    }
+  }
+  return ok_status();
+}
+
 size_t FrozenTree::nr_threads() const {
   size_t n = 0;
   for (auto& p : procs) n += p.threads.size();

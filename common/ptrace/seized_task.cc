@@ -175,7 +175,9 @@ SeizedTask& SeizedTask::operator=(SeizedTask&& o) noexcept {
 SeizedTask::~SeizedTask() {
   if (owned_ && attached_) {
     auto st = detach();
-    if (!st) log_error(st.error());
+    // ESRCH: killed meanwhile (by someone else, or by us): nothing to let go.
+    if (!st && st.error().err == ESRCH) pr_debug(tid_, "%s", st.error().str().c_str());
+    else if (!st) log_error(st.error());
   }
 }
 

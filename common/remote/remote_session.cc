@@ -413,7 +413,9 @@ Status RemoteSession::restore() {
   Status first;
   auto note = [&](Status s) {
     if (!s) {
-      if (first.ok()) first = s;
+      // A task killed under us (ESRCH) has nothing left to put back.
+      if (s.error().err == ESRCH) pr_debug(tid, "not put back: %s", s.error().str().c_str());
+      else if (first.ok()) first = s;
       else log_error(s.error());
     }
   };

@@ -253,3 +253,96 @@ TEST_CASE("faults: every fault point of a dump and of a restore of pipes, socket
   walk("ckpt_unix_sockets", {});
   walk("ckpt_shmem", {});
 }
+
+namespace {
+
+// The points a dump (--leave-running) of the tree of `d` reaches.
+long dump_points(const Dumpee& d, TempDir& t) {
+  std::string report = t / "count-report";
+  auto c = run({"/usr/bin/env", "CRTOOLS_FAULT_REPORT=" + report, bin_dir() + "/crtools", "dump", "-t",
+                std::to_string(d.pid()), "-D", t / "count", "--leave-running"});
+  INFO("counting dump: ", c.err);
+  REQUIRE(c.status == 0);
+  fs::remove_all(t / "count");
+  return points_in(report);
+}
+
+}  // namespace
+
+// SIGINT, SIGTERM and SIGHUP reach cr-dump at several moments (raised by
+// cr-dump itself at a chosen fault point: CRTOOLS_FAULT_ACTION=signal:N):
+// it stops at its next step and unwinds as from a failure.
+TEST_CASE("faults: SIGINT, SIGTERM or SIGHUP to cr-dump at several moments unwinds it; the tree runs on") {
+  TempDir t;
+  std::string wd = t / "wd";
+  fs::create_directory(wd);
+  Dumpee::Options o;
+  o.dir = wd;
+  Dumpee d("ckpt_tree", o);
+  std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+  REQUIRE(pids.size() > 5);
+  const long n = dump_points(d, t);
+  REQUIRE(n > 50);
+  const auto before = view_of(pids);
+  const std::string img = t / "img";
+  const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+  const char* names[] = {"INT", "TERM", "HUP"};
+  for (int k = 0; k < 9; k++) {
+    long at = 1 + k * (n - 2) / 8;
+    CAPTURE(at);
+    CAPTURE(names[k % 3]);
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(at),
+                  "CRTOOLS_FAULT_ACTION=signal:" + std::to_string(sigs[k % 3]), bin_dir() + "/crtools", "dump", "-t",
+                  std::to_string(d.pid()), "-D", img, "--leave-running"});
+    INFO("dump stderr: ", r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find(std::string("interrupted by ") + names[k % 3]) != std::string::npos);
+    CHECK(held_tasks(pids) == "");
+    CHECK_FALSE(fs::exists(img));
+    auto now = view_of(pids);
+    for (pid_t p : pids) {
+      CHECK_MESSAGE(now[p].maps == before.at(p).maps, "pid ", p, ": mappings changed");
+      CHECK_MESSAGE(now[p].fds == before.at(p).fds, "pid ", p, ": fds changed");
+    }
+  }
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+}
+
+// A process of the tree SIGKILLed by someone else while cr-dump works on
+// the frozen tree (CRTOOLS_FAULT_ACTION=kill:PID at a point past the
+// freeze): the dump fails naming it, writes no image set, and the rest of
+// the tree runs on.
+TEST_CASE("faults: a dumpee killed by someone else mid-dump gives a clear error; the rest runs on") {
+  for (int k = 1; k <= 3; k++) {
+    CAPTURE(k);
+    TempDir t;
+    std::string wd = t / "wd";
+    fs::create_directory(wd);
+    Dumpee::Options o;
+    o.dir = wd;
+    Dumpee d("ckpt_tree", o);
+    std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+    REQUIRE(pids.size() > 5);
+    struct Guard {
+      std::vector<pid_t> pids;
+      std::string exe;
+      ~Guard() { kill_tree(pids, exe); }
+    } guard{pids, d.exe()};
+    const long n = dump_points(d, t);
+    const pid_t victim = pids.back();  // a leaf
+    long at = k * n / 4;
+    CAPTURE(at);
+    const std::string img = t / "img";
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(at),
+                  "CRTOOLS_FAULT_ACTION=kill:" + std::to_string(victim), bin_dir() + "/crtools", "dump", "-t",
+                  std::to_string(d.pid()), "-D", img, "--leave-running"});
+    INFO("dump stderr: ", r.err);
+    CHECK(r.status == 1);
+    CHECK(r.err.find("pid " + std::to_string(victim) + ": error: the process died during the dump") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(img));
+    std::vector<pid_t> rest(pids.begin(), pids.end() - 1);
+    CHECK(held_tasks(rest) == "");
+  }
+}
