@@ -256,6 +256,51 @@ bool same_creds_as_self(const Creds& c) {
 
 }  // namespace
 
+Status check_creds_allowed(const SetImages& imgs) {
+  uid_t r, e, sv;
+  gid_t gr, ge, gs;
+  getresuid(&r, &e, &sv);
+  getresgid(&gr, &ge, &gs);
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return make_errno(errno, "capget");
+  const uint64_t mine = (uint64_t(data[1].permitted) << 32) | data[0].permitted;
+  // With CAP_SETUID, CAP_SETGID and CAP_SYS_ADMIN (root, as a restore
+  // needs anyway) every recorded identity can be given; else only ours.
+  const uint64_t kAll = (1ull << 6) | (1ull << 7) | (1ull << 21);
+  if ((mine & kAll) == kAll) return ok_status();
+  std::vector<gid_t> groups(getgroups(0, nullptr) + 1);
+  int ng = getgroups(static_cast<int>(groups.size()), groups.data());
+  groups.resize(ng > 0 ? ng : 0);
+  auto check = [&](int64_t pid, const Creds& c) -> Status {
+    bool ok = true;
+    for (uint32_t u : c.uids) ok &= u == r || u == e || u == sv;
+    for (uint32_t g : c.gids) ok &= g == gr || g == ge || g == gs;
+    for (uint32_t g : c.groups) ok &= std::find(groups.begin(), groups.end(), g) != groups.end();
+    ok &= !(c.cap_prm & ~mine) && !(c.cap_eff & ~mine) && !(c.cap_amb & ~mine) && !(c.cap_inh & ~mine);
+    if (ok) return ok_status();
+    Error err = make_pid_error(static_cast<pid_t>(pid), EPERM,
+                               "ran with credentials cr-restore cannot give (uid %u, gid %u, capabilities %#llx; "
+                               "cr-restore has uid %u, capabilities %#llx): not restored",
+                               c.uids.empty() ? 0 : c.uids[1], c.gids.empty() ? 0 : c.gids[1],
+                               (unsigned long long)c.cap_prm, e, (unsigned long long)mine);
+    err.remedy = "restore as root";
+    return err;
+  };
+  for (auto& t : imgs.tasks) {
+    if (t.entry.zombie) continue;
+    TRY_STATUS(check(t.entry.pid, t.core.creds));
+    for (auto& th : t.core.threads)
+      if (th.own_creds) TRY_STATUS(check(t.entry.pid, th.creds));
+  }
+  return ok_status();
+}
+
 uint64_t task_args_size(const TaskImages& t) { return layout_of(t).total; }
 
 Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, int log_fd) {

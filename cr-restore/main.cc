@@ -388,13 +388,10 @@ int main(int argc, char** argv) {
   ro.skip_file_check = o.skip_file_check;
   ro.detached = o.restore_detached;
   ro.shell_job = o.shell_job;
-  // The kernel features a restore uses (common/kernel/features.h).
-  for (auto st : {features_init(), require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
-                  require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})
-    if (!st) {
-      log_error(st.error());
-      return 1;
-    }
+  if (auto st = features_init(); !st) {
+    log_error(st.error());
+    return 1;
+  }
   double t0 = now_us();
   auto set = ImageSet::open_read(o.images_dir);
   if (!set) {
@@ -406,6 +403,19 @@ int main(int argc, char** argv) {
     log_error(imgs.error());
     return 1;
   }
+  // Who may restore these tasks, before what the kernel must offer (an
+  // unprivileged caller lacks both; the credentials are the reason).
+  if (auto st = check_creds_allowed(*imgs); !st) {
+    log_error(st.error());
+    return 1;
+  }
+  // The kernel features a restore uses (common/kernel/features.h).
+  for (auto st : {require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
+                  require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})
+    if (!st) {
+      log_error(st.error());
+      return 1;
+    }
   double validated = now_us();
   for (auto& t : imgs->tasks)
     if (!t.core.posix_timers.empty())

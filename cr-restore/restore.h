@@ -272,6 +272,12 @@ Result<int> open_fanotify(const Files& files, const FileRec& f, const std::strin
 // its fd numbers (every fd of `t` is in place).
 Status register_epoll_targets(const Files& files, const FdTable& t);
 
+// Refused, naming the pid, if a task of the set ran with credentials that
+// cr-restore could not give it (a user other than cr-restore's, groups or
+// capabilities it lacks): a restore never hands out more than the caller
+// has. Root (CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN) may give any.
+Status check_creds_allowed(const SetImages& imgs);
+
 // ---- core.cc (runs in the task being restored)
 // Bytes the task args need (a page multiple).
 uint64_t task_args_size(const TaskImages& t);

@@ -3,6 +3,7 @@
 // leaves the tree running untouched and writes no image.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -73,4 +74,34 @@ TEST_CASE("locks: a tree traced by a debugger is refused naming the tracer; the 
   }
   Verdict v = d.verdict(60s);
   CHECK_MESSAGE(v.passed(), v.describe());
+}
+
+// Permissions: an image set of a root process, readable by an unprivileged
+// user, is refused by that user's cr-restore before any task exists: a
+// restore never hands out credentials its caller lacks.
+TEST_CASE("permissions: a set of tasks with higher credentials than cr-restore's is refused; nothing is made") {
+  TempDir t;
+  Dumpee d("ckpt_counter");
+  const pid_t pid = d.pid();
+  const std::string img = t / "img";
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", img});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+  // The images are 0600 and their directory 0700 (owner root): handed to
+  // the user for this test.
+  CHECK((fs::status(img).permissions() & fs::perms::all) == fs::perms::owner_all);
+  for (auto& e : fs::directory_iterator(img))
+    CHECK_MESSAGE((fs::status(e.path()).permissions() & fs::perms::all) ==
+                      (fs::perms::owner_read | fs::perms::owner_write),
+                  e.path().string());
+  fs::permissions(t.path(), fs::perms::owner_all | fs::perms::others_exec, fs::perm_options::replace);
+  REQUIRE(run({"/bin/chown", "-R", "65534:65534", img}).status == 0);
+  auto rr = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin_dir() + "/crtools",
+                 "restore", "-D", img, "-d"});
+  INFO("restore stderr: ", rr.err);
+  CHECK(rr.status == 1);
+  CHECK(rr.err.find("pid " + std::to_string(pid) + ": error: ran with credentials cr-restore cannot give (uid 0") !=
+        std::string::npos);
+  CHECK(proc_state(pid) == 0);
 }
