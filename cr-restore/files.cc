@@ -51,6 +51,7 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
   if (is_event_fd_type(f.type)) return open_event_fd(files, f, what);
   if (f.type == "inotify") return open_inotify(files, f, what, o);
   if (f.type == "bpf-map") return open_bpf_map(files, f, what);
+  if (f.type == "inet") return open_inet_socket(files, f, what);
   if (f.type == "opath") {
     // O_NOFOLLOW: a descriptor of a symlink itself shows the link's path.
     int fd = open(f.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
@@ -119,6 +120,8 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
   return fd;
 }
 
+}  // namespace
+
 // Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
 Status set_status_flags(int fd, uint32_t flags, const char* what) {
   int want = static_cast<int>(flags) & (O_APPEND | O_NONBLOCK | O_ASYNC | O_NOATIME);
@@ -129,6 +132,8 @@ Status set_status_flags(int fd, uint32_t flags, const char* what) {
     return make_errno(errno, "%s: F_SETFL %#x", what, want);
   return ok_status();
 }
+
+namespace {
 
 Status place_at(int fd, int at, const char* what) {
   if (dup3(fd, at, O_CLOEXEC) < 0) {

@@ -206,6 +206,16 @@ Result<int> open_event_fd(const Files& files, const FileRec& f, const std::strin
 // ---- bpf_maps.cc (runs in the task being restored)
 // A new BPF map with the entries of file `f`.
 Result<int> open_bpf_map(const Files& files, const FileRec& f, const std::string& what);
+
+// ---- inet_sockets.cc
+// A new inet socket as file `f` (type inet) was dumped: bound, listening,
+// connected or (in repair mode) established, with its options and status
+// flags. `what` names the fd for messages.
+Result<int> open_inet_socket(const Files& files, const FileRec& f, const std::string& what);
+
+// ---- files.cc
+// Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
+Status set_status_flags(int fd, uint32_t flags, const char* what);
 // ---- inotify.cc (runs in the task being restored)
 // A new inotify instance with the watches of file `f`, each with its wd.
 Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
