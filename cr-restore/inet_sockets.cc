@@ -76,6 +76,14 @@ struct Maker {
     TRY_STATUS(set(SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "TCP_REPAIR_QUEUE"));
     TRY_STATUS(set(SOL_TCP, TCP_QUEUE_SEQ, static_cast<int>(s.tcp_rcv_seq - uint32_t(s.tcp_recv_queue.size())),
                    "TCP_QUEUE_SEQ (receive)"));
+    // The dumped buffer sizes before connect: it derives the window clamp
+    // and the receive window threshold from them (tcp_connect_init). A
+    // connection made with the larger sizes used to fill the queues
+    // announced windows its real buffer cannot back, and, a small buffer
+    // (SO_RCVBUF 4096) after that, no window updates: the peer then sent
+    // one window per persist probe (6.18).
+    if (s.sndbuf) TRY_STATUS(set(SOL_SOCKET, SO_SNDBUFFORCE, s.sndbuf / 2, "SO_SNDBUFFORCE"));
+    if (s.rcvbuf) TRY_STATUS(set(SOL_SOCKET, SO_RCVBUFFORCE, s.rcvbuf / 2, "SO_RCVBUFFORCE"));
     sockaddr_storage a;
     socklen_t al = make_sockaddr(s.family, s.peer_addr, s.peer_port, a);
     if (connect(sk, reinterpret_cast<sockaddr*>(&a), al) < 0) {
