@@ -402,6 +402,22 @@ int main(int argc, char** argv) {
       if (auto st = net_unlock(root); !st) log_error(st.error());
     }
   } net_unlock_guard{static_cast<pid_t>(imgs->pstree.root_pid), has_established_tcp(imgs->files)};
+  if (net_unlock_guard.needed) {
+    // The lock is set again (it is there already after a dump that killed
+    // the tree, not after dump -s or --leave-running): while the
+    // connections are made one by one, a packet of one (the window probe of
+    // leaving repair mode, a retransmission) must not reach its peer in
+    // the tree before that exists, or the kernel answers with a RST.
+    std::vector<TcpTuple> tuples;
+    for (auto& s : imgs->files.inet_sockets)
+      if (s.state == "established") tuples.push_back({s.family, s.local_addr, s.peer_addr, s.local_port, s.peer_port});
+    if (auto st = net_lock(net_unlock_guard.root, tuples); !st) {
+      Error e = make_error("cannot lock the network of the established TCP connections: %s", st.error().message.c_str());
+      e.remedy = "install nftables (the nft command); see 'crtools check' (nft-net-lock)";
+      log_error(e);
+      return 1;
+    }
+  }
   for (auto& t : imgs->tasks)
     if (!t.core.posix_timers.empty())
       if (auto st = require_feature(Feature::PosixTimerIds); !st) {
