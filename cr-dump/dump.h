@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -219,6 +220,7 @@ class NetLock {
   bool tcp_established_;
   bool table_made_ = false;
   size_t locked_ = 0;
+  std::set<std::string> locked_tuples_;  // "addr port addr port", lower end first
   struct Repaired {
     UniqueFd fd;  // our copy of the socket, in repair mode
     int reuse;    // its SO_REUSEADDR before

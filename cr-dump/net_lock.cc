@@ -35,10 +35,15 @@ Status NetLock::add(pid_t pid, int fd, int sk, const TcpTuple& t) {
       return e;
     }
   }
-  // The rule first: from here nothing reaches either end.
-  table_made_ = true;  // (a failed nft -f makes nothing, and undo's delete finds no table)
-  if (auto st = net_lock(root_, {t}); !st)
-    return make_pid_error(pid, 0, "fd %d: cannot lock its TCP connection: %s", fd, st.error().message.c_str());
+  // The rule first: from here nothing reaches either end. Both ends of a
+  // connection inside the tree share one pair of rules.
+  std::string here = t.local_addr + " " + std::to_string(t.local_port);
+  std::string there = t.peer_addr + " " + std::to_string(t.peer_port);
+  if (locked_tuples_.insert(here < there ? here + " " + there : there + " " + here).second) {
+    table_made_ = true;  // (a failed nft -f makes nothing, and undo's delete finds no table)
+    if (auto st = net_lock(root_, {t}); !st)
+      return make_pid_error(pid, 0, "fd %d: cannot lock its TCP connection: %s", fd, st.error().message.c_str());
+  }
   UniqueFd copy(fcntl(sk, F_DUPFD_CLOEXEC, 0));
   if (!copy.valid()) return make_pid_error(pid, errno, "fd %d: dup of its socket", fd);
   // Repair mode sets sk_reuse to SK_FORCE_REUSE and leaving it to
