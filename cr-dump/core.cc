@@ -14,6 +14,7 @@
 
 #include <cstring>
 
+#include "common/kernel/uapi.h"
 #include "common/log.h"
 #include "common/proc/limits.h"
 #include "common/proc/misc.h"
@@ -177,6 +178,31 @@ Status dump_thread_outside(pid_t pid, pid_t tid, ThreadCore& t) {
   return ok_status();
 }
 
+// The XSAVE features the process may use (0 where the kernel predates
+// ARCH_GET_XCOMP_PERM, Linux 5.16: only XCR0's static features then).
+Result<uint64_t> read_xcomp_perm(RemoteSession& rs) {
+  uint64_t zero = 0;
+  RemotePtr<uint64_t> perm(TRY(rs.push_bytes(&zero, sizeof zero)).addr());
+  long r = TRY(rs.syscall_raw(SYS_arch_prctl, uapi::kArchGetXcompPerm, perm, 0, 0, 0));
+  if (r == -EINVAL) return 0;
+  if (r < 0) return make_pid_error(rs.tid(), static_cast<int>(-r), "arch_prctl(ARCH_GET_XCOMP_PERM)");
+  return TRY(rs.read(perm));
+}
+
+// Live AMX tile registers (XSTATE_BV bit 18, XTILE_DATA, not in its init
+// state) at the moment of the freeze: the restored task's signal frame
+// cannot carry them, as its kernel FPU buffer has the default size until
+// the task's own first tile instruction enlarges it (arch/x86/kernel/fpu/
+// xstate.c, Linux 5.16 to 6.18). Refused rather than lost.
+Status check_no_live_tiles(pid_t pid, pid_t tid, const Bytes& xsave) {
+  uint64_t bv = 0;
+  if (xsave.size() >= uapi::kXstateHeaderOffset + 8) memcpy(&bv, xsave.data.data() + uapi::kXstateHeaderOffset, 8);
+  if (bv & (1ull << uapi::XFEATURE_XTILE_DATA))
+    return make_pid_error(pid, 0, "thread %d: AMX tile registers are live (in the middle of a tile computation); "
+                          "not supported", tid);
+  return ok_status();
+}
+
 // A thread other than the leader: its registers and mask from its own
 // remote session (which settles an interrupted system call), its
 // sigaltstack and tid address by system calls run in it.
@@ -189,6 +215,7 @@ Result<ThreadCore> dump_other_thread(pid_t pid, SeizedTask& task, const Creds& p
   auto rs = TRY(RemoteSession::start(task));
   t.regs = to_gpregs(rs.resume_regs());
   t.xsave.data = rs.saved_xstate().bytes;
+  TRY_STATUS(check_no_live_tiles(pid, tid, t.xsave));
   t.blocked = rs.saved_sigmask();
   auto scratch = TRY(rs.alloc_scratch(4096));
   RemotePtr<stack_t> ss(scratch.addr());
@@ -244,6 +271,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   if (dumpable < 0) return make_pid_error(pid, static_cast<int>(-dumpable), "PR_GET_DUMPABLE");
   c.dumpable = static_cast<int32_t>(dumpable);
   c.child_subreaper = TRY(read_child_subreaper(rs));
+  c.xcomp_perm = TRY(read_xcomp_perm(rs));
 
   auto limits = TRY(proc::read_limits(pid));
   for (int i = 0; i < proc::kRlimits; i++) c.rlimits.push_back({i, limits[i].rlim_cur, limits[i].rlim_max});
@@ -271,6 +299,7 @@ Result<Core> dump_core(FrozenProc& p, RemoteSession& rs) {
   t.comm = stat.comm;
   t.regs = to_gpregs(rs.resume_regs());
   t.xsave.data = rs.saved_xstate().bytes;
+  TRY_STATUS(check_no_live_tiles(pid, pid, t.xsave));
   t.blocked = rs.saved_sigmask();
   t.pending = TRY(peek_pending(pid, false));
   c.shared_pending = TRY(peek_pending(pid, true));

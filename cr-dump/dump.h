@@ -158,7 +158,7 @@ Result<uint64_t> dump_deleted_file(pid_t pid, int fd, const std::string& path, c
                                    uint64_t ghost_limit, Files& files);
 
 // ---- event_fds.cc
-// "eventfd", "signalfd", "timerfd", "epoll" or "inotify" for an fd's link
+// "eventfd", "signalfd", "timerfd", "epoll", "inotify", "fanotify" or "bpf-map" for an fd's link
 // (anon_inode:[...]), else nullptr.
 const char* event_fd_type(const std::string& link);
 // The state of event descriptor `f` (its FileRec, just made) into `files`.
@@ -174,6 +174,25 @@ Status dump_bpf_map(pid_t pid, int fd, const FileRec& f, Files& files);
 // ---- inotify.cc
 // An inotify instance's watches, each with the path of its file.
 Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
+// Refused if the notification group behind `pid`'s fd holds unread events
+// (FIONREAD on a copy of the description): they cannot be saved.
+Status check_no_queued_events(pid_t pid, int fd, const char* kind);
+
+// The file a notification mark or watch is on, from fdinfo's "sdev:..
+// ino:.. fhandle-bytes:.. fhandle-type:.. f_handle:.." fields: its path,
+// checked to lead to that inode, and st_dev. `what` names the mark for
+// messages ("inotify watch 3").
+struct MarkedFile {
+  std::string path;
+  uint64_t dev = 0;
+};
+Result<MarkedFile> file_of_handle(pid_t pid, int fd, const std::string& what, uint32_t sdev, uint64_t ino, int hbytes,
+                                  int htype, const char* hex);
+
+// ---- fanotify.cc
+// A fanotify group's flags and marks (inode marks by path, mount and
+// filesystem marks by a mount point).
+Status dump_fanotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files);
 
 // ---- unix_sockets.cc
 // A socket at `pid`'s fd (FileRec `f`, type unix, just made): its record

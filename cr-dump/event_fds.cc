@@ -33,6 +33,7 @@ const char* event_fd_type(const std::string& link) {
   if (link == "anon_inode:[timerfd]") return "timerfd";
   if (link == "anon_inode:[eventpoll]") return "epoll";
   if (link == "anon_inode:inotify") return "inotify";
+  if (link == "anon_inode:[fanotify]") return "fanotify";
   if (link == "anon_inode:bpf-map") return "bpf-map";
   return nullptr;
 }
@@ -107,6 +108,7 @@ Status dump_event_fd(pid_t pid, int fd, const proc::FdInfo& info, const FileRec&
     return ok_status();
   }
   if (f.type == "inotify") return dump_inotify(pid, fd, info, f, files);
+  if (f.type == "fanotify") return dump_fanotify(pid, fd, info, f, files);
   if (f.type == "bpf-map") return dump_bpf_map(pid, fd, f, files);
   return make_pid_error(pid, 0, "fd %d: %s is not an event descriptor", fd, f.type.c_str());
 }

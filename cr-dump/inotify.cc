@@ -2,8 +2,9 @@
 // common/image/event_fds.h; restore side: cr-restore/inotify.cc). fdinfo
 // gives each watch's wd, mask and the kernel's file handle of the watched
 // inode; open_by_handle_at on a mount of that filesystem turns the handle
-// into a path. Unread events cannot be read without consuming them: an
-// instance holding some is refused.
+// into a path (file_of_handle, which fanotify's inode marks use too).
+// Unread events cannot be read without consuming them: an instance holding
+// some is refused.
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -42,13 +43,12 @@ Result<UniqueFd> open_mount_of(uint32_t sdev) {
     UniqueFd fd(open(mnt.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (fd.valid()) return fd;
   }
-  return make_error("no mount of device %u:%u to find an inotify watch's file by", want_major, want_minor);
+  return make_error("no mount of device %u:%u to find the marked file by", want_major, want_minor);
 }
 
 }  // namespace
 
-Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files) {
-  // Unread events (FIONREAD on a copy of the description) cannot be saved.
+Status check_no_queued_events(pid_t pid, int fd, const char* kind) {
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.valid()) return make_pid_error(pid, errno, "pidfd_open");
   UniqueFd copy(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
@@ -56,7 +56,45 @@ Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& 
   int queued = 0;
   if (ioctl(copy.get(), FIONREAD, &queued) < 0) return make_pid_error(pid, errno, "fd %d: FIONREAD", fd);
   if (queued > 0)
-    return make_pid_error(pid, 0, "fd %d: inotify instance holds %d bytes of unread events; not supported", fd, queued);
+    return make_pid_error(pid, 0, "fd %d: %s instance holds %d bytes of unread events; not supported", fd, kind, queued);
+  return ok_status();
+}
+
+Result<MarkedFile> file_of_handle(pid_t pid, int fd, const std::string& what, uint32_t sdev, uint64_t ino, int hbytes,
+                                  int htype, const char* hex) {
+  if (hbytes <= 0 || hbytes > 128 || strlen(hex) != static_cast<size_t>(hbytes) * 2)
+    return make_pid_error(pid, 0, "fd %d: %s has no file handle for its file; not supported", fd, what.c_str());
+  std::vector<unsigned char> buf(sizeof(struct file_handle) + hbytes);
+  auto* fh = reinterpret_cast<struct file_handle*>(buf.data());
+  fh->handle_bytes = static_cast<unsigned>(hbytes);
+  fh->handle_type = htype;
+  for (int i = 0; i < hbytes; i++) {
+    unsigned b;
+    sscanf(hex + 2 * i, "%2x", &b);
+    fh->f_handle[i] = static_cast<unsigned char>(b);
+  }
+  auto mnt = open_mount_of(sdev);
+  if (!mnt) return make_pid_error(pid, 0, "fd %d: %s: %s", fd, what.c_str(), mnt.error().message.c_str());
+  UniqueFd target(static_cast<int>(syscall(SYS_open_by_handle_at, mnt->get(), fh, O_PATH | O_CLOEXEC)));
+  if (!target.valid())
+    return make_pid_error(pid, errno, "fd %d: %s: cannot open the marked inode %#" PRIx64 " by handle", fd,
+                          what.c_str(), ino);
+  char path[4096];
+  std::string self = "/proc/self/fd/" + std::to_string(target.get());
+  ssize_t n = readlink(self.c_str(), path, sizeof path - 1);
+  if (n <= 0) return make_pid_error(pid, errno, "fd %d: %s: readlink", fd, what.c_str());
+  path[n] = 0;
+  std::string p(path);
+  struct stat st;
+  if (p.empty() || p[0] != '/' || (p.size() >= 10 && p.compare(p.size() - 10, 10, " (deleted)") == 0) ||
+      stat(p.c_str(), &st) < 0 || st.st_ino != ino)
+    return make_pid_error(pid, 0, "fd %d: %s: its file %s is not reachable by path; not supported", fd, what.c_str(),
+                          p.c_str());
+  return MarkedFile{p, static_cast<uint64_t>(st.st_dev)};
+}
+
+Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& f, Files& files) {
+  TRY_STATUS(check_no_queued_events(pid, fd, "inotify"));
   InotifyRec r;
   r.file_id = f.id;
   for (const std::string& line : info.find_all("inotify")) {
@@ -67,37 +105,11 @@ Status dump_inotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec& 
     uint32_t sdev, mask, ignored;
     char hex[260] = "";
     if (sscanf(line.c_str(), "wd:%x ino:%" SCNx64 " sdev:%x mask:%x ignored_mask:%x fhandle-bytes:%x fhandle-type:%x "
-               "f_handle:%258s", &wd, &ino, &sdev, &mask, &ignored, &hbytes, &htype, hex) != 8 ||
-        hbytes <= 0 || hbytes > 128 || strlen(hex) != static_cast<size_t>(hbytes) * 2)
+               "f_handle:%258s", &wd, &ino, &sdev, &mask, &ignored, &hbytes, &htype, hex) != 8)
       return make_pid_error(pid, 0, "fd %d: inotify watch '%s' (no file handle for its file?); not supported", fd,
                             line.c_str());
-    std::vector<unsigned char> buf(sizeof(struct file_handle) + hbytes);
-    auto* fh = reinterpret_cast<struct file_handle*>(buf.data());
-    fh->handle_bytes = static_cast<unsigned>(hbytes);
-    fh->handle_type = htype;
-    for (int i = 0; i < hbytes; i++) {
-      unsigned b;
-      sscanf(hex + 2 * i, "%2x", &b);
-      fh->f_handle[i] = static_cast<unsigned char>(b);
-    }
-    auto mnt = open_mount_of(sdev);
-    if (!mnt) return make_pid_error(pid, 0, "fd %d: inotify watch %d: %s", fd, wd, mnt.error().message.c_str());
-    UniqueFd target(static_cast<int>(syscall(SYS_open_by_handle_at, mnt->get(), fh, O_PATH | O_CLOEXEC)));
-    if (!target.valid())
-      return make_pid_error(pid, errno, "fd %d: inotify watch %d: cannot open the watched inode %#" PRIx64 " by handle",
-                            fd, wd, ino);
-    char path[4096];
-    std::string self = "/proc/self/fd/" + std::to_string(target.get());
-    ssize_t n = readlink(self.c_str(), path, sizeof path - 1);
-    if (n <= 0) return make_pid_error(pid, errno, "fd %d: inotify watch %d: readlink", fd, wd);
-    path[n] = 0;
-    std::string p(path);
-    struct stat st;
-    if (p.empty() || p[0] != '/' || (p.size() >= 10 && p.compare(p.size() - 10, 10, " (deleted)") == 0) ||
-        stat(p.c_str(), &st) < 0 || st.st_ino != ino)
-      return make_pid_error(pid, 0, "fd %d: inotify watch %d: its file %s is not reachable by path; not supported", fd,
-                            wd, p.c_str());
-    r.watches.push_back({wd, mask, p, static_cast<uint64_t>(st.st_dev), ino});
+    MarkedFile m = TRY(file_of_handle(pid, fd, "inotify watch " + std::to_string(wd), sdev, ino, hbytes, htype, hex));
+    r.watches.push_back({wd, mask, m.path, m.dev, ino});
   }
   std::sort(r.watches.begin(), r.watches.end(), [](auto& a, auto& b) { return a.wd < b.wd; });
   files.inotifies.push_back(std::move(r));

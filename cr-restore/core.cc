@@ -3,6 +3,7 @@
 // signal dispositions, pending signals, timers, limits, credentials, rseq,
 // robust list, tid address — and the rt_sigframe it returns through, which
 // carries the registers, the xsave state and the blocked mask.
+#include <cpuid.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,9 +14,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/image/pages.h"
+#include "common/kernel/uapi.h"
 #include "cr-restore/restore.h"
 
 namespace cr {
@@ -102,16 +105,67 @@ uint64_t xgetbv0_cached() {
   return v;
 }
 
+// The XSAVE features this process may use, after asking for those the
+// dumped process had been given beyond the static ones (AMX tile data:
+// ARCH_REQ_XCOMP_PERM, Linux 5.16; the permission is per process and
+// inherited by the threads the restorer makes).
+Result<uint64_t> take_xcomp_perm(const Core& c) {
+  uint64_t perm = 0;
+  if (syscall(SYS_arch_prctl, uapi::kArchGetXcompPerm, &perm) != 0) {
+    if (errno != EINVAL) return make_errno(errno, "arch_prctl(ARCH_GET_XCOMP_PERM)");
+    return xgetbv0_cached();  // a kernel before 5.16: no dynamic features
+  }
+  for (unsigned f = uapi::XFEATURE_XTILE_DATA; f < 64; f++) {
+    uint64_t bit = 1ull << f;
+    if (!(c.xcomp_perm & bit) || (perm & bit)) continue;
+    if (syscall(SYS_arch_prctl, uapi::kArchReqXcompPerm, f) != 0) {
+      Error e = make_errno(errno, "pid %lld used XSAVE feature %u (AMX tile data), which this machine does not grant "
+                           "(ARCH_REQ_XCOMP_PERM)", (long long)c.pid, f);
+      e.remedy = "restore on a machine whose CPU and kernel offer it (crtools check: cpu-amx)";
+      return e;
+    }
+    perm |= bit;
+  }
+  return xgetbv0_cached() & perm;
+}
+
+// The size of the XSAVE area (standard format) holding `features`: the end
+// of the highest component (CPUID leaf 0xd, sub-leaf i: size in EAX, offset
+// in EBX), at least the legacy area and the header.
+uint32_t xstate_size_of(uint64_t features) {
+  uint32_t n = uapi::kXstateHeaderOffset + 64;
+  for (unsigned i = 2; i < 64; i++) {
+    if (!(features >> i & 1)) continue;
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid_count(0xd, i, &eax, &ebx, &ecx, &edx) && eax) n = std::max(n, ebx + eax);
+  }
+  return n;
+}
+
 // The rt_sigframe one thread returns through: its registers, its XSAVE
 // area (with the software bytes the kernel checks before it trusts an
 // extended state in a signal frame: fpu__restore_sig: magic1, sizes, magic2
-// after the area), its blocked mask and sigaltstack.
-void build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const Layout::Thread& lt) {
+// after the area), its blocked mask and sigaltstack. `features` are those
+// the task may use: the frame holds just them, for the kernel takes an
+// area larger than the task's own FPU buffer (the default size, without
+// AMX tile data until the task first uses tiles) as legacy state only,
+// silently dropping AVX and AVX-512 (fpu/signal.c check_xstate_in_sigframe,
+// seen on 6.18 with AMX: NT_X86_XSTATE has the maximum size).
+Status build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const Layout::Thread& lt,
+                      uint64_t features) {
+  // Not the tile data either, even with the permission: the task's buffer
+  // grows only at its first tile instruction after the restore, and the
+  // dump refused live tile registers (cr-dump/core.cc check_no_live_tiles).
+  features &= ~(1ull << uapi::XFEATURE_XTILE_DATA);
   uint8_t* xs = reinterpret_cast<uint8_t*>(base + lt.xsave);
-  uint32_t n = static_cast<uint32_t>(th.xsave.size());
-  memcpy(xs, th.xsave.data.data(), n);
+  uint32_t n = std::min(static_cast<uint32_t>(th.xsave.size()), xstate_size_of(features));
+  memcpy(xs, th.xsave.data.data(), th.xsave.size());
+  uint64_t bv = 0;
+  memcpy(&bv, xs + uapi::kXstateHeaderOffset, 8);
+  if (bv & ~features)
+    return make_error("thread %lld: its XSAVE state holds features 0x%llx that this CPU or process cannot restore",
+                      (long long)th.tid, (unsigned long long)(bv & ~features));
   uint32_t magic1 = kFpXstateMagic1, ext = n + 4, magic2 = kFpXstateMagic2;
-  uint64_t features = xgetbv0_cached();
   memcpy(xs + 464, &magic1, 4);
   memcpy(xs + 468, &ext, 4);
   memcpy(xs + 472, &features, 8);
@@ -134,6 +188,7 @@ void build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const La
   sc.gs = static_cast<uint16_t>(g.gs);
   sc.fpstate = args_at + lt.xsave;
   f->uc.sigmask = th.blocked;
+  return ok_status();
 }
 
 // Credentials for the restorer; the groups go to `groups_at` in the args.
@@ -206,6 +261,7 @@ uint64_t task_args_size(const TaskImages& t) { return layout_of(t).total; }
 Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, int log_fd) {
   const Core& c = t.core;
   const ThreadCore& th = c.threads[0];
+  const uint64_t features = TRY(take_xcomp_perm(c));
   Layout l = layout_of(t);
   char* base = reinterpret_cast<char*>(plan.args_at);
   memset(base, 0, l.total);
@@ -315,7 +371,7 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
     rt.nr_affinity = static_cast<uint32_t>(std::min<size_t>(tc.affinity.size(), 16));
     copy_in(reinterpret_cast<char*>(rt.affinity), tc.affinity.data(), rt.nr_affinity * 8);
     strncpy(rt.comm, tc.comm.empty() ? c.comm.c_str() : tc.comm.c_str(), sizeof rt.comm - 1);
-    build_sigframe(tc, base, plan.args_at, lt);
+    TRY_STATUS(build_sigframe(tc, base, plan.args_at, lt, features));
     rt.own_creds = tc.own_creds;
     if (tc.own_creds) fill_creds(rt.creds, tc.creds, base, lt.groups, true);
     rt.seccomp_mode = tc.seccomp_mode;

@@ -50,6 +50,7 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
   std::string what = "fd " + std::to_string(fdnum);
   if (is_event_fd_type(f.type)) return open_event_fd(files, f, what);
   if (f.type == "inotify") return open_inotify(files, f, what, o);
+  if (f.type == "fanotify") return open_fanotify(files, f, what, o);
   if (f.type == "bpf-map") return open_bpf_map(files, f, what);
   if (f.type == "inet") return open_inet_socket(files, f, what);
   if (f.type == "opath") {

@@ -219,6 +219,10 @@ Status set_status_flags(int fd, uint32_t flags, const char* what);
 // ---- inotify.cc (runs in the task being restored)
 // A new inotify instance with the watches of file `f`, each with its wd.
 Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
+
+// ---- fanotify.cc (runs in the task being restored)
+// A new fanotify group with the flags and marks of file `f`.
+Result<int> open_fanotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);
 // Register again the targets of the epoll instances task `t` dumped, at
 // its fd numbers (every fd of `t` is in place).
 Status register_epoll_targets(const Files& files, const FdTable& t);

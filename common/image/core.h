@@ -114,6 +114,10 @@ struct Core {
   uint32_t umask = 022;
   int32_t dumpable = 1;  // PR_GET_DUMPABLE
   bool child_subreaper = false;  // PR_SET_CHILD_SUBREAPER: orphans below it become its children
+  // The XSAVE features the process may use (arch_prctl ARCH_GET_XCOMP_PERM,
+  // Linux 5.16): beyond XCR0's default ones, the dynamically enabled AMX tile
+  // data once it asked for ARCH_REQ_XCOMP_PERM. 0: not known (older kernel).
+  uint64_t xcomp_perm = 0;
   std::string cwd;
   std::string root;
   Creds creds;
@@ -124,7 +128,7 @@ struct Core {
   std::vector<Bytes> shared_pending;  // process-wide queued siginfo
   std::vector<ThreadCore> threads;    // the leader first
 };
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, child_subreaper, cwd, root, creds,
-                                   sigactions, itimers, posix_timers, rlimits, shared_pending, threads)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Core, pid, comm, personality, umask, dumpable, child_subreaper, xcomp_perm, cwd,
+                                   root, creds, sigactions, itimers, posix_timers, rlimits, shared_pending, threads)
 
 }  // namespace cr

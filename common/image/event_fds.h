@@ -72,6 +72,31 @@ struct InotifyRec {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InotifyRec, file_id, watches)
 
+// One mark of a fanotify group: on an inode (a file or directory, found at
+// dump from the kernel's file handle), on a mount, or on a whole
+// filesystem (either found by a mount point in the task's mount table).
+struct FanotifyMarkRec {
+  std::string kind;            // "inode", "mount" or "filesystem"
+  std::string path;            // the file, or the mount point; absolute
+  uint64_t dev = 0, ino = 0;   // of `path` at dump (st_dev, st_ino)
+  uint32_t mflags = 0;         // FAN_MARK_IGNORED_SURV_MODIFY, FAN_MARK_EVICTABLE, FAN_MARK_IGNORE (fdinfo mflags)
+  uint64_t mask = 0;           // FAN_* events it reports
+  uint64_t ignored_mask = 0;   // FAN_* events it ignores
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FanotifyMarkRec, kind, path, dev, ino, mflags, mask, ignored_mask)
+
+// A fanotify group (fanotify_init): its flags (class, FAN_REPORT_*,
+// FAN_UNLIMITED_*, FAN_CLOEXEC, FAN_NONBLOCK), the open flags of the
+// descriptors its events carry, and its marks. Restore side:
+// cr-restore/fanotify.cc; dump side: cr-dump/fanotify.cc.
+struct FanotifyRec {
+  uint64_t file_id = 0;
+  uint32_t flags = 0;          // fanotify_init flags (fdinfo "fanotify flags")
+  uint32_t event_flags = 0;    // fanotify_init event_f_flags (O_RDONLY, O_LARGEFILE, ...)
+  std::vector<FanotifyMarkRec> marks;  // in the order fdinfo lists them
+};
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FanotifyRec, file_id, flags, event_flags, marks)
+
 // A BPF map (array or hash) held by a task: how it was created and every
 // entry, read through libbpf.
 struct BpfMapEntryRec {

@@ -31,7 +31,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
 
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
-  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify, bpf-map,
+  std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify, fanotify, bpf-map,
                           // opath (an O_PATH descriptor), ghost (a deleted file), unix, inet
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
@@ -147,10 +147,11 @@ struct Files {
   std::vector<BpfMapRec> bpf_maps;
   std::vector<GhostRec> ghosts;
   std::vector<UnixSocketRec> unix_sockets;  // one per FileRec of type unix
+  std::vector<FanotifyRec> fanotifies;      // one per FileRec of type fanotify
   std::vector<InetSocketRec> inet_sockets;  // one per FileRec of type inet
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
-                                   inotifies, bpf_maps, ghosts, unix_sockets, inet_sockets)
+                                   inotifies, bpf_maps, ghosts, unix_sockets, fanotifies, inet_sockets)
 
 struct FdRec {
   int32_t fd = 0;

@@ -12,12 +12,13 @@ const std::vector<ImageKindInfo> kKinds = {
      "what the set holds: format, tool version, root pid, host, options used"},
     {ImageKind::Stats, "stats", "stats", 1, true, "timings and counters of a dump or restore"},
     {ImageKind::Pstree, "pstree", "pstree", 2, true, "the process tree: pids, parents, groups, sessions, threads"},
-    {ImageKind::Core, "core", "core", 3, true, "one task: registers, xsave, signals, credentials, limits"},
+    {ImageKind::Core, "core", "core", 4, true, "one task: registers, xsave, signals, credentials, limits"},
     {ImageKind::Mm, "mm", "mm", 2, true, "one address space: VMAs and mm fields"},
     {ImageKind::Pagemap, "pagemap", "pagemap", 2, true, "index of dumped pages and of their frames"},
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
-    {ImageKind::Files, "files", "files", 7, true,
-     "open file descriptions, pipes, shared memory, SysV shared memory segments, unix and inet sockets"},
+    {ImageKind::Files, "files", "files", 8, true,
+     "open file descriptions, pipes, shared memory, SysV shared memory segments, unix sockets, fanotify groups, "
+     "inet sockets"},
     {ImageKind::Fdinfo, "fdinfo", "fdinfo", 2, true, "one task's fd table and its POSIX locks"},
     {ImageKind::Test, "test", "test", 1, true, "test records (unit tests)"},
 };

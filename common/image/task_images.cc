@@ -213,7 +213,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
-        fr.type == "inotify" || fr.type == "bpf-map")
+        fr.type == "inotify" || fr.type == "fanotify" || fr.type == "bpf-map")
       continue;
     if (fr.type == "unix" || fr.type == "inet") continue;  // validate_unix_sockets, validate_inet_sockets
     if (fr.type == "ghost") {
@@ -316,6 +316,14 @@ Status validate_event_fds(const Files& files) {
       if (w.wd <= 0 || w.wd > (1 << 20) || !wds.insert(w.wd).second || w.path.empty() || w.path[0] != '/')
         return make_error("files.img: inotify %llu: bad watch %d", ull(in.file_id), w.wd);
   }
+  for (auto& fa : files.fanotifies) {
+    TRY_STATUS(check(fa.file_id, "fanotify"));
+    if (fa.marks.size() > (1u << 16)) return make_error("files.img: fanotify %llu: too many marks", ull(fa.file_id));
+    for (auto& m : fa.marks)
+      if ((m.kind != "inode" && m.kind != "mount" && m.kind != "filesystem") || m.path.empty() || m.path[0] != '/' ||
+          m.mask > 0xffffffffull || m.ignored_mask > 0xffffffffull || (!m.mask && !m.ignored_mask))
+        return make_error("files.img: fanotify %llu: bad mark on '%s'", ull(fa.file_id), m.path.c_str());
+  }
   for (auto& m : files.bpf_maps) {
     TRY_STATUS(check(m.file_id, "bpf-map"));
     if ((m.map_type != 1 /* HASH */ && m.map_type != 2 /* ARRAY */) || m.key_size == 0 || m.key_size > 512 ||
@@ -328,7 +336,7 @@ Status validate_event_fds(const Files& files) {
   }
   for (auto& [id, type] : type_of)
     if ((type == "eventfd" || type == "signalfd" || type == "timerfd" || type == "epoll" || type == "inotify" ||
-         type == "bpf-map") &&
+         type == "fanotify" || type == "bpf-map") &&
         !records.count(id))
       return make_error("files.img: %s %llu has no record of its state", type.c_str(), ull(id));
   return ok_status();

@@ -174,4 +174,10 @@ constexpr size_t kXstateXcr0Offset = 464;
 // Offset of the XSAVE header's XSTATE_BV.
 constexpr size_t kXstateHeaderOffset = 512;
 
+// arch_prctl codes for dynamically enabled XSAVE features (AMX tile data),
+// Linux 5.16 (asm/prctl.h; glibc 2.36's <asm/prctl.h> has them, older ones
+// do not).
+constexpr int kArchGetXcompPerm = 0x1022;
+constexpr int kArchReqXcompPerm = 0x1023;
+
 }  // namespace cr::uapi

@@ -55,6 +55,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/kernel/features.h"
 #include "test/integration/harness.h"
 
 using namespace harness;
@@ -689,6 +690,21 @@ TEST_CASE("cycle: crtools dump -D - | crtools restore -D -; attached and -d") {
               {{"ckpt_regs", {}}, kPipeDetached}});
 }
 
+// AMX (Sapphire Rapids and later): the process's permission for the tile
+// data state comes back, and a tile computation runs after the restore.
+// On such a CPU the ptrace xstate is larger than a task's default FPU
+// buffer; every vector register above xmm was lost until the restore sized
+// the signal frame to the task (cr-restore/core.cc build_sigframe).
+TEST_CASE("cycle: AMX tile permission (ckpt_regs --amx); skipped on a machine without AMX") {
+  if (!cr::feature_available(cr::Feature::CpuAmx)) {
+    MESSAGE("skipped: this machine has no AMX (crtools check: cpu-amx)");
+    return;
+  }
+  run_cycles({{{"ckpt_regs", {"--amx"}}, kKillDirAttached},
+              {{"ckpt_regs", {"--amx"}}, kStoppedDetached},
+              {{"ckpt_regs", {"--amx"}}, kPipeDetached}});
+}
+
 TEST_CASE("cycle: caught in user code (--spin) rather than in a system call") {
   run_cycles({{{"ckpt_memory", {"--spin"}}, kKillDirDetached},
               {{"ckpt_signals", {"--spin"}}, kKillDirAttached},
@@ -753,6 +769,18 @@ TEST_CASE("cycle: capabilities and securebits, POSIX timers, seccomp, shared mem
       {"ckpt_eventfds", {}}, {"ckpt_deleted", {}}, {"ckpt_inotify", {}}, {"ckpt_locks", {}, {"--file-locks"}},
       {"ckpt_bpf_maps", {}}, {"ckpt_unix_sockets", {}}, {"ckpt_inet", {}},
       {"ckpt_tcp_echo", {}, {"--tcp-established"}}};
+  std::vector<CycleCase> cs;
+  for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
+                        kPipeDetached})
+    for (auto& c : each(ws, m)) cs.push_back(c);
+  run_cycles(cs);
+}
+
+// fanotify groups with inode, mount and filesystem marks; files opened
+// again through /proc/self/fd links (their own descriptions, offsets and
+// flags); each in every mode.
+TEST_CASE("cycle: fanotify marks, files reopened through /proc/self/fd; every mode") {
+  const std::vector<Work> ws = {{"ckpt_fanotify", {}}, {"ckpt_procfd", {}}};
   std::vector<CycleCase> cs;
   for (const Mode& m : {kKillDirAttached, kKillDirDetached, kStoppedAttached, kRunningDetached, kStreamAttached,
                         kPipeDetached})
@@ -1115,6 +1143,7 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
                                 {"inet-pending", {"not yet accepted"}},
                                 {"unix-scm", {"scm_rights"}},
                                 {"inotify-queued", {"unread events"}},
+                                {"fanotify-queued", {"fanotify instance holds"}},
                                 {"epoll-closed", {"closed or replaced"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);

@@ -60,7 +60,7 @@ const std::vector<Case>& cases() {
 }
 
 const std::vector<std::string>& unsupported_kinds() {
-  static const std::vector<std::string> k = {"socket", "inet", "unix-scm", "eventfd", "pipe", "epoll", "epoll-closed", "inotify", "inotify-queued", "deleted-file", "thread", "child",
+  static const std::vector<std::string> k = {"socket", "inet", "unix-scm", "eventfd", "pipe", "epoll", "epoll-closed", "inotify", "inotify-queued", "fanotify-queued", "deleted-file", "thread", "child",
                                              "left-session"};
   return k;
 }
@@ -178,6 +178,7 @@ TEST_CASE("workload selftest: ckpt_unsupported holds what it says and verifies")
     if (k == "eventfd") CHECK(l42 == "anon_inode:[eventfd]");
     if (k == "epoll" || k == "epoll-closed") CHECK(l42 == "anon_inode:[eventpoll]");
     if (k == "inotify" || k == "inotify-queued") CHECK(l42 == "anon_inode:inotify");
+    if (k == "fanotify-queued") CHECK(l42 == "anon_inode:[fanotify]");
     if (k == "deleted-file") CHECK(l42.find(" (deleted)") != std::string::npos);
     if (k == "thread") CHECK(protocol_problems(d.pid()).find("2 threads") != std::string::npos);
     if (k == "child" || k == "left-session") CHECK(children_of(d.pid()).size() == 1);
@@ -489,6 +490,8 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_eventfds", "semaphore eventfd gave 4 units"},
             {"ckpt_deleted", "the deleted file's bytes differ"},
             {"ckpt_inotify", "fdinfo watches are not wd 2, 3, 4"},
+            {"ckpt_fanotify", "fdinfo shows 3 fanotify lines, 4 before"},
+            {"ckpt_procfd", "fd 44 (reopened through /proc/self/fd/43) has offset"},
             {"ckpt_locks", "a new process found the locks not as dumped"},
             {"ckpt_bpf_maps", "hash entry 7919 is not as set"},
             {"ckpt_unix_sockets", "expected 'efgh-reply', got 'fgh-reply'"},

@@ -1,5 +1,5 @@
 // Validation of the event descriptor records in files.img (eventfd,
-// signalfd, timerfd, epoll), deleted files and O_PATH descriptors: the good
+// signalfd, timerfd, epoll, inotify, fanotify), deleted files and O_PATH descriptors: the good
 // set passes; each rule refuses one broken field.
 #include <doctest/doctest.h>
 #include <time.h>
@@ -192,4 +192,41 @@ TEST_CASE("BPF maps: each broken rule is refused") {
   b = f;
   b.bpf_maps.clear();
   CHECK(refusal(b, t).find("bpf-map 1 has no record of its state") != std::string::npos);
+}
+
+TEST_CASE("fanotify groups: a good set passes; each broken rule is refused") {
+  auto with_fanotify = [] {
+    Files f = good_files();
+    f.files.push_back(file(6, "fanotify"));
+    FanotifyRec r;
+    r.file_id = 6;
+    r.flags = 0x3;
+    r.event_flags = 0x8000;
+    r.marks = {{"inode", "/tmp/w", 1, 2, 0, 0x8 | 0x08000000, 0},
+               {"mount", "/", 1, 2, 0x40, 0, 0x20},
+               {"filesystem", "/", 1, 2, 0, 0x8000, 0}};
+    f.fanotifies = {r};
+    return f;
+  };
+  auto t = good_table();
+  t.fds.push_back({15, false, 6});
+  CHECK(refusal(with_fanotify(), t) == "");
+  auto f = with_fanotify();
+  f.fanotifies[0].marks[1].kind = "superblock";
+  CHECK(refusal(f, t).find("fanotify 6: bad mark on '/'") != std::string::npos);
+  f = with_fanotify();
+  f.fanotifies[0].marks[0].path = "tmp/w";
+  CHECK(refusal(f, t).find("fanotify 6: bad mark on 'tmp/w'") != std::string::npos);
+  f = with_fanotify();
+  f.fanotifies[0].marks[2].mask = 0;  // neither reports nor ignores anything
+  CHECK(refusal(f, t).find("fanotify 6: bad mark") != std::string::npos);
+  f = with_fanotify();
+  f.fanotifies[0].marks[0].mask = 1ull << 40;
+  CHECK(refusal(f, t).find("fanotify 6: bad mark") != std::string::npos);
+  f = with_fanotify();
+  f.fanotifies.clear();
+  CHECK(refusal(f, t).find("fanotify 6 has no record of its state") != std::string::npos);
+  f = with_fanotify();
+  f.fanotifies[0].file_id = 5;  // the inotify's file
+  CHECK(refusal(f, t).find("fanotify record for file 5, which is no fanotify") != std::string::npos);
 }

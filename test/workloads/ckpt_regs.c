@@ -10,6 +10,12 @@
  * Also: fs_base (a __thread variable's address and value, ARCH_GET_FS) and
  * gs_base (set with ARCH_SET_GS before READY; ARCH_GET_GS and a %gs: load).
  *
+ * --amx: where the CPU and kernel offer AMX, ask for the tile data state
+ * (arch_prctl ARCH_REQ_XCOMP_PERM) and run a tile computation before READY;
+ * after the checkpoint the permission must still be there and a tile
+ * computation must run again (without the permission a tile instruction
+ * kills the process with SIGILL). READY says "amx" or "no-amx".
+ *
  * --selftest-corrupt: the SIGTERM handler edits the interrupted context
  * (r13, xmm5, mxcsr, and through the xsave area ymm6's upper half, k3,
  * zmm9's upper half and zmm20) and the TLS value, so the verdict must name
@@ -121,6 +127,51 @@ static void detect(void) {
     if (__get_cpuid_count(0xd, i, &a, &b, &c, &d)) xsave_off[i] = b;
 }
 
+#define CK_ARCH_GET_XCOMP_SUPP 0x1021
+#define CK_ARCH_GET_XCOMP_PERM 0x1022
+#define CK_ARCH_REQ_XCOMP_PERM 0x1023
+#define CK_XTILE_DATA 18
+
+static uint64_t amx_perm(void) {
+  uint64_t perm = 0;
+  if (syscall(SYS_arch_prctl, CK_ARCH_GET_XCOMP_PERM, &perm)) return 0;
+  return perm;
+}
+
+/* Ask for the tile data state; 0 where the machine has none. */
+static int amx_request(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((d >> 24) & 1)) return 0; /* AMX-TILE */
+  uint64_t supp = 0;
+  if (syscall(SYS_arch_prctl, CK_ARCH_GET_XCOMP_SUPP, &supp) || !(supp & (1ULL << CK_XTILE_DATA))) return 0;
+  if (syscall(SYS_arch_prctl, CK_ARCH_REQ_XCOMP_PERM, CK_XTILE_DATA)) die("ARCH_REQ_XCOMP_PERM");
+  return 1;
+}
+
+/* Load a tile configuration (palette 1, tmm0 16 rows of 64 bytes), zero
+ * tmm0, store it over 0xff bytes and release the tiles: 0 if all came back
+ * zero. */
+static int amx_compute(void) {
+  struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+  } __attribute__((aligned(64))) cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.palette = 1;
+  cfg.colsb[0] = 64;
+  cfg.rows[0] = 16;
+  static uint8_t buf[16 * 64] __attribute__((aligned(64)));
+  memset(buf, 0xff, sizeof buf);
+  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+  __asm__ volatile("tilezero %%tmm0" ::);
+  __asm__ volatile("tilestored %%tmm0, (%0,%1,1)" ::"r"(buf), "r"(64L) : "memory");
+  __asm__ volatile("tilerelease" ::);
+  for (size_t i = 0; i < sizeof buf; i++)
+    if (buf[i]) return -1;
+  return 0;
+}
+
 static void flip_xsave(void *fp, unsigned comp, unsigned byte) {
   /* The signal frame holds the standard (non-compacted) XSAVE layout when the
    * kernel says so in the software-reserved bytes (FP_XSTATE_MAGIC1). */
@@ -201,7 +252,11 @@ int main(int argc, char **argv) {
   if (syscall(SYS_arch_prctl, ARCH_GET_GS, &gs0)) die("ARCH_GET_GS");
   if (gs0 != (unsigned long)gs_area) die("ARCH_GET_GS gave %#lx, set %p", gs0, (void *)gs_area);
 
-  ready("%s%d%s fs=%#lx", vname, nvec - 1, has_avx512 ? (has_bw ? " k0-7(64)" : " k0-7(16)") : "", fs0);
+  int amx = ckpt_flag(argc, argv, "--amx") ? amx_request() : 0;
+  if (amx && amx_compute()) die("a tile computation before READY went wrong");
+
+  ready("%s%d%s fs=%#lx%s", vname, nvec - 1, has_avx512 ? (has_bw ? " k0-7(64)" : " k0-7(16)") : "", fs0,
+        amx ? " amx" : ckpt_flag(argc, argv, "--amx") ? " no-amx" : "");
 
   if (has_avx512)
     has_bw ? ck_spin_avx512bw() : ck_spin_avx512f();
@@ -244,6 +299,10 @@ int main(int argc, char **argv) {
     uint64_t g;
     __asm__ volatile("mov %%gs:0, %0" : "=r"(g));
     if (g != gs_area[0]) fail("%%gs:0 reads %#llx expected %#llx", (unsigned long long)g, (unsigned long long)gs_area[0]);
+  }
+  if (amx) {
+    if (!(amx_perm() & (1ULL << CK_XTILE_DATA))) fail("the AMX tile data permission (ARCH_REQ_XCOMP_PERM) is gone");
+    else if (amx_compute()) fail("a tile computation after the checkpoint stored nonzero bytes");
   }
   verdict();
 }

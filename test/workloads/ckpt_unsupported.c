@@ -25,6 +25,8 @@
  *   --kind epoll         an epoll instance at fd 42
  *   --kind inotify       an inotify instance at fd 42 watching its directory
  *   --kind inotify-queued  the same with an event not read yet
+ *   --kind fanotify-queued a fanotify group at fd 42 marking its directory
+ *                        (FAN_CLOSE_WRITE of its files), an event not read
  *   --kind epoll-closed  an epoll instance at fd 42 watching an eventfd
  *                        registered as fd 43, since moved to fd 44
  *   --kind deleted-file  fd 42: a file with a pattern, unlinked
@@ -46,7 +48,9 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -97,7 +101,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|inet|inet-raw|inet-pending|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|deleted-file|thread|child|left-session");
+  if (!kind) die("--kind socket|inet|inet-raw|inet-pending|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -197,6 +201,14 @@ int main(int argc, char **argv) {
       close(q);
     }
     nfd = 1;
+  } else if (!strcmp(kind, "fanotify-queued")) {
+    int fa = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
+    if (fa < 0 || fanotify_mark(fa, FAN_MARK_ADD, FAN_CLOSE_WRITE | FAN_EVENT_ON_CHILD, AT_FDCWD, ".")) die("fanotify");
+    place(fa, 42);
+    int q = open("queued.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (q < 0) die("queued.txt");
+    close(q);
+    nfd = 1;
   } else if (!strcmp(kind, "deleted-file")) {
     int fd = open("deleted.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
     ckpt_fill(pat, sizeof pat, 77, 0);
@@ -268,7 +280,7 @@ int main(int argc, char **argv) {
     if (!strcmp(kind, "socket") || !strcmp(kind, "unix-scm") || !strcmp(kind, "pipe") || !strcmp(kind, "eventfd")) {
       if (read(42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
     } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
-               !strcmp(kind, "inotify-queued") || !strcmp(kind, "inet") ||
+               !strcmp(kind, "inotify-queued") || !strcmp(kind, "fanotify-queued") || !strcmp(kind, "inet") ||
                !strcmp(kind, "inet-raw") || !strcmp(kind, "inet-pending"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
@@ -303,7 +315,10 @@ int main(int argc, char **argv) {
   }
   if (!failed()) {
     char b[16] = "";
-    if (!strcmp(kind, "socket")) {
+    if (!strcmp(kind, "inotify-queued") || !strcmp(kind, "fanotify-queued")) {
+      int queued = 0;
+      if (ioctl(42, FIONREAD, &queued) || queued <= 0) fail("%s: the unread event is gone", kind);
+    } else if (!strcmp(kind, "socket")) {
       ssize_t r = recv(42, b, sizeof b, MSG_DONTWAIT);
       if (r != 4 || memcmp(b, "ping", 4)) fail("socket: queued \"ping\" not there (read %zd)", r);
     } else if (!strcmp(kind, "unix-outside") && ckpt_flag(argc, argv, "--dgram")) {
