@@ -1607,7 +1607,7 @@ TEST_CASE("cycle: a shared memory object over 1 TiB is refused at dump naming pi
 
 // A dump that fails after part of the tree is collected: the root (python)
 // is seized, its memory written and its parasite run and removed; then its
-// child holds a UDP socket, which is refused. Both must run on as before:
+// child holds a raw ICMP socket, which is refused. Both must run on as before:
 // not traced, not stopped, the same mappings (no parasite left), no image
 // set left, and the pair still talks (the root checks it, then PASS).
 TEST_CASE("cycle: a tree whose child holds an unsupported fd is refused; the whole tree runs on untouched") {
@@ -1618,7 +1618,7 @@ r, w = os.pipe()
 r2, w2 = os.pipe()
 pid = os.fork()
 if pid == 0:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
     os.close(w); os.close(r2)
     while True:
         b = os.read(r, 1)
