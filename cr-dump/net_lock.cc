@@ -37,8 +37,13 @@ Status NetLock::add(pid_t pid, int fd, int sk, const TcpTuple& t) {
   }
   // The rule first: from here nothing reaches either end. Both ends of a
   // connection inside the tree share one pair of rules.
-  std::string here = t.local_addr + " " + std::to_string(t.local_port);
-  std::string there = t.peer_addr + " " + std::to_string(t.peer_port);
+  // (An IPv4-mapped address is its IPv4 one: the two ends of an IPv4
+  // connection accepted by a dual-stack listener show both forms.)
+  auto plain = [](const std::string& a) {
+    return a.rfind("::ffff:", 0) == 0 && a.find('.') != std::string::npos ? a.substr(7) : a;
+  };
+  std::string here = plain(t.local_addr) + " " + std::to_string(t.local_port);
+  std::string there = plain(t.peer_addr) + " " + std::to_string(t.peer_port);
   if (locked_tuples_.insert(here < there ? here + " " + there : there + " " + here).second) {
     table_made_ = true;  // (a failed nft -f makes nothing, and undo's delete finds no table)
     if (auto st = net_lock(root_, {t}); !st)

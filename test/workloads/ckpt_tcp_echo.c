@@ -8,12 +8,22 @@
  *       sent (41's window is full)
  *   42  the accepted end of 41's connection, SO_SNDBUF 65536: "pair-hello" from 41 waits
  *       unread in its receive queue
- *   43  (after READY) the connection of one client from outside the tree,
+ *   43  TCP dual-stack listener on :: (IPV6_V6ONLY off)
+ *   44  an IPv4 client connected to 43 through 127.0.0.1; "v4m-hello"
+ *       waits unread in its accepted end
+ *   45  that accepted end (an IPv6 socket whose addresses are
+ *       ::ffff:127.0.0.1)
+ *   46  an IPv6 client connected to 43 through ::1; "v6-hello" waits in
+ *       its accepted end 47, "v6-back" (sent by 47) in 46
+ *   47  that accepted end
+ *   3   (after READY) the connection of one client from outside the tree,
  *       accepted from 40: every byte read is written back (an echo
  *       server), until the client closes it
  *
  * After SIGTERM: 42 reads "pair-hello", 41 reads all BIG bytes and checks
- * the pattern, then "after" goes each way on 41/42; the echo connection,
+ * the pattern, then "after" goes each way on 41/42; 45 reads "v4m-hello",
+ * 47 "v6-hello", 46 "v6-back", and a reply goes each way on 44/45 and
+ * 46/47 (names and peers checked); the echo connection,
  * if any, must not have failed (a reset, an error) and its client must
  * have closed it or it must still be open; verdict.
  * --selftest-corrupt: 42 reads one byte of its queue after READY.
@@ -116,6 +126,38 @@ int main(int argc, char **argv) {
   }
   fcntl(42, F_SETFL, fl);
   if (sent == 0 || sent == BIG) die("wrote %zu bytes to 42: expected a full window", sent);
+  /* IPv4 and IPv6 connections through a dual-stack listener. */
+  place(socket(AF_INET6, SOCK_STREAM, 0), 43);
+  int zero = 0;
+  setsockopt(43, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  struct sockaddr_in6 a6;
+  memset(&a6, 0, sizeof a6);
+  a6.sin6_family = AF_INET6;
+  a6.sin6_addr = in6addr_any;
+  socklen_t a6l = sizeof a6;
+  if (bind(43, (struct sockaddr *)&a6, sizeof a6) || listen(43, 4) || getsockname(43, (struct sockaddr *)&a6, &a6l))
+    die("dual-stack listener");
+  struct sockaddr_in a4 = a;
+  a4.sin_port = a6.sin6_port;
+  place(socket(AF_INET, SOCK_STREAM, 0), 44);
+  if (connect(44, (struct sockaddr *)&a4, sizeof a4)) die("connect 44");
+  place(accept(43, NULL, NULL), 45);
+  a6.sin6_addr = in6addr_loopback;
+  place(socket(AF_INET6, SOCK_STREAM, 0), 46);
+  if (connect(46, (struct sockaddr *)&a6, sizeof a6)) die("connect 46");
+  place(accept(43, NULL, NULL), 47);
+  if (write(44, "v4m-hello", 9) != 9 || write(46, "v6-hello", 8) != 8 || write(47, "v6-back", 7) != 7)
+    die("write to the dual-stack connections");
+  struct pollfd pq[3] = {{45, POLLIN, 0}, {47, POLLIN, 0}, {46, POLLIN, 0}};
+  for (int i = 0; i < 3; i++)
+    if (poll(&pq[i], 1, 10000) != 1) die("data on fd %d did not arrive", pq[i].fd);
+  struct sockaddr_storage names[48], peers[48];
+  for (int fd = 44; fd <= 47; fd++) {
+    socklen_t l = sizeof names[fd];
+    if (getsockname(fd, (struct sockaddr *)&names[fd], &l)) die("getsockname %d", fd);
+    l = sizeof peers[fd];
+    if (getpeername(fd, (struct sockaddr *)&peers[fd], &l)) die("getpeername %d", fd);
+  }
   /* Wait until "pair-hello" has reached 42. */
   struct pollfd p42 = {42, POLLIN, 0};
   if (poll(&p42, 1, 10000) != 1) die("pair-hello did not arrive");
@@ -183,6 +225,29 @@ int main(int argc, char **argv) {
   if (recv_exact(42, b, 7) != 7 || memcmp(b, "after41", 7)) fail("fd 42: expected 'after41', got '%s'", b);
   memset(b, 0, sizeof b);
   if (recv_exact(41, b, 7) != 7 || memcmp(b, "after42", 7)) fail("fd 41: expected 'after42', got '%s'", b);
+  struct {
+    int fd;
+    const char *want;
+  } queued[] = {{45, "v4m-hello"}, {47, "v6-hello"}, {46, "v6-back"}};
+  for (int i = 0; i < 3; i++) {
+    int fd = queued[i].fd;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t n = strlen(queued[i].want);
+    memset(b, 0, sizeof b);
+    if (recv_exact(fd, b, n) != (int)n || memcmp(b, queued[i].want, n)) fail("fd %d: expected '%s', got '%s'", fd, queued[i].want, b);
+  }
+  for (int fd = 44; fd <= 47; fd++) {
+    struct sockaddr_storage x;
+    socklen_t l = sizeof x;
+    if (getsockname(fd, (struct sockaddr *)&x, &l) || memcmp(&x, &names[fd], l)) fail("fd %d: its name changed", fd);
+    l = sizeof x;
+    if (getpeername(fd, (struct sockaddr *)&x, &l) || memcmp(&x, &peers[fd], l)) fail("fd %d: its peer changed", fd);
+    int peer = fd ^ 1; /* 44<->45, 46<->47 */
+    setsockopt(peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (write(fd, "reply", 5) != 5) fail("fd %d: write: %s", fd, strerror(errno));
+    memset(b, 0, sizeof b);
+    if (recv_exact(peer, b, 5) != 5 || memcmp(b, "reply", 5)) fail("fd %d: expected 'reply' from %d, got '%s'", peer, fd, b);
+  }
   if (echo_errors) fail("the echo connection failed: %s (%llu bytes echoed)", echo_err, (unsigned long long)echoed);
   ckpt_say("echoed %llu bytes%s\n", (unsigned long long)echoed, echo_closed ? ", client closed" : "");
   verdict();
