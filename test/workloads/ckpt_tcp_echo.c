@@ -8,7 +8,10 @@
  *       sent (41's window is full)
  *   42  the accepted end of 41's connection, SO_SNDBUF 65536: "pair-hello" from 41 waits
  *       unread in its receive queue
- *   43  TCP dual-stack listener on :: (IPV6_V6ONLY off)
+ *   43  TCP dual-stack listener on :: (IPV6_V6ONLY off), SO_REUSEADDR (as
+ *       servers set it: after dump --leave-running the original's closed
+ *       connections wait in TIME_WAIT on its port, and only a listener
+ *       with SO_REUSEADDR can bind beside them at restore)
  *   44  an IPv4 client connected to 43 through 127.0.0.1; "v4m-hello"
  *       waits unread in its accepted end
  *   45  that accepted end (an IPv6 socket whose addresses are
@@ -130,6 +133,7 @@ int main(int argc, char **argv) {
   place(socket(AF_INET6, SOCK_STREAM, 0), 43);
   int zero = 0;
   setsockopt(43, SOL_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+  setsockopt(43, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in6 a6;
   memset(&a6, 0, sizeof a6);
   a6.sin6_family = AF_INET6;
