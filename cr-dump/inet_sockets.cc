@@ -215,6 +215,16 @@ Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, F
       s.peer_addr = peer_addr;
       s.peer_port = peer_port;
       TRY_STATUS(lock->add(pid, fd, sk, TcpTuple{family, s.local_addr, s.peer_addr, s.local_port, s.peer_port}));
+      // A FIN that arrived before the rule did moved it on: look again now
+      // that nothing can reach it.
+      l = sizeof ti;
+      if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) < 0) return r.err(errno, "getsockopt TCP_INFO");
+      if (ti.tcpi_state != TCP_ESTABLISHED) {
+        Error e = r.err(0, std::string("went to state ") + tcp_state_name(ti.tcpi_state) +
+                               " while it was dumped; not supported");
+        e.remedy = "dump when the connection is established or closed";
+        return e;
+      }
       TRY_STATUS(read_established(r, s));
       pr_debug(pid, "fd %d: tcp %s: snd %u rcv %u, %zu bytes to send (%u unsent), %zu received", fd, conn.c_str(),
                s.tcp_snd_seq, s.tcp_rcv_seq, s.tcp_send_queue.size(), s.tcp_unsent, s.tcp_recv_queue.size());
