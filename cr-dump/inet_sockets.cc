@@ -184,6 +184,9 @@ Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, F
   }
   s.keepalive = TRY(r.get(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE")) != 0;
   s.nodelay = TRY(r.get(SOL_TCP, TCP_NODELAY, "TCP_NODELAY")) != 0;
+  s.keepidle = TRY(r.get(SOL_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE"));
+  s.keepintvl = TRY(r.get(SOL_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL"));
+  s.keepcnt = TRY(r.get(SOL_TCP, TCP_KEEPCNT, "TCP_KEEPCNT"));
   struct tcp_info ti = {};
   l = sizeof ti;
   if (getsockopt(sk, SOL_TCP, TCP_INFO, &ti, &l) < 0) return r.err(errno, "getsockopt TCP_INFO");

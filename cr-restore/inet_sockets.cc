@@ -171,6 +171,9 @@ Result<int> open_inet_socket(const Files& files, const FileRec& f, const std::st
   if (s.type == SOCK_STREAM) {
     TRY_STATUS(m.set(SOL_SOCKET, SO_KEEPALIVE, s.keepalive, "SO_KEEPALIVE"));
     TRY_STATUS(m.set(SOL_TCP, TCP_NODELAY, s.nodelay, "TCP_NODELAY"));
+    if (s.keepidle) TRY_STATUS(m.set(SOL_TCP, TCP_KEEPIDLE, s.keepidle, "TCP_KEEPIDLE"));
+    if (s.keepintvl) TRY_STATUS(m.set(SOL_TCP, TCP_KEEPINTVL, s.keepintvl, "TCP_KEEPINTVL"));
+    if (s.keepcnt) TRY_STATUS(m.set(SOL_TCP, TCP_KEEPCNT, s.keepcnt, "TCP_KEEPCNT"));
   }
   // Buffer sizes: set (halved: the kernel doubles what it is given) only
   // when they differ from a new socket's, so that a size the kernel tunes

@@ -76,7 +76,12 @@ Status validate_inet_sockets(const Files& files, uint64_t* bad_id) {
     if (s.state != "listening" && s.backlog) return bad(s, "a backlog without listening");
     if (s.backlog > (1u << 20)) return bad(s, "backlog out of range");
     if (s.family == AF_INET && s.v6only) return bad(s, "IPV6_V6ONLY on an IPv4 socket");
-    if (!tcp && (s.nodelay || s.keepalive)) return bad(s, "TCP options on a UDP socket");
+    if (!tcp && (s.nodelay || s.keepalive || s.keepidle || s.keepintvl || s.keepcnt))
+      return bad(s, "TCP options on a UDP socket");
+    // The kernel's bounds (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT).
+    if (s.keepidle < 0 || s.keepidle > 32767 || s.keepintvl < 0 || s.keepintvl > 32767 || s.keepcnt < 0 ||
+        s.keepcnt > 127)
+      return bad(s, "keepalive setting out of range");
     if (s.sndbuf < 0 || s.rcvbuf < 0) return bad(s, "bad buffer size");
     if (s.state == "established") {
       if (s.tcp_send_queue.size() > kMaxTcpQueueBytes || s.tcp_recv_queue.size() > kMaxTcpQueueBytes)

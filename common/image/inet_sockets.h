@@ -36,6 +36,9 @@ struct InetSocketRec {
   uint32_t backlog = 0;    // listening: listen()'s backlog
   bool reuseaddr = false, reuseport = false, keepalive = false, nodelay = false;
   bool v6only = false;     // AF_INET6: IPV6_V6ONLY
+  // TCP: TCP_KEEPIDLE, TCP_KEEPINTVL (seconds), TCP_KEEPCNT as getsockopt
+  // gives them (the sysctl defaults unless set); 0: not saved.
+  int32_t keepidle = 0, keepintvl = 0, keepcnt = 0;
   int32_t sndbuf = 0, rcvbuf = 0;  // SO_SNDBUF, SO_RCVBUF as getsockopt gives them (twice what was set)
   // Established TCP (TCP_REPAIR): the next sequence number to be queued
   // for sending (write_seq) and the next expected (rcv_nxt); the send queue
@@ -54,7 +57,7 @@ struct InetSocketRec {
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(InetSocketRec, file_id, ino, family, type, state, local_addr, local_port,
                                    peer_addr, peer_port, backlog, reuseaddr, reuseport, keepalive, nodelay, v6only,
-                                   sndbuf, rcvbuf, tcp_snd_seq, tcp_rcv_seq, tcp_send_queue, tcp_unsent,
+                                   keepidle, keepintvl, keepcnt, sndbuf, rcvbuf, tcp_snd_seq, tcp_rcv_seq, tcp_send_queue, tcp_unsent,
                                    tcp_recv_queue, tcp_mss, tcp_options, tcp_snd_wscale, tcp_rcv_wscale, tcp_timestamp,
                                    tcp_snd_wl1, tcp_snd_wnd, tcp_max_window, tcp_rcv_wnd, tcp_rcv_wup)
 

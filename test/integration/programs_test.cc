@@ -463,6 +463,11 @@ TEST_CASE("program: redis-server with 1000 keys answers with the same data after
   INFO("dump stderr: ", r.err);
   REQUIRE(r.status == 0);
   CHECK(srv.wait(30s).status == 128 + SIGKILL);
+  // The held connection as the images show it: established, with the
+  // keepalive redis sets on client sockets (tcp-keepalive 300).
+  auto shown = crtools({"show", "-D", img.path() + "/set", "-f", "files.img", "--json"});
+  CHECK(shown.out.find("\"state\": \"established\"") != std::string::npos);
+  CHECK(shown.out.find("\"keepidle\": 300") != std::string::npos);
   auto rr = crtools({"restore", "-D", img.path() + "/set", "-d"});
   INFO("restore stderr: ", rr.err);
   REQUIRE(rr.status == 0);

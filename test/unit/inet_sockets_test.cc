@@ -43,6 +43,10 @@ Files good_files() {
   InetSocketRec l4 = sock(1, AF_INET, SOCK_STREAM, "listening", "127.0.0.1", 8080);
   l4.backlog = 128;
   l4.reuseaddr = true;
+  l4.keepalive = true;
+  l4.keepidle = 300;
+  l4.keepintvl = 75;
+  l4.keepcnt = 9;
   InetSocketRec l6 = sock(2, AF_INET6, SOCK_STREAM, "listening", "::1", 8081);
   l6.backlog = 5;
   l6.v6only = true;
@@ -120,6 +124,10 @@ TEST_CASE("inet sockets: family, type and state") {
   refused([](Files& f) { rec(f, 1).v6only = false, rec(f, 4).v6only = true; }, "IPV6_V6ONLY on an IPv4 socket");
   refused([](Files& f) { rec(f, 5).nodelay = true; }, "TCP options on a UDP socket");
   refused([](Files& f) { rec(f, 5).sndbuf = -1; }, "bad buffer size");
+  refused([](Files& f) { rec(f, 5).keepidle = 60; }, "TCP options on a UDP socket");
+  refused([](Files& f) { rec(f, 1).keepidle = 40000; }, "keepalive setting out of range");
+  refused([](Files& f) { rec(f, 1).keepcnt = 128; }, "keepalive setting out of range");
+  refused([](Files& f) { rec(f, 1).keepintvl = -1; }, "keepalive setting out of range");
 }
 
 TEST_CASE("inet sockets: addresses and ports") {

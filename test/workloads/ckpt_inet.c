@@ -1,7 +1,8 @@
 /* ckpt_inet: inet sockets that hold no connection, across a checkpoint.
  *
  *   40  TCP IPv4 listener on 127.0.0.1 (port chosen by the kernel), backlog
- *       7, SO_REUSEADDR, SO_KEEPALIVE, TCP_NODELAY, SO_SNDBUF 40000,
+ *       7, SO_REUSEADDR, SO_KEEPALIVE (TCP_KEEPIDLE 77, TCP_KEEPINTVL 11,
+ *       TCP_KEEPCNT 5), TCP_NODELAY, SO_SNDBUF 40000,
  *       SO_RCVBUF 60000, O_NONBLOCK
  *   41  TCP IPv6 listener on ::1, IPV6_V6ONLY, SO_REUSEPORT, backlog 5
  *   42  TCP dual-stack listener on :: (IPV6_V6ONLY off), backlog 3
@@ -192,6 +193,9 @@ int main(int argc, char **argv) {
   seti(s, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
   seti(s, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE");
   seti(s, SOL_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
+  seti(s, SOL_TCP, TCP_KEEPIDLE, 77, "TCP_KEEPIDLE");
+  seti(s, SOL_TCP, TCP_KEEPINTVL, 11, "TCP_KEEPINTVL");
+  seti(s, SOL_TCP, TCP_KEEPCNT, 5, "TCP_KEEPCNT");
   seti(s, SOL_SOCKET, SO_SNDBUF, 40000, "SO_SNDBUF");
   seti(s, SOL_SOCKET, SO_RCVBUF, 60000, "SO_RCVBUF");
   bind_at(s, v4("127.0.0.1", 0));
@@ -244,6 +248,9 @@ int main(int argc, char **argv) {
   expect_opt(40, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1);
   expect_opt(41, SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 0);
   expect_opt(40, SOL_TCP, TCP_NODELAY, "TCP_NODELAY", 1);
+  expect_opt(40, SOL_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", 77);
+  expect_opt(40, SOL_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", 11);
+  expect_opt(40, SOL_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", 5);
   expect_opt(42, SOL_TCP, TCP_NODELAY, "TCP_NODELAY", 0);
   expect_opt(40, SOL_SOCKET, SO_SNDBUF, "SO_SNDBUF", 80000);
   expect_opt(40, SOL_SOCKET, SO_RCVBUF, "SO_RCVBUF", 120000);
