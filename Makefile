@@ -5,6 +5,7 @@
 #   make check      the same tests with ASan+UBSan builds (in build-san/)
 #   make demo       checkpoint and restore a live counting program
 #   make bench      dump/restore throughput, freeze time, image size, memory
+#   make fuzz       libFuzzer over the image reader (clang, in build-fuzz/), FUZZ_SECONDS long
 #   make install    PREFIX=/usr/local DESTDIR= : binaries and man pages
 #   make clean
 
@@ -13,6 +14,10 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 CXX      ?= g++
 SAN      ?=
+FUZZ     ?=
+FUZZ_SECONDS ?= 60
+# The blobs are built with g++ in every build (NOTES.md: flags tested with g++ 12).
+BLOB_CXX ?= g++
 
 CXXSTD   := -std=gnu++20
 # -Wno-restrict: g++ 12 false positive on std::string concatenation (GCC PR 105329).
@@ -20,6 +25,15 @@ WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers -Wno-restrict
 OPT      := -O2 -g
 ifeq ($(SAN),1)
 OPT      := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+endif
+# The fuzzing build (make fuzz): clang with libFuzzer's coverage, ASan and
+# UBSan; checksums are not enforced there (common/crc32c.h).
+ifeq ($(FUZZ),1)
+CXX      := clang++
+WARN     := -Wall -Wextra -Werror -Wno-missing-field-initializers
+OPT      := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 LDSAN    := -fsanitize=address,undefined
 endif
 CPPFLAGS := -I. -I$(O)/gen -D_GNU_SOURCE
@@ -46,11 +60,15 @@ INTEG_BIN := $(O)/test/integration-tests
 WORKLOAD_SRC := $(sort $(wildcard test/workloads/*.c test/workloads/*.cc))
 WORKLOAD_BIN := $(patsubst test/workloads/%,$(O)/test/workloads/%,$(basename $(WORKLOAD_SRC)))
 
+FUZZ_SRC := $(sort $(wildcard test/fuzz/*.cc))
+FUZZ_OBJ := $(FUZZ_SRC:%.cc=$(O)/obj/%.o)
+FUZZ_BIN := $(O)/test/image-fuzz
+
 MAN_PAGES := $(sort $(wildcard man/*.[0-9]))
 
 GEN := $(O)/gen/syscall_table.inc
 
-.PHONY: all test check demo bench install clean deps unit man-lint integration
+.PHONY: all test check demo bench fuzz install clean deps unit man-lint integration
 all: $(BINS) $(UNIT_BIN) $(INTEG_BIN) $(WORKLOAD_BIN)
 
 deps:
@@ -93,11 +111,11 @@ GEN += $(foreach b,$(BLOBS),$(O)/gen/$(b)_blob.inc)
 
 $(GEN_BLOB): parasite/gen-blob.cc
 	@mkdir -p $(@D)
-	$(CXX) $(CXXSTD) -O1 -g $(WARN) -MMD -MP -o $@ $<
+	$(BLOB_CXX) $(CXXSTD) -O1 -g $(WARN) -MMD -MP -o $@ $<
 
 $(O)/blob/obj/%.o: parasite/%.cc
 	@mkdir -p $(@D)
-	$(CXX) $(BLOB_CPPFLAGS) $(BLOB_CXXFLAGS) -c $< -o $@
+	$(BLOB_CXX) $(BLOB_CPPFLAGS) $(BLOB_CXXFLAGS) -c $< -o $@
 
 define blob_rule
 $(O)/blob/$(1).o: $$(patsubst %,$(O)/blob/obj/%.o,$$($(1)_SRC)) parasite/blob.lds
@@ -119,10 +137,10 @@ BLOB_TEST_DEPS := $(GEN_BLOB) $(BLOB_BAD_OBJ) $(O)/test/blob/good.o $(O)/test/bl
 
 $(O)/test/blob/%.S.o: test/unit/blob_bad/%.S
 	@mkdir -p $(@D)
-	$(CXX) -c $< -o $@
+	$(BLOB_CXX) -c $< -o $@
 $(O)/test/blob/%.cc.o: test/unit/blob_bad/%.cc
 	@mkdir -p $(@D)
-	$(CXX) $(BLOB_CPPFLAGS) $(filter-out -MMD -MP,$(BLOB_CXXFLAGS)) -c $< -o $@
+	$(BLOB_CXX) $(BLOB_CPPFLAGS) $(filter-out -MMD -MP,$(BLOB_CXXFLAGS)) -c $< -o $@
 $(O)/test/blob/good.o: $(O)/test/blob/good.S.o parasite/blob.lds
 	$(LD) $(BLOB_LDFLAGS) -o $@ $<
 $(O)/test/blob/ld-reject.stamp: $(BLOB_BAD_OBJ) parasite/blob.lds
@@ -163,6 +181,10 @@ $(INTEG_BIN): $(INTEG_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(INTEG_OBJ) $(LIB) $(LDLIBS)
 
+$(FUZZ_BIN): $(FUZZ_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) -fsanitize=fuzzer,address,undefined -o $@ $(FUZZ_OBJ) $(LIB) $(LDLIBS)
+
 # Workloads are plain programs (no crtools code in them).
 $(O)/test/workloads/%: test/workloads/%.c
 	@mkdir -p $(@D)
@@ -184,7 +206,8 @@ integration: $(BINS) $(INTEG_BIN) $(WORKLOAD_BIN)
 
 test: deps
 	$(MAKE) all
-	./test/run-all $(O)
+	$(MAKE) O=build-fuzz FUZZ=1 build-fuzz/test/image-fuzz
+	FUZZ_BUILD=build-fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) ./test/run-all $(O)
 
 # The same suites with ASan+UBSan builds of every host binary.
 check: deps
@@ -195,6 +218,14 @@ check: deps
 demo: deps
 	$(MAKE) all
 	./scripts/demo $(O)/bin
+
+# libFuzzer over the image reader: a clang build in build-fuzz/, seeds
+# dumped from live workloads by the regular build, the kept crash inputs
+# (test/fuzz/regressions) first, then FUZZ_SECONDS of fuzzing.
+fuzz: deps
+	$(MAKE) all
+	$(MAKE) O=build-fuzz FUZZ=1 build-fuzz/test/image-fuzz
+	./test/fuzz/run $(O) build-fuzz $(FUZZ_SECONDS)
 
 bench: deps
 	$(MAKE) all
@@ -207,6 +238,6 @@ install: all
 	install -m 0644 $(filter %.5,$(MAN_PAGES)) $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 -include $(shell find $(O)/obj -name '*.d' 2>/dev/null)

@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/options.h"
 
 #include <getopt.h>
@@ -263,6 +264,7 @@ Options command_start_or_exit(const CommandSpec& cmd, int argc, char** argv) {
     exit(2);
   }
   Options o = std::move(r).value();
+  fault_setup();
   if (o.help) {
     fputs(usage_text(cmd).c_str(), stdout);
     exit(0);

@@ -63,7 +63,7 @@ Result<FrozenTree> freeze_tree(pid_t root);
 // groups led from outside the tree, seccomp, POSIX timers, threads with
 // their own credentials, processes sharing fd tables, fs or memory.
 Status check_frozen_tree(FrozenTree& tree);
-Pstree make_pstree(const FrozenTree& tree);
+Result<Pstree> make_pstree(const FrozenTree& tree);
 
 // ---- core.cc
 // Everything of the process but memory and files. `rs` is a remote session
@@ -149,6 +149,24 @@ Result<std::vector<FileLockRec>> parse_fd_locks(pid_t pid, int fd, const proc::F
 void add_fd_locks(const std::vector<FileLockRec>& locks, const FileRec& file, Files& files, FdTable& t);
 Status check_posix_locks_placed(pid_t pid, const std::vector<std::pair<int, std::vector<FileLockRec>>>& seen,
                                 const FdTable& t);
+
+// ---- dump_lock.cc
+// The exclusive lock of one tree's dump (see dump_lock.cc), held while the
+// object lives.
+class DumpLock {
+ public:
+  DumpLock() = default;
+  DumpLock(DumpLock&&) = default;
+  DumpLock& operator=(DumpLock&&) = default;
+  ~DumpLock();
+
+ private:
+  friend Result<DumpLock> take_dump_lock(pid_t root);
+  UniqueFd fd_;
+  std::string path_;
+};
+// Refused, naming the other cr-dump, while another dump of `root` runs.
+Result<DumpLock> take_dump_lock(pid_t root);
 
 // ---- deleted_files.cc
 // A regular file deleted while open, behind `pid`'s fd (stat `st`), saved

@@ -70,7 +70,7 @@ Status collect_and_write(FrozenTree& tree, ImageSet& set, const Options& o, Dump
   TRY_STATUS(dump_shmem_contents(set, o.compress, files, stats, images));
   TRY_STATUS(dump_sysv_contents(set, o.compress, files, stats, images));
   TRY_STATUS(resolve_unix_sockets(files, o.ext_unix_sk));
-  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), make_pstree(tree)));
+  TRY_STATUS(write_record(set, image_name(ImageKind::Pstree), TRY(make_pstree(tree))));
   TRY_STATUS(write_record(set, image_name(ImageKind::Files), files));
   stats.freeze_us = now_us() - stats.start_us;
   Stats s{"dump",
@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
   };
   if (auto st = features_init(); !st) return fail(st.error());
   if (auto st = require_dump_features(); !st) return fail(st.error());
+  auto lock = take_dump_lock(pid);  // held to the end: one dump of a tree at a time
+  if (!lock) return fail(lock.error());
   // Everything that can be refused without touching the task, first.
   if (auto st = check_tree_supported(pid); !st) return fail(st.error());
   if (auto st = check_memory_supported(pid); !st) return fail(st.error());

@@ -35,9 +35,17 @@ constexpr int kMaxFreezePasses = 1000;
 long kcmp(pid_t a, pid_t b, int type) { return syscall(SYS_kcmp, a, b, type, 0, 0); }
 
 // Does `leader` live and lead its session (group)?
-bool leads(pid_t leader, bool session) {
+// An error reading /proc that means the task has gone (exited, reaped):
+// anything else is a failure of its own, not a reason to look again.
+bool vanished(const Error& e) { return e.err == ENOENT || e.err == ESRCH; }
+
+Result<bool> leads(pid_t leader, bool session) {
   auto st = proc::read_stat(leader);
-  return st && st->state != 'Z' && (session ? st->session : st->pgrp) == leader;
+  if (!st) {
+    if (vanished(st.error())) return false;
+    return std::move(st).error();
+  }
+  return st->state != 'Z' && (session ? st->session : st->pgrp) == leader;
 }
 
 }  // namespace
@@ -86,6 +94,7 @@ Result<FrozenTree> freeze_tree(pid_t root) {
       if (p.zombie) continue;
       auto tids = proc::list_tasks(pid);
       if (!tids) {
+        if (!vanished(tids.error())) return std::move(tids).error();
         if (pid == root) return make_pid_error(root, 0, "exited while being frozen");
         gone.push_back(pid);  // exited and reaped meanwhile: not in the tree
         changed = true;
@@ -93,6 +102,7 @@ Result<FrozenTree> freeze_tree(pid_t root) {
       }
       if (p.threads.empty()) {
         auto stat = proc::read_stat(pid);
+        if (!stat && !vanished(stat.error())) return std::move(stat).error();
         if (stat && stat->state == 'Z' && tids->size() <= 1) {
           if (pid == root) return make_pid_error(root, 0, "became a zombie while being frozen");
           p.zombie = true;
@@ -133,6 +143,7 @@ Result<FrozenTree> freeze_tree(pid_t root) {
       for (auto& [tid, t] : p.threads) {
         if (t.exited()) continue;
         auto kids = proc::read_children(pid, tid);
+        if (!kids && !vanished(kids.error())) return std::move(kids).error();
         if (!kids) continue;  // the thread is gone; the next pass sees it
         for (pid_t c : *kids) {
           if (p.children.insert(c).second) changed = true;
@@ -201,11 +212,11 @@ Status check_frozen_tree(FrozenTree& tree) {
       // non-root process of the restored tree; one whose leader is gone is
       // made again by a helper (plan_sessions, below).
       const FrozenProc& parent = *by_pid.at(p.ppid);
-      if (p.sid != pid && p.sid != parent.sid && !by_pid.count(p.sid) && leads(p.sid, true))
+      if (p.sid != pid && p.sid != parent.sid && !by_pid.count(p.sid) && TRY(leads(p.sid, true)))
         return make_pid_error(pid, 0, "is in session %d, led by process %d outside the tree; not supported", p.sid,
                               p.sid);
       if (p.pgid != pid && p.pgid != parent.pgid && !by_pid.count(p.pgid) && p.pgid != tree.procs[0].pgid &&
-          leads(p.pgid, false))
+          TRY(leads(p.pgid, false)))
         return make_pid_error(pid, 0, "is in process group %d, led by process %d outside the tree; not supported",
                               p.pgid, p.pgid);
     }
@@ -219,6 +230,7 @@ Status check_frozen_tree(FrozenTree& tree) {
                             "has seccomp filters but neither no_new_privs nor CAP_SYS_ADMIN to install them "
                             "again; not supported");
     auto timers = proc::read_timers(pid);
+    if (!timers && timers.error().err != ENOENT) return std::move(timers).error();  // ENOENT: no /proc/PID/timers
     if (timers && !timers->empty() && !feature_available(Feature::PosixTimerIds))
       return make_pid_error(pid, 0, "has POSIX timer %d, which this kernel cannot restore with its id",
                             (*timers)[0].id);
@@ -264,18 +276,18 @@ Status check_frozen_tree(FrozenTree& tree) {
     TRY_STATUS(rs.restore());
     return sr;
   };
-  TRY(plan_sessions(make_pstree(tree), subreaper));
+  TRY(plan_sessions(TRY(make_pstree(tree)), subreaper));
   return ok_status();
 }
 
-Pstree make_pstree(const FrozenTree& tree) {
+Result<Pstree> make_pstree(const FrozenTree& tree) {
   Pstree t;
   t.root_pid = tree.procs[0].pid;
   // Is the root's session (group) leader gone, or alive outside the tree?
   const FrozenProc& root = tree.procs[0];
-  if (root.sid != root.pid && !leads(root.sid, true)) {
+  if (root.sid != root.pid && !TRY(leads(root.sid, true))) {
     t.root_session_gone = true;
-    t.root_group_gone = root.pgid != root.pid && root.pgid != root.sid && !leads(root.pgid, false);
+    t.root_group_gone = root.pgid != root.pid && root.pgid != root.sid && !TRY(leads(root.pgid, false));
   }
   for (auto& p : tree.procs) {
     PstreeEntry e;

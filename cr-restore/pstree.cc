@@ -22,6 +22,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/fault.h"
 #include "common/fd.h"
 #include "common/proc/stat.h"
 #include "common/proc/status.h"
@@ -168,10 +169,16 @@ Result<TreePlan> plan_tree(const SetImages& imgs) {
 
 // Who holds a pid, for the message: "'bash' (pid 812)" or a zombie.
 Status check_pid_free_now(pid_t pid) {
+  auto gone = [](const Error& e) { return e.err == ENOENT || e.err == ESRCH; };
   auto st = proc::read_stat(pid);
-  if (!st) return ok_status();  // no such process: free
+  if (!st) {
+    if (gone(st.error())) return ok_status();  // no such process: free
+    return std::move(st).error();
+  }
   pid_t tgid = pid;
-  if (auto status = proc::read_status(pid)) tgid = status->tgid;
+  auto status = proc::read_status(pid);
+  if (!status && !gone(status.error())) return std::move(status).error();
+  if (status) tgid = status->tgid;
   Error e;
   if (st->state == 'Z') {
     e = make_error("pid %d is held by a zombie ('%s') that its parent has not reaped", pid, st->comm.c_str());
@@ -263,6 +270,7 @@ std::vector<pid_t> all_helpers(const SetImages& imgs, const TreePlan& plan) {
 }
 
 Result<pid_t> fork_with_pid(pid_t want, uint64_t flags) {
+  TRY_STATUS(fault_point("fork"));
   // A pid number stays taken while any task still uses it, also as its
   // process group or session: a killed tree's last member being reaped
   // right now holds its leader's pid a moment after /proc shows no

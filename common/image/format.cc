@@ -68,7 +68,7 @@ Status validate_header(const ImageHeader& h, const std::string& file, uint64_t f
                       (unsigned long long)file_size, (unsigned long long)file_size);
   if (memcmp(h.magic, kImageMagic, 4) != 0)
     return make_error("%s: offset 0: not a crtools image (bad magic)", f);
-  if (crc32c(0, &h, offsetof(ImageHeader, header_crc)) != h.header_crc)
+  if (!checksum_matches(crc32c(0, &h, offsetof(ImageHeader, header_crc)), h.header_crc))
     return make_error("%s: offset 28: header checksum mismatch", f);
   if (h.format != kImageFormatVersion)
     return make_error("%s: offset 4: image format version %u is not supported (this crtools reads %u)",

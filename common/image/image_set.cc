@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/image/image_set.h"
 
 #include <dirent.h>
@@ -50,6 +51,7 @@ ImageWriter::~ImageWriter() {
 
 Status ImageWriter::write(const void* data, size_t len, const uint32_t* known_crc) {
   if (closed_) return make_error("%s: write after close", name_.c_str());
+  TRY_STATUS(fault_point("image write"));
   uint64_t off = sizeof(ImageHeader) + len_;
   auto st = pwrite_full(fd_.get(), data, len, off);
   if (!st)
@@ -63,6 +65,7 @@ Status ImageWriter::write(const void* data, size_t len, const uint32_t* known_cr
 
 Status ImageWriter::close() {
   if (closed_) return ok_status();
+  TRY_STATUS(fault_point("image close"));
   ImageHeader h = make_header(kind_, len_, crc_);
   auto st = pwrite_full(fd_.get(), &h, sizeof h, 0);
   if (!st) return make_errno(st.error().err, "%s: offset 0: cannot write image header", name_.c_str());
@@ -83,6 +86,7 @@ ImageSet::~ImageSet() {
 
 Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where, bool overwrite,
                                                        int stream_fd) {
+  TRY_STATUS(fault_point("image set open"));
   std::unique_ptr<ImageSet> s(new ImageSet());
   s->where_ = where;
   s->writing_ = true;
@@ -125,6 +129,7 @@ Result<std::unique_ptr<ImageSet>> ImageSet::open_write(const std::string& where,
 }
 
 Result<std::unique_ptr<ImageSet>> ImageSet::open_read(const std::string& where, int in) {
+  TRY_STATUS(fault_point("image set open"));
   std::unique_ptr<ImageSet> s(new ImageSet());
   s->where_ = where;
   if (where != "-") {
@@ -295,6 +300,7 @@ Status ImageSet::emit_tar_bytes(const std::string& name, const void* data, uint6
 
 Status ImageSet::write_object(const std::string& name, ImageKind kind, const nlohmann::json& data) {
   if (!image_kind_info(kind).cbor) return make_error("%s: not a record image kind", name.c_str());
+  TRY_STATUS(fault_point("image write"));
   std::vector<uint8_t> cbor = nlohmann::json::to_cbor(data);
   if (stream_ && writing_ && !finished_) {
     TRY_STATUS(check_image_file_name(name));
@@ -356,6 +362,7 @@ bool ImageSet::has(const std::string& name) const {
 
 Result<ImageFile> ImageSet::open(const std::string& name) const {
   TRY_STATUS(check_image_file_name(name));
+  TRY_STATUS(fault_point("image open"));
   ImageFile f;
   f.name_ = name;
   if (stream_) {
@@ -414,7 +421,7 @@ Status ImageFile::verify() const {
     crc = crc32c(crc, buf.data(), n);
     off += n;
   }
-  if (crc != hdr_.payload_crc) return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
+  if (!checksum_matches(crc, hdr_.payload_crc)) return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
   return ok_status();
 }
 
@@ -422,7 +429,7 @@ Result<nlohmann::json> ImageFile::decode() const {
   if (!kind_info().cbor) return make_error("%s: a %s image holds no record", name_.c_str(), kind_info().name);
   std::vector<uint8_t> buf(hdr_.payload_len);
   TRY_STATUS(read_at(0, buf.data(), buf.size()));
-  if (crc32c(0, buf.data(), buf.size()) != hdr_.payload_crc)
+  if (!checksum_matches(crc32c(0, buf.data(), buf.size()), hdr_.payload_crc))
     return make_error("%s: offset 12: payload checksum mismatch", name_.c_str());
   try {
     return nlohmann::json::from_cbor(buf);

@@ -254,7 +254,7 @@ Status PageReader::load_frame(size_t idx) {
   const std::string& pf = pm_.pages_file;
   stored_.resize(f.stored_len);
   TRY_STATUS(pages_.read_at(f.file_off, stored_.data(), f.stored_len));
-  if (crc32c(0, stored_.data(), f.stored_len) != f.crc)
+  if (!checksum_matches(crc32c(0, stored_.data(), f.stored_len), f.crc))
     return make_error("%s: offset %llu: page frame %zu checksum mismatch", pf.c_str(),
                       ull(f.file_off + sizeof(ImageHeader)), idx);
   cached_ = -1;

@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/crc32c.h"
+
 namespace cr {
 
 namespace {
@@ -76,7 +78,7 @@ Result<TarEntry> tar_decode_header(const char block[512], uint64_t offset) {
       return make_error("stream: offset %llu: bad tar header checksum field", off + 148);
     }
   }
-  if (!digits || stored != sum)
+  if (!digits || !checksum_matches(sum, stored))
     return make_error("stream: offset %llu: tar header checksum mismatch", off + 148);
   if (memcmp(block + 257, "ustar", 5) != 0)
     return make_error("stream: offset %llu: not a ustar archive member", off + 257);

@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/proc/parse.h"
 
 #include <cstdio>
@@ -14,6 +15,7 @@ std::string proc_path(pid_t pid, std::string_view rel) {
 }
 
 Result<std::string> read_proc_file(pid_t pid, std::string_view rel) {
+  TRY_STATUS(fault_point("/proc read"));
   std::string path = proc_path(pid, rel);
   auto r = read_file(path.c_str());
   if (!r.ok()) {

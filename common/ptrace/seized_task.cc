@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/ptrace/seized_task.h"
 
 #include <cpuid.h>
@@ -74,6 +75,7 @@ Result<SeizedTask> SeizedTask::seize(pid_t tid, const SeizeOptions& opts) {
 }
 
 Result<SeizedTask> SeizedTask::seize_start(pid_t tid, const SeizeOptions& opts) {
+  TRY_STATUS(fault_point("ptrace seize"));
   TaskState st = TRY(read_task_state(tid));
   TRY_STATUS(check_task_enterable(st));
 
@@ -178,6 +180,7 @@ SeizedTask::~SeizedTask() {
 }
 
 Result<user_regs_struct> SeizedTask::get_regs() {
+  TRY_STATUS(fault_point("ptrace getregs"));
   user_regs_struct r;
   if (pt(PTRACE_GETREGS, tid_, 0, reinterpret_cast<uint64_t>(&r)) != 0)
     return make_pid_error(tid_, errno, "cannot read registers (PTRACE_GETREGS)");
@@ -191,6 +194,7 @@ Status SeizedTask::set_regs(const user_regs_struct& r) {
 }
 
 Result<XState> SeizedTask::get_xstate() {
+  TRY_STATUS(fault_point("ptrace getregset"));
   XState x;
   x.bytes.resize(xstate_buffer_size());
   struct iovec iov = {x.bytes.data(), x.bytes.size()};
@@ -208,6 +212,7 @@ Status SeizedTask::set_xstate(const XState& x) {
 }
 
 Result<uint64_t> SeizedTask::get_sigmask() {
+  TRY_STATUS(fault_point("ptrace getsigmask"));
   uint64_t m = 0;
   if (pt(PTRACE_GETSIGMASK, tid_, sizeof m, reinterpret_cast<uint64_t>(&m)) != 0)
     return make_pid_error(tid_, errno, "cannot read the signal mask (PTRACE_GETSIGMASK)");
@@ -221,6 +226,7 @@ Status SeizedTask::set_sigmask(uint64_t m) {
 }
 
 Result<siginfo_t> SeizedTask::get_siginfo() {
+  TRY_STATUS(fault_point("ptrace getsiginfo"));
   siginfo_t si;
   memset(&si, 0, sizeof si);
   if (pt(PTRACE_GETSIGINFO, tid_, 0, reinterpret_cast<uint64_t>(&si)) != 0)
@@ -238,6 +244,7 @@ Status SeizedTask::open_mem() {
 }
 
 Status SeizedTask::read_mem(RemotePtr<void> addr, void* buf, size_t len) {
+  TRY_STATUS(fault_point("task memory read"));
   TRY_STATUS(open_mem());
   auto r = pread_full(mem_.get(), buf, len, addr.addr());
   if (!r) return make_pid_error(tid_, r.error().err, "cannot read %zu bytes of task memory at 0x%llx", len,
@@ -249,6 +256,7 @@ Status SeizedTask::read_mem(RemotePtr<void> addr, void* buf, size_t len) {
 }
 
 Status SeizedTask::write_mem(RemotePtr<void> addr, const void* buf, size_t len) {
+  TRY_STATUS(fault_point("task memory write"));
   TRY_STATUS(open_mem());
   auto r = pwrite_full(mem_.get(), buf, len, addr.addr());
   if (!r) return make_pid_error(tid_, r.error().err, "cannot write %zu bytes of task memory at 0x%llx", len,

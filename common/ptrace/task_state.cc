@@ -107,7 +107,17 @@ Status check_task_enterable(const TaskState& st) {
   if (st.kthread) return make_pid_error(tid, 0, "task is a kernel thread (%s); it has no user space to enter", st.name.c_str());
   if (st.tgid == getpid()) return make_pid_error(tid, 0, "task is crtools itself");
   if (st.tracer != 0) {
-    Error e = make_pid_error(tid, EPERM, "task is already traced by pid %d", st.tracer);
+    // Who: another crtools command (a dump of an overlapping tree, an
+    // exec) or a debugger.
+    std::string who;
+    if (auto t = read_task_state(st.tracer)) who = t->name;
+    if (who.rfind("cr-", 0) == 0) {
+      Error e = make_pid_error(tid, EBUSY, "task is busy: %s (pid %d) has it now", who.c_str(), st.tracer);
+      e.remedy = "wait for that command to finish";
+      return e;
+    }
+    Error e = make_pid_error(tid, EPERM, "task is already traced by pid %d%s%s%s", st.tracer, who.empty() ? "" : " (",
+                             who.c_str(), who.empty() ? "" : ")");
     e.remedy = "detach the debugger or tracer (gdb, strace) first";
     return e;
   }

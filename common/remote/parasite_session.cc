@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/remote/parasite_session.h"
 
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 namespace cr {
 
 Result<ParasiteSession> ParasiteSession::inject(RemoteSession& rs) {
+  TRY_STATUS(fault_point("parasite injection"));
   pid_t pid = rs.tid();
   ParasiteLayout l = TRY(parasite_layout());
   const BlobDesc& d = parasite_blob();
@@ -25,6 +27,7 @@ Result<ParasiteSession> ParasiteSession::inject(RemoteSession& rs) {
 }
 
 Result<ParasiteArgs> ParasiteSession::run(ParasiteCmd cmd, const ParasiteArgs* in) {
+  TRY_STATUS(fault_point("parasite command"));
   ParasiteArgs a;
   if (in) a = *in;
   else memset(&a, 0, sizeof a);

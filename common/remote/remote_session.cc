@@ -1,3 +1,4 @@
+#include "common/fault.h"
 #include "common/remote/remote_session.h"
 
 #include <signal.h>
@@ -86,6 +87,7 @@ std::vector<MapLine> parse_maps(const std::string& text) {
 }  // namespace
 
 Result<RemoteSession> RemoteSession::start(SeizedTask& task, const RemoteSessionOptions& opts) {
+  TRY_STATUS(fault_point("remote session"));
   if (!task.attached()) return make_pid_error(task.tid(), ESRCH, "task is not held");
   if (task.last_stop().kind == StopKind::SyscallEntry)
     return make_pid_error(task.tid(), 0, "task is at a system call entry; a session cannot start there");
@@ -279,6 +281,7 @@ Result<Stop> RemoteSession::run_to_stop(int request, bool want_exit) {
 }
 
 Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args) {
+  TRY_STATUS(fault_point("remote system call"));
   pid_t tid = task_->tid();
   if (!active_ && !restoring_) return make_pid_error(tid, 0, "remote session is over");
   if (args.size() > 6) return make_pid_error(tid, E2BIG, "a system call takes at most six arguments");
@@ -403,6 +406,7 @@ Result<user_regs_struct> RemoteSession::run_until_int3(const user_regs_struct& r
 
 Status RemoteSession::restore() {
   if (!active_) return ok_status();
+  FaultsOff undo;  // putting the task back is what a failure relies on
   active_ = false;
   if (task_->exited()) return ok_status();
   pid_t tid = task_->tid();

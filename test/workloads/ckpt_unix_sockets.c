@@ -216,15 +216,18 @@ int main(int argc, char **argv) {
   place(socket(AF_UNIX, SOCK_DGRAM, 0), 55);
   if (bind(55, (struct sockaddr *)&gone, gone_len) || unlink("gone.sock")) die("bind/unlink gone.sock");
 
-  int go[2];
-  if (pipe(go)) die("pipe");
+  int go[2], set[2];
+  if (pipe(go) || pipe(set)) die("pipe");
   pid_t c = fork();
   if (c < 0) die("fork");
   if (c == 0) {
     close(3);
     close(go[1]);
+    close(set[0]);
     for (int fd = 40; fd <= 56; fd++)
       if (fd == 40 || fd == 42 || fd == 44 || fd == 48 || fd >= 51) close(fd);
+    /* Set up: READY must mean the whole tree is as it will be dumped. */
+    close(set[1]);
     char b;
     if (read(go[0], &b, 1) != 1) _exit(3); /* P's word, after its checks */
     child_checks();
@@ -232,6 +235,10 @@ int main(int argc, char **argv) {
     _exit(failed() ? 1 : 0);
   }
   close(go[0]);
+  close(set[1]);
+  char setup_done;
+  if (read(set[0], &setup_done, 1) != 0) die("the child's setup pipe");
+  close(set[0]);
   close(41);
   close(43);
   close(45);
