@@ -12,6 +12,7 @@
 
 #include <cstring>
 
+#include "common/fault.h"
 #include "common/fd.h"
 
 namespace cr {
@@ -131,6 +132,7 @@ Status run_nft(const std::vector<std::string>& args, const std::string& input, s
 }
 
 Status net_lock(pid_t root, const std::vector<TcpTuple>& tuples) {
+  TRY_STATUS(fault_point("nft"));
   return run_nft({"-f", "-"}, net_lock_script(root, tuples));
 }
 

@@ -19,6 +19,9 @@
 //   then options, buffer sizes and status flags.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -197,6 +200,88 @@ Result<int> open_inet_socket(const Files& files, const FileRec& f, const std::st
   if (!est || s.rcvbuf) TRY_STATUS(buf(SO_RCVBUF, SO_RCVBUFFORCE, s.rcvbuf, "SO_RCVBUFFORCE"));
   TRY_STATUS(set_status_flags(sk.get(), f.flags, desc.c_str()));
   return sk.release();
+}
+
+}  // namespace cr
+
+namespace cr {
+
+namespace {
+
+// sock_diag request for one TCP socket by its 4-tuple (as seen from its
+// local end).
+struct DiagReq {
+  struct nlmsghdr nlh;
+  struct inet_diag_req_v2 r;
+};
+
+DiagReq diag_req(const InetSocketRec& s, uint16_t type, uint16_t flags) {
+  DiagReq q = {};
+  q.nlh.nlmsg_len = sizeof q;
+  q.nlh.nlmsg_type = type;
+  q.nlh.nlmsg_flags = flags;
+  q.r.sdiag_family = static_cast<uint8_t>(s.family);
+  q.r.sdiag_protocol = IPPROTO_TCP;
+  q.r.idiag_states = ~0u;
+  q.r.id.idiag_sport = htons(static_cast<uint16_t>(s.local_port));
+  q.r.id.idiag_dport = htons(static_cast<uint16_t>(s.peer_port));
+  inet_pton(s.family, s.local_addr.c_str(), q.r.id.idiag_src);  // validated
+  inet_pton(s.family, s.peer_addr.c_str(), q.r.id.idiag_dst);
+  q.r.id.idiag_cookie[0] = q.r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  return q;
+}
+
+// Send `q` and read the answer: the socket's inet_diag_msg (lookup), or
+// the error of the ack (errno, 0 for success).
+int diag_talk(int nl, DiagReq q, struct inet_diag_msg* found) {
+  if (send(nl, &q, sizeof q, 0) != static_cast<ssize_t>(sizeof q)) return errno;
+  alignas(struct nlmsghdr) char buf[8192];
+  ssize_t n = recv(nl, buf, sizeof buf, 0);
+  if (n < 0) return errno;
+  for (auto* h = reinterpret_cast<struct nlmsghdr*>(buf); NLMSG_OK(h, static_cast<size_t>(n));
+       h = NLMSG_NEXT(h, n)) {
+    if (h->nlmsg_type == NLMSG_ERROR) {
+      auto* e = static_cast<struct nlmsgerr*>(NLMSG_DATA(h));
+      return -e->error;
+    }
+    if (h->nlmsg_type == SOCK_DIAG_BY_FAMILY && found && h->nlmsg_len >= NLMSG_LENGTH(sizeof *found)) {
+      memcpy(found, NLMSG_DATA(h), sizeof *found);
+      return 0;
+    }
+  }
+  return ENOENT;
+}
+
+}  // namespace
+
+Status destroy_orphan_connections(const Files& files) {
+  UniqueFd nl(socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!nl.valid()) return make_errno(errno, "sock_diag: cannot open a NETLINK_SOCK_DIAG socket");
+  for (auto& s : files.inet_sockets) {
+    if (s.state != "established") continue;
+    struct inet_diag_msg m = {};
+    if (diag_talk(nl.get(), diag_req(s, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST), &m) != 0) continue;
+    // The lookup answers as for a packet to the local end: the connection
+    // itself (established or waiting in TIME_WAIT, which a repair-mode
+    // connect takes over), or else a listener. Only a socket of this
+    // exact 4-tuple that no file holds any more (inode 0) and not in
+    // TIME_WAIT is an orphan: a closed connection still sending its FIN.
+    if (m.idiag_inode != 0 || m.idiag_state == TCP_TIME_WAIT || m.idiag_state == TCP_LISTEN) continue;
+    if (m.id.idiag_sport != htons(static_cast<uint16_t>(s.local_port)) ||
+        m.id.idiag_dport != htons(static_cast<uint16_t>(s.peer_port)))
+      continue;
+    int e = diag_talk(nl.get(), diag_req(s, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK), nullptr);
+    if (e != 0) {
+      Error err = make_errno(e, "%s socket %s -> %s: an orphaned connection (a closed socket still sending, "
+                             "left by an earlier restore that failed) holds its 4-tuple and cannot be destroyed "
+                             "(SOCK_DESTROY)", inet_kind_name(s.family, s.type).c_str(),
+                             inet_endpoint(s.family, s.local_addr, s.local_port).c_str(),
+                             inet_endpoint(s.family, s.peer_addr, s.peer_port).c_str());
+      err.remedy = "wait until it times out (ss -tan shows it), or a kernel with CONFIG_INET_DIAG_DESTROY";
+      return err;
+    }
+  }
+  return ok_status();
 }
 
 }  // namespace cr

@@ -417,6 +417,10 @@ int main(int argc, char** argv) {
       log_error(e);
       return 1;
     }
+    if (auto st = destroy_orphan_connections(imgs->files); !st) {
+      log_error(st.error());
+      return 1;
+    }
   }
   for (auto& t : imgs->tasks)
     if (!t.core.posix_timers.empty())

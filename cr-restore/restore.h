@@ -212,6 +212,12 @@ Result<int> open_bpf_map(const Files& files, const FileRec& f, const std::string
 // connected or (in repair mode) established, with its options and status
 // flags. `what` names the fd for messages.
 Result<int> open_inet_socket(const Files& files, const FileRec& f, const std::string& what);
+// Before the tree is made: a socket of a dumped connection's 4-tuple that
+// no file holds any more (closed, still sending its FIN: left by an
+// earlier restore that failed after making it) would make the repair-mode
+// connect fail (EADDRNOTAVAIL); such orphans are destroyed (SOCK_DESTROY).
+// Live connections and TIME_WAIT are left alone.
+Status destroy_orphan_connections(const Files& files);
 
 // ---- files.cc
 // Set the status flags of a description (O_NONBLOCK, O_APPEND, ...).
