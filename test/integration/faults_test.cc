@@ -140,7 +140,11 @@ void walk(const std::string& workload, const std::vector<std::string>& args,
   struct Guard {
     std::vector<pid_t> pids;
     std::string exe;
-    ~Guard() { kill_tree(pids, exe); }
+    ~Guard() {
+      kill_tree(pids, exe);
+      // A walk that stopped halfway may leave the dump's network lock.
+      if (net_lock_exists(pids[0])) run({"/usr/sbin/nft", "delete", "table", "inet", "crtools-" + std::to_string(pids[0])});
+    }
   } guard{pids, d.exe()};
   const std::string report = t / "report", img = t / "img";
   const auto before = view_of(pids);
