@@ -211,6 +211,9 @@ void walk(const std::string& workload, const std::vector<std::string>& args,
   long rrecovered = 0;
   for (n = 1;; n++) {
     REQUIRE(n < 100000);
+    // The tree of the last restore that went through is gone first.
+    reap_pids(pids, 10s);
+    for (pid_t p : pids) REQUIRE_MESSAGE(proc_state(p) == 0, "pid ", p, " is still there before restore ", n);
     Shot s = shoot(n, report, {"restore", "-D", img, "-d"});
     if (!s.fired) {
       INFO("restore stderr: ", s.r.err);

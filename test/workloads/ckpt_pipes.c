@@ -304,6 +304,8 @@ int main(int argc, char **argv) {
   close(40);
   char ok[4] = "";
   ssize_t r = read_full(h[0], ok, 2);
+  /* And its end closed (EOF): READY means no fd changes after it. */
+  if (r == 2 && read(h[0], ok + 2, 1) != 0) r = -1;
   close(h[0]);
   if (r != 2 || memcmp(ok, "ok", 2)) {
     kill(child_pid, SIGKILL);

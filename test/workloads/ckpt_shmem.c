@@ -158,6 +158,8 @@ int main(int argc, char **argv) {
   close(rp[1]);
   char c;
   if (read(rp[0], &c, 1) != 1) die("child setup");
+  /* And its end closed (EOF): READY means no fd changes after it. */
+  if (read(rp[0], &c, 1) != 0) die("child setup: its end of the pipe");
   close(rp[0]);
   char n1[256], n2[256];
   maps_entry(s1, n1, sizeof n1);
