@@ -7,15 +7,18 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "common/fd.h"
 #include "common/image/core.h"
 #include "common/image/files.h"
 #include "common/image/image_set.h"
 #include "common/image/memory.h"
 #include "common/image/pstree.h"
+#include "common/net_lock.h"
 #include "common/options.h"
 #include "common/proc/maps.h"
 #include "common/ptrace/seized_task.h"
@@ -224,8 +227,57 @@ Status dump_fanotify(pid_t pid, int fd, const proc::FdInfo& info, const FileRec&
 
 // ---- unix_sockets.cc
 // A socket at `pid`'s fd (FileRec `f`, type unix, just made): its record
-// into `files`; any other socket is refused naming pid, fd, family and type.
-Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files);
+// into `files`; an inet socket goes to dump_inet_socket (f.type becomes
+// inet); any other is refused naming pid, fd, family and type.
+Status dump_socket(pid_t pid, int fd, FileRec& f, Files& files);
+
+// ---- inet_sockets.cc
+// An IPv4 or IPv6 socket at `pid`'s fd (`sk`: our copy of it, `type` its
+// SO_TYPE): its record into `files`. TCP listening, unconnected and (with
+// the network lock's permission, --tcp-established) established sockets,
+// UDP sockets bound or connected with an empty receive queue; anything
+// else is refused naming pid, fd, kind and addresses.
+Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, Files& files);
+
+// ---- net_lock.cc
+// The network lock of one dump (common/net_lock.h): the established TCP
+// connections of the tree, each put in repair mode through a copy of its
+// fd, and the nftables table that drops their packets. Made in main before
+// any fd is read; it is the one current_net_lock() returns. Its
+// destructor undoes everything (sockets out of repair mode, table deleted)
+// unless release_killed() was called: a failed dump leaves the tree as it
+// was.
+class NetLock {
+ public:
+  NetLock(pid_t root, bool tcp_established);
+  ~NetLock();
+  NetLock(const NetLock&) = delete;
+  NetLock& operator=(const NetLock&) = delete;
+  bool tcp_established() const { return tcp_established_; }
+  // Lock one connection: its rule first (nothing reaches either end any
+  // more), then repair mode on a copy of `sk` (pid's fd `fd`).
+  Status add(pid_t pid, int fd, int sk, const TcpTuple& t);
+  // The tree is dead (kill mode): close the copies while in repair mode
+  // (nothing is sent); the table stays for cr-restore to delete.
+  void release_killed();
+  // The tree lives on (-s, --leave-running, a failed dump): repair mode
+  // off, table deleted. Idempotent.
+  Status undo();
+  size_t connections() const { return locked_; }  // locked by this dump
+
+ private:
+  pid_t root_;
+  bool tcp_established_;
+  bool table_made_ = false;
+  size_t locked_ = 0;
+  std::set<std::string> locked_tuples_;  // "addr port addr port", lower end first
+  struct Repaired {
+    UniqueFd fd;  // our copy of the socket, in repair mode
+    int reuse;    // its SO_REUSEADDR before
+  };
+  std::vector<Repaired> repaired_;
+};
+NetLock* current_net_lock();
 // Once every process's fds are read: peers, listeners and pending
 // connections by file id. A peer outside the tree is refused unless its
 // inode (or the socket's) is in `external` (--ext-unix-sk).

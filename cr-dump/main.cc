@@ -26,9 +26,9 @@ using namespace cr;
 namespace {
 
 const CommandSpec kDump = {"dump",
-                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [--ext-unix-sk INODE] [--shell-job] [-o FILE] [-v N]",
+                           "-t PID -D DIR|- [-s|--leave-running] [-z] [--overwrite] [--ghost-limit SIZE] [--file-locks] [--ext-unix-sk INODE] [--tcp-established] [--shell-job] [-o FILE] [-v N]",
                            {Opt::Tree, Opt::ImagesDir, Opt::LeaveStopped, Opt::LeaveRunning, Opt::Compress,
-                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::ExtUnixSk, Opt::ShellJob, Opt::LogFile, Opt::Verbosity,
+                            Opt::Overwrite, Opt::GhostLimit, Opt::FileLocks, Opt::ExtUnixSk, Opt::TcpEstablished, Opt::ShellJob, Opt::LogFile, Opt::Verbosity,
                             Opt::Version},
                            false,
                            0,
@@ -170,6 +170,10 @@ int main(int argc, char** argv) {
   stats.start_us = now_us();
   auto tree = freeze_tree(pid);
   if (!tree) return fail(tree.error());  // ~FrozenTree detaches: the tree runs on
+  // Established TCP connections are locked as they are found; on any
+  // failure ~NetLock (before ~FrozenTree) takes them out of repair mode
+  // and deletes the firewall table before the tree runs on.
+  NetLock net_lock(pid, o.tcp_established);
   if (auto st = check_frozen_tree(*tree); !st) return fail(st.error());
   for (auto& p : tree->procs)
     if (!p.zombie)
@@ -184,12 +188,17 @@ int main(int argc, char** argv) {
   bool kill_mode = !o.leave_running && !o.leave_stopped;
   if (kill_mode && (*set)->is_stream()) {
     // A stream's reader may restore as soon as it sees the end of the
-    // archive (dump | restore): the tree must be dead before that.
+    // archive (dump | restore): the tree must be dead before that, and
+    // our copies of its connections closed (a restored connection could
+    // not take the 4-tuple of one still open).
     kill_tree(*tree);
+    net_lock.release_killed();
   }
   if (auto st = (*set)->finish(); !st) return fail(st.error());
 
   size_t n = tree->procs.size();
+  if (!kill_mode)
+    if (auto st = net_lock.undo(); !st) return fail(st.error());
   if (o.leave_running) {
     for (auto& p : tree->procs)
       for (auto& t : p.threads)
@@ -199,8 +208,14 @@ int main(int argc, char** argv) {
     if (auto st = stop_and_detach(*tree); !st) return fail(st.error());
     pr_info(pid, "dumped %zu processes; left stopped (%.1f ms frozen)", n, stats.freeze_us / 1000);
   } else {
-    if (!(*set)->is_stream()) kill_tree(*tree);
+    if (!(*set)->is_stream()) {
+      kill_tree(*tree);
+      net_lock.release_killed();
+    }
     pr_info(pid, "dumped %zu processes and killed them (%.1f ms frozen)", n, stats.freeze_us / 1000);
+    if (net_lock.connections())
+      pr_info(pid, "%zu TCP connections locked (nft table inet %s) until restore", net_lock.connections(),
+              net_lock_table(pid).c_str());
   }
   return 0;
 }

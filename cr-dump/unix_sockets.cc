@@ -279,7 +279,7 @@ Status read_options(pid_t pid, int fd, int sk, UnixSocketRec& r) {
 
 }  // namespace
 
-Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files) {
+Status dump_socket(pid_t pid, int fd, FileRec& f, Files& files) {
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
   if (!pidfd.valid()) return make_pid_error(pid, errno, "fd %d: pidfd_open to read its socket", fd);
   UniqueFd sk(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
@@ -291,6 +291,10 @@ Status dump_socket(pid_t pid, int fd, const FileRec& f, Files& files) {
   l = sizeof type;
   if (getsockopt(sk.get(), SOL_SOCKET, SO_TYPE, &type, &l) < 0)
     return make_pid_error(pid, errno, "fd %d: getsockopt SO_TYPE", fd);
+  if (family == AF_INET || family == AF_INET6) {
+    f.type = "inet";
+    return dump_inet_socket(pid, fd, sk.get(), type, f, files);
+  }
   if (family != AF_UNIX || (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET))
     return make_pid_error(pid, 0, "fd %d: %s %s socket is not supported", fd, family_name(family).c_str(),
                           sock_type_name(type).c_str());

@@ -76,6 +76,7 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
   if (f.type == "tty-external" || f.type == "dev-tty") return open_tty(f, plan, what);
   if (f.type == "pty-master" || f.type == "pty-slave")
     return make_error("%s: pty end without its pair", what.c_str());  // made by make_pty, never here
+  if (f.type == "inet") return open_inet_socket(files, f, what);
   if (f.type == "opath") {
     // O_NOFOLLOW: a descriptor of a symlink itself shows the link's path.
     int fd = open(f.path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);

@@ -32,6 +32,7 @@
 #include "common/kernel/features.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/net_lock.h"
 #include "common/proc/maps.h"
 #include "common/proc/stat.h"
 #include "common/proc/status.h"
@@ -417,6 +418,37 @@ int main(int argc, char** argv) {
       return 1;
     }
   double validated = now_us();
+  // The network lock cr-dump set for established TCP connections
+  // (common/net_lock.h) is lifted once the tree is back, and on every
+  // failure from here: a restore that fails leaves no rule behind.
+  struct NetUnlock {
+    pid_t root;
+    bool needed;
+    ~NetUnlock() {
+      if (!needed) return;
+      if (auto st = net_unlock(root); !st) log_error(st.error());
+    }
+  } net_unlock_guard{static_cast<pid_t>(imgs->pstree.root_pid), has_established_tcp(imgs->files)};
+  if (net_unlock_guard.needed) {
+    // The lock is set again (it is there already after a dump that killed
+    // the tree, not after dump -s or --leave-running): while the
+    // connections are made one by one, a packet of one (the window probe of
+    // leaving repair mode, a retransmission) must not reach its peer in
+    // the tree before that exists, or the kernel answers with a RST.
+    std::vector<TcpTuple> tuples;
+    for (auto& s : imgs->files.inet_sockets)
+      if (s.state == "established") tuples.push_back({s.family, s.local_addr, s.peer_addr, s.local_port, s.peer_port});
+    if (auto st = net_lock(net_unlock_guard.root, tuples); !st) {
+      Error e = make_error("cannot lock the network of the established TCP connections: %s", st.error().message.c_str());
+      e.remedy = "install nftables (the nft command); see 'crtools check' (nft-net-lock)";
+      log_error(e);
+      return 1;
+    }
+    if (auto st = destroy_orphan_connections(imgs->files); !st) {
+      log_error(st.error());
+      return 1;
+    }
+  }
   for (auto& t : imgs->tasks)
     if (!t.core.posix_timers.empty())
       if (auto st = require_feature(Feature::PosixTimerIds); !st) {
@@ -431,6 +463,13 @@ int main(int argc, char** argv) {
   if (!r) {
     log_error(r.error());
     return 1;
+  }
+  if (net_unlock_guard.needed) {
+    net_unlock_guard.needed = false;
+    if (auto st = net_unlock(r->pid); !st) {
+      log_error(st.error());
+      return 1;
+    }
   }
   pr_info(r->pid, "restored %zu processes, %zu threads (%.1f ms, images read and checked in %.1f ms)", r->processes,
           r->threads, r->restore_us / 1000, (validated - t0) / 1000);

@@ -261,6 +261,20 @@ Result<int> open_event_fd(const Files& files, const FileRec& f, const std::strin
 // ---- bpf_maps.cc (runs in the task being restored)
 // A new BPF map with the entries of file `f`.
 Result<int> open_bpf_map(const Files& files, const FileRec& f, const std::string& what);
+
+// ---- inet_sockets.cc
+// A new inet socket as file `f` (type inet) was dumped: bound, listening,
+// connected or (in repair mode) established, with its options and status
+// flags. `what` names the fd for messages.
+Result<int> open_inet_socket(const Files& files, const FileRec& f, const std::string& what);
+// Before the tree is made: a socket of a dumped connection's 4-tuple that
+// no file holds any more (closed, still sending its FIN: left by an
+// earlier restore that failed after making it) would make the repair-mode
+// connect fail (EADDRNOTAVAIL); such orphans are destroyed (SOCK_DESTROY).
+// Live connections and TIME_WAIT are left alone.
+Status destroy_orphan_connections(const Files& files);
+
+
 // ---- inotify.cc (runs in the task being restored)
 // A new inotify instance with the watches of file `f`, each with its wd.
 Result<int> open_inotify(const Files& files, const FileRec& f, const std::string& what, const RestoreOptions& o);

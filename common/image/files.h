@@ -12,6 +12,7 @@
 #include "common/image/bytes.h"
 #include "common/image/event_fds.h"
 #include "common/image/format.h"
+#include "common/image/inet_sockets.h"
 #include "common/image/sockets.h"
 #include "common/image/ttys.h"
 
@@ -32,7 +33,7 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(FileLockRec, kind, write, start, len, fd)
 struct FileRec {
   uint64_t id = 0;        // referenced by FdRec::file_id
   std::string type;       // reg, dir, chr, pipe, fifo, memfd, eventfd, signalfd, timerfd, epoll, inotify, fanotify, bpf-map,
-                          // opath (an O_PATH descriptor), ghost (a deleted file), unix,
+                          // opath (an O_PATH descriptor), ghost (a deleted file), unix, inet,
                           // pty-master, pty-slave, tty-external (the shell job's terminal), dev-tty (/dev/tty)
   std::string path;       // absolute (empty for a pipe)
   uint32_t flags = 0;     // open flags as in fdinfo (O_ACCMODE, O_APPEND, ...)
@@ -150,10 +151,11 @@ struct Files {
   std::vector<GhostRec> ghosts;
   std::vector<UnixSocketRec> unix_sockets;  // one per FileRec of type unix
   std::vector<FanotifyRec> fanotifies;      // one per FileRec of type fanotify
+  std::vector<InetSocketRec> inet_sockets;  // one per FileRec of type inet
   std::vector<TtyRec> ttys;                 // pty pairs and the shell job's terminal
 };
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Files, files, pipes, shmem, sysv_shm, eventfds, signalfds, timerfds, epolls,
-                                   inotifies, bpf_maps, ghosts, unix_sockets, fanotifies, ttys)
+                                   inotifies, bpf_maps, ghosts, unix_sockets, fanotifies, inet_sockets, ttys)
 
 struct FdRec {
   int32_t fd = 0;

@@ -16,9 +16,9 @@ const std::vector<ImageKindInfo> kKinds = {
     {ImageKind::Mm, "mm", "mm", 2, true, "one address space: VMAs and mm fields"},
     {ImageKind::Pagemap, "pagemap", "pagemap", 2, true, "index of dumped pages and of their frames"},
     {ImageKind::Pages, "pages", "pages", 1, false, "page data, raw or zstd frames"},
-    {ImageKind::Files, "files", "files", 8, true,
+    {ImageKind::Files, "files", "files", 9, true,
      "open file descriptions, pipes, shared memory, SysV shared memory segments, unix sockets, fanotify groups, "
-     "terminals"},
+     "inet sockets, terminals"},
     {ImageKind::Fdinfo, "fdinfo", "fdinfo", 2, true, "one task's fd table and its POSIX locks"},
     {ImageKind::Test, "test", "test", 1, true, "test records (unit tests)"},
 };

@@ -204,6 +204,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
   TRY_STATUS(validate_sysv_shm(files));
   TRY_STATUS(validate_event_fds(files));
   TRY_STATUS(validate_unix_sockets(files));
+  TRY_STATUS(validate_inet_sockets(files));
   std::set<uint64_t> ghosts;
   for (auto& g : files.ghosts)
     if (!ghosts.insert(g.id).second || g.path.empty() || g.path[0] != '/' || g.data.size() > kMaxGhostSize ||
@@ -214,7 +215,7 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
         fr.type == "inotify" || fr.type == "fanotify" || fr.type == "bpf-map")
       continue;
-    if (fr.type == "unix") continue;  // validate_unix_sockets
+    if (fr.type == "unix" || fr.type == "inet") continue;  // validate_unix_sockets, validate_inet_sockets
     if (is_tty_type(fr.type)) continue;  // validate_ttys (with the tree, in load_set_images)
     if (fr.type == "ghost") {
       bool found = false;

@@ -166,6 +166,10 @@ const std::vector<FeatureInfo> kTable = {
     {F::TimerfdSetTicks, "timerfd-set-ticks", false,
      "give a restored timerfd its expirations not yet read (ioctl TFD_IOC_SET_TICKS, CONFIG_CHECKPOINT_RESTORE)",
      "a timerfd that fired and was not read yet is refused at dump", p::timerfd_set_ticks, {}},
+    {F::NftNetLock, "nft-net-lock", false,
+     "keep dumped established TCP connections quiet until restore with an nftables table of crtools' own "
+     "(the nft command, nf_tables)",
+     "dump --tcp-established of a tree with established TCP connections fails", p::nft_net_lock, {}},
 };
 
 struct State {

@@ -75,6 +75,7 @@ enum class Feature : uint8_t {
   PosixTimerIds,
   SysvShmNextId,
   TimerfdSetTicks,
+  NftNetLock,
   Count_
 };
 

@@ -63,5 +63,6 @@ Result<std::string> tcp_repair();
 Result<std::string> bpf_maps();
 Result<std::string> btf();
 Result<std::string> timerfd_set_ticks();
+Result<std::string> nft_net_lock();
 
 }  // namespace cr::probe

@@ -23,6 +23,7 @@
 #include "common/kernel/uapi.h"
 #include "common/strings.h"
 #include "common/log.h"
+#include "common/net_lock.h"
 
 namespace cr::probe {
 
@@ -145,6 +146,17 @@ Result<std::string> timerfd_set_ticks() {
   if (read(fd.get(), &got, sizeof got) != sizeof got) return make_errno(errno, "read timerfd");
   if (got != 3) return make_error("the timerfd read %" PRIu64 " expirations after TFD_IOC_SET_TICKS 3", got);
   return std::string("a timerfd given 3 expirations with TFD_IOC_SET_TICKS reads 3");
+}
+
+// Make and delete an empty table as the network lock does (nft -f, then
+// nft delete table): the nft command runs and nf_tables answers.
+Result<std::string> nft_net_lock() {
+  std::string t = "crtools-probe-" + std::to_string(getpid());
+  TRY_STATUS(run_nft({"-f", "-"}, "table inet " + t + " { }\n"));
+  TRY_STATUS(run_nft({"delete", "table", "inet", t}, ""));
+  std::string v;
+  TRY_STATUS(run_nft({"--version"}, "", &v));
+  return "nft makes and deletes a table (" + v + ")";
 }
 
 }  // namespace cr::probe

@@ -495,7 +495,9 @@ TEST_CASE("workload selftest: creds, posix timers, seccomp, shmem and SysV shm w
             {"ckpt_locks", "a new process found the locks not as dumped"},
             {"ckpt_bpf_maps", "hash entry 7919 is not as set"},
             {"ckpt_unix_sockets", "expected 'efgh-reply', got 'fgh-reply'"},
-            {"ckpt_pty", "A: window 20x20"}};
+            {"ckpt_pty", "A: window 20x20"},
+            {"ckpt_inet", "fd 40: TCP_NODELAY is 0, expected 1"},
+            {"ckpt_tcp_echo", "fd 42: expected 'pair-hello', got 'air-hello'"}};
   for (auto& w : ws) {
     CAPTURE(w.name);
     {

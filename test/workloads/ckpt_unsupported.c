@@ -6,7 +6,11 @@
  *   --kind socket        a unix socketpair at fds 42/43, "ping" queued in it
  *                        (restored since unix sockets are: a cycle; a
  *                        restored socket has a new inode)
- *   --kind inet          a UDP socket (IPv4) bound to 127.0.0.1 at fd 42
+ *   --kind inet          a UDP socket (IPv4) bound to 127.0.0.1 at fd 42 with
+ *                        a datagram it sent itself queued (not supported)
+ *   --kind inet-raw      a raw IPv4 ICMP socket at fd 42
+ *   --kind inet-pending  a TCP listener at fd 42 with one connection (from
+ *                        43) not accepted yet
  *   --kind unix-scm      a unix socketpair at fds 42/43, "fd" with a file
  *                        descriptor (SCM_RIGHTS) queued to 42; checks that
  *                        it is still there and that SO_PEEK_OFF is off
@@ -108,7 +112,7 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|inet|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session|pty-data|tty-outside|ctty-outside");
+  if (!kind) die("--kind socket|inet|inet-raw|inet-pending|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session|pty-data|tty-outside|ctty-outside");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -124,9 +128,26 @@ int main(int argc, char **argv) {
   } else if (!strcmp(kind, "inet")) {
     int u = socket(AF_INET, SOCK_DGRAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a)) die("inet socket");
+    socklen_t al = sizeof a;
+    if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a) || getsockname(u, (struct sockaddr *)&a, &al))
+      die("inet socket");
+    if (sendto(u, "dgram", 5, 0, (struct sockaddr *)&a, sizeof a) != 5) die("sendto itself");
     place(u, 42);
     nfd = 1;
+  } else if (!strcmp(kind, "inet-raw")) {
+    place(socket(AF_INET, SOCK_RAW, IPPROTO_ICMP), 42);
+    nfd = 1;
+  } else if (!strcmp(kind, "inet-pending")) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4) || getsockname(l, (struct sockaddr *)&a, &al))
+      die("listener");
+    place(l, 42);
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a)) die("connect");
+    place(c, 43);
+    nfd = 2;
   } else if (!strcmp(kind, "unix-scm")) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) die("socketpair");
@@ -310,7 +331,8 @@ int main(int argc, char **argv) {
         !strcmp(kind, "pty-data")) {
       if (read(!strcmp(kind, "pty-data") ? 43 : 42, b, 8) < 0) ckpt_say("corrupt: read: %s\n", strerror(errno));
     } else if (!strcmp(kind, "epoll") || !strcmp(kind, "inotify") || !strcmp(kind, "epoll-closed") ||
-               !strcmp(kind, "inotify-queued") || !strcmp(kind, "fanotify-queued") || !strcmp(kind, "inet"))
+               !strcmp(kind, "inotify-queued") || !strcmp(kind, "fanotify-queued") || !strcmp(kind, "inet") ||
+               !strcmp(kind, "inet-raw") || !strcmp(kind, "inet-pending"))
       dup2(1, 42);
     else if (!strcmp(kind, "deleted-file")) {
       if (pwrite(42, "corrupt", 7, 100) != 7) ckpt_say("corrupt: pwrite: %s\n", strerror(errno));
