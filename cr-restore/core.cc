@@ -216,6 +216,24 @@ void fill_siginfo(RestoreSiginfo& s, const Bytes& info, bool shared) {
   memcpy(s.info, info.data.data(), 128);
 }
 
+// cr-restore's own capability sets (capget, version 3: 64 bits each).
+struct CapSets {
+  uint64_t effective = 0, permitted = 0, inheritable = 0;
+};
+Result<CapSets> own_caps() {
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return make_errno(errno, "capget");
+  auto cap64 = [&](uint32_t lo, uint32_t hi) { return (uint64_t(hi) << 32) | lo; };
+  return CapSets{cap64(data[0].effective, data[1].effective), cap64(data[0].permitted, data[1].permitted),
+                 cap64(data[0].inheritable, data[1].inheritable)};
+}
+
 bool same_creds_as_self(const Creds& c) {
   uid_t r, e, s;
   gid_t gr, ge, gs;
@@ -230,15 +248,8 @@ bool same_creds_as_self(const Creds& c) {
     if (g[i] != c.groups[i]) return false;
   // Capabilities too: a root process that dropped some must not come back
   // with cr-restore's full set.
-  struct {
-    uint32_t version;
-    int pid;
-  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
-  struct {
-    uint32_t effective, permitted, inheritable;
-  } data[2] = {};
-  if (syscall(SYS_capget, &hdr, data) != 0) return false;
-  auto cap64 = [&](uint32_t lo, uint32_t hi) { return (uint64_t(hi) << 32) | lo; };
+  auto caps = own_caps();
+  if (!caps) return false;
   // The bounding and ambient sets, securebits and no_new_privs as well.
   for (int cap = 0; cap < 64; cap++) {
     int in = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
@@ -249,9 +260,7 @@ bool same_creds_as_self(const Creds& c) {
   }
   if (prctl(PR_GET_SECUREBITS, 0, 0, 0, 0) != static_cast<int>(c.securebits)) return false;
   if (bool(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1) != c.no_new_privs) return false;
-  return cap64(data[0].effective, data[1].effective) == c.cap_eff &&
-         cap64(data[0].permitted, data[1].permitted) == c.cap_prm &&
-         cap64(data[0].inheritable, data[1].inheritable) == c.cap_inh;
+  return caps->effective == c.cap_eff && caps->permitted == c.cap_prm && caps->inheritable == c.cap_inh;
 }
 
 }  // namespace
@@ -261,15 +270,7 @@ Status check_creds_allowed(const SetImages& imgs) {
   gid_t gr, ge, gs;
   getresuid(&r, &e, &sv);
   getresgid(&gr, &ge, &gs);
-  struct {
-    uint32_t version;
-    int pid;
-  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
-  struct {
-    uint32_t effective, permitted, inheritable;
-  } data[2] = {};
-  if (syscall(SYS_capget, &hdr, data) != 0) return make_errno(errno, "capget");
-  const uint64_t mine = (uint64_t(data[1].permitted) << 32) | data[0].permitted;
+  const uint64_t mine = TRY(own_caps()).permitted;
   // With CAP_SETUID, CAP_SETGID and CAP_SYS_ADMIN (root, as a restore
   // needs anyway) every recorded identity can be given; else only ours.
   const uint64_t kAll = (1ull << 6) | (1ull << 7) | (1ull << 21);

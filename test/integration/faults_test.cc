@@ -295,11 +295,7 @@ long dump_points(const Dumpee& d, TempDir& t) {
 // it stops at its next step and unwinds as from a failure.
 TEST_CASE("faults: SIGINT, SIGTERM or SIGHUP to cr-dump at several moments unwinds it; the tree runs on") {
   TempDir t;
-  std::string wd = t / "wd";
-  fs::create_directory(wd);
-  Dumpee::Options o;
-  o.dir = wd;
-  Dumpee d("ckpt_tree", o);
+  Dumpee d("ckpt_tree");
   std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
   REQUIRE(pids.size() > 5);
   const long n = dump_points(d, t);
@@ -338,11 +334,7 @@ TEST_CASE("faults: a dumpee killed by someone else mid-dump gives a clear error;
   for (int k = 1; k <= 3; k++) {
     CAPTURE(k);
     TempDir t;
-    std::string wd = t / "wd";
-    fs::create_directory(wd);
-    Dumpee::Options o;
-    o.dir = wd;
-    Dumpee d("ckpt_tree", o);
+    Dumpee d("ckpt_tree");
     std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
     REQUIRE(pids.size() > 5);
     struct Guard {
