@@ -103,7 +103,7 @@ GEN_BLOB      := $(O)/tools/gen-blob
 BLOBS             := parasite restorer
 BLOB_RT           := blob_rt
 parasite_SRC      := parasite $(BLOB_RT)
-parasite_EXPORTS  := parasite_trap_entry parasite_service parasite_args parasite_stack_top
+parasite_EXPORTS  := parasite_trap_entry parasite_return_done parasite_service parasite_args parasite_return parasite_stack_top
 restorer_SRC      := restorer restorer_task $(BLOB_RT)
 restorer_EXPORTS  := restorer_entry restorer_main restorer_args restorer_stack_top
 

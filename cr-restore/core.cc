@@ -3,7 +3,6 @@
 // signal dispositions, pending signals, timers, limits, credentials, rseq,
 // robust list, tid address — and the rt_sigframe it returns through, which
 // carries the registers, the xsave state and the blocked mask.
-#include <cpuid.h>
 #include <grp.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -18,6 +17,7 @@
 #include <cstring>
 
 #include "common/image/pages.h"
+#include "common/kernel/sigframe.h"
 #include "common/kernel/uapi.h"
 #include "cr-restore/restore.h"
 
@@ -32,12 +32,6 @@ uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 // memcpy of a possibly empty vector (whose data() may be null).
 void copy_in(char* dst, const void* src, size_t n) {
   if (n) memcpy(dst, src, n);
-}
-
-uint64_t xgetbv0() {
-  uint32_t lo, hi;
-  asm volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (uint64_t(hi) << 32) | lo;
 }
 
 // Offsets of the pieces in the args area.
@@ -100,11 +94,6 @@ Layout layout_of(const TaskImages& t) {
   return l;
 }
 
-uint64_t xgetbv0_cached() {
-  static const uint64_t v = xgetbv0();
-  return v;
-}
-
 // The XSAVE features this process may use, after asking for those the
 // dumped process had been given beyond the static ones (AMX tile data:
 // ARCH_REQ_XCOMP_PERM, Linux 5.16; the permission is per process and
@@ -113,7 +102,7 @@ Result<uint64_t> take_xcomp_perm(const Core& c) {
   uint64_t perm = 0;
   if (syscall(SYS_arch_prctl, uapi::kArchGetXcompPerm, &perm) != 0) {
     if (errno != EINVAL) return make_errno(errno, "arch_prctl(ARCH_GET_XCOMP_PERM)");
-    return xgetbv0_cached();  // a kernel before 5.16: no dynamic features
+    return xcr0_features();  // a kernel before 5.16: no dynamic features
   }
   for (unsigned f = uapi::XFEATURE_XTILE_DATA; f < 64; f++) {
     uint64_t bit = 1ull << f;
@@ -126,51 +115,22 @@ Result<uint64_t> take_xcomp_perm(const Core& c) {
     }
     perm |= bit;
   }
-  return xgetbv0_cached() & perm;
-}
-
-// The size of the XSAVE area (standard format) holding `features`: the end
-// of the highest component (CPUID leaf 0xd, sub-leaf i: size in EAX, offset
-// in EBX), at least the legacy area and the header.
-uint32_t xstate_size_of(uint64_t features) {
-  uint32_t n = uapi::kXstateHeaderOffset + 64;
-  for (unsigned i = 2; i < 64; i++) {
-    if (!(features >> i & 1)) continue;
-    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-    if (__get_cpuid_count(0xd, i, &eax, &ebx, &ecx, &edx) && eax) n = std::max(n, ebx + eax);
-  }
-  return n;
+  return xcr0_features() & perm;
 }
 
 // The rt_sigframe one thread returns through: its registers, its XSAVE
-// area (with the software bytes the kernel checks before it trusts an
-// extended state in a signal frame: fpu__restore_sig: magic1, sizes, magic2
-// after the area), its blocked mask and sigaltstack. `features` are those
-// the task may use: the frame holds just them, for the kernel takes an
-// area larger than the task's own FPU buffer (the default size, without
-// AMX tile data until the task first uses tiles) as legacy state only,
-// silently dropping AVX and AVX-512 (fpu/signal.c check_xstate_in_sigframe,
-// seen on 6.18 with AMX: NT_X86_XSTATE has the maximum size).
+// area (common/kernel/sigframe.h: just the features the task's FPU buffer
+// holds, with the software bytes the kernel checks), its blocked mask and
+// sigaltstack.
 Status build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const Layout::Thread& lt,
                       uint64_t features) {
   // Not the tile data either, even with the permission: the task's buffer
   // grows only at its first tile instruction after the restore, and the
   // dump refused live tile registers (cr-dump/core.cc check_no_live_tiles).
-  features &= ~(1ull << uapi::XFEATURE_XTILE_DATA);
-  uint8_t* xs = reinterpret_cast<uint8_t*>(base + lt.xsave);
-  uint32_t n = std::min(static_cast<uint32_t>(th.xsave.size()), xstate_size_of(features));
-  memcpy(xs, th.xsave.data.data(), th.xsave.size());
-  uint64_t bv = 0;
-  memcpy(&bv, xs + uapi::kXstateHeaderOffset, 8);
-  if (bv & ~features)
-    return make_error("thread %lld: its XSAVE state holds features 0x%llx that this CPU or process cannot restore",
-                      (long long)th.tid, (unsigned long long)(bv & ~features));
-  uint32_t magic1 = kFpXstateMagic1, ext = n + 4, magic2 = kFpXstateMagic2;
-  memcpy(xs + 464, &magic1, 4);
-  memcpy(xs + 468, &ext, 4);
-  memcpy(xs + 472, &features, 8);
-  memcpy(xs + 480, &n, 4);
-  memcpy(xs + n, &magic2, 4);
+  features = sigframe_features(features);
+  std::span<uint8_t> xs(reinterpret_cast<uint8_t*>(base + lt.xsave), th.xsave.size() + 4);
+  if (auto st = put_sigframe_xstate(xs, th.xsave.data, features); !st)
+    return make_error("thread %lld: %s", (long long)th.tid, st.error().message.c_str());
 
   auto* f = reinterpret_cast<KRtSigframe*>(base + lt.frame);
   const GpRegs& g = th.regs;

@@ -14,21 +14,54 @@ using cr::ParasiteCmd;
 
 extern "C" long parasite_service(ParasiteArgs* a);
 
-// The entry the tracer jumps to: rdi = args, rsp = a stack. Must be the first
-// thing in the blob (section .blob.entry, __blob_entry at offset 0).
+// The entry the tracer jumps to: rdi = args, rsp = a stack. Must be the
+// first thing in the blob (section .blob.entry, __blob_entry at offset 0).
+// After the command it returns the task to its own state from
+// parasite_return (filled by the host): the signal mask first, by the
+// rt_sigprocmask the tracer waits for, then the flags and every general
+// register, rsp last but one, and a jump through memory to its rip. No
+// rt_sigreturn: that would cancel an interrupted call's restart block
+// (nanosleep's restart_syscall). Had the tracer died meanwhile, the task
+// simply goes on as it was.
 asm(R"(
 	.pushsection .blob.entry,"ax",@progbits
 	.globl __blob_entry
 	.hidden __blob_entry
 	.globl parasite_trap_entry
 	.hidden parasite_trap_entry
+	.globl parasite_return_done
+	.hidden parasite_return_done
 	.type parasite_trap_entry,@function
 __blob_entry:
 parasite_trap_entry:
 	andq $-16, %rsp
 	call parasite_service
-	int3
-	ud2
+	movl $14, %eax
+	movl $2, %edi
+	leaq parasite_return+0(%rip), %rsi
+	xorl %edx, %edx
+	movl $8, %r10d
+	syscall
+parasite_return_done:
+	pushq parasite_return+8(%rip)
+	popfq
+	movq parasite_return+16(%rip), %r15
+	movq parasite_return+24(%rip), %r14
+	movq parasite_return+32(%rip), %r13
+	movq parasite_return+40(%rip), %r12
+	movq parasite_return+48(%rip), %rbp
+	movq parasite_return+56(%rip), %rbx
+	movq parasite_return+64(%rip), %r11
+	movq parasite_return+72(%rip), %r10
+	movq parasite_return+80(%rip), %r9
+	movq parasite_return+88(%rip), %r8
+	movq parasite_return+96(%rip), %rax
+	movq parasite_return+104(%rip), %rcx
+	movq parasite_return+112(%rip), %rdx
+	movq parasite_return+120(%rip), %rsi
+	movq parasite_return+128(%rip), %rdi
+	movq parasite_return+136(%rip), %rsp
+	jmp *parasite_return+144(%rip)
 	.size parasite_trap_entry, .-parasite_trap_entry
 	.popsection
 
@@ -42,9 +75,11 @@ parasite_stack_top:
 	.popsection
 )");
 
-// The args area, exported to the host as the symbol parasite_args.
+// The args area, exported to the host as the symbol parasite_args, and the
+// task's own state to return to (parasite_return).
 extern "C" {
 [[gnu::used]] constinit ParasiteArgs parasite_args = {};
+[[gnu::used]] constinit cr::ParasiteReturn parasite_return = {};
 }
 
 namespace {

@@ -8,16 +8,22 @@
 //      [0, exec_size) R-X, the rest R/W.
 //   2. The host fills the ParasiteArgs at B + off("parasite_args"): magic,
 //      abi_version, cmd, log_fd (-1: no log), and the command's input.
-//   3. The host sets, in the stopped task: rip = B + off("parasite_trap_entry"),
-//      rdi = the args address, rsp = B + off("parasite_stack_top") (any
-//      writable stack works; the entry aligns it to 16 bytes), and continues
-//      it, with all signals blocked.
+//   3. The host fills the ParasiteReturn at B + off("parasite_return") with
+//      the task's own signal mask, flags and general registers (rip and rsp
+//      included), and sets, in the stopped task: rip = B +
+//      off("parasite_trap_entry"), rdi = the args address, rsp = B +
+//      off("parasite_stack_top") (any writable stack works; the entry aligns
+//      it to 16 bytes), and runs it with every signal blocked, stopping at
+//      system calls (PTRACE_SYSCALL).
 //   4. parasite_trap_entry calls parasite_service(args), which runs the
 //      command and returns 0 or -errno (also stored in args->result.ret);
-//      the entry then executes `int3`, so the task stops with SIGTRAP and
-//      rax = the return value. (If it is continued anyway it executes ud2.)
-//   5. The host reads the reply from the args area and restores the task's
-//      registers. kParasiteFini is the last command before unmapping.
+//      the entry then puts the mask back (rt_sigprocmask from just before
+//      parasite_return_done: the host's sign that the command is over),
+//      and the registers, and jumps to the task's rip. The host stops it at
+//      that call's exit and blocks signals again; had the host died, the
+//      task would go on as it was.
+//   5. The host reads the reply from the args area. kParasiteFini is the
+//      last command before unmapping.
 //
 // parasite_service is an ordinary function (System V ABI) so that tests can
 // call it directly in their own process (test/unit/blob_test.cc).
@@ -32,7 +38,7 @@
 namespace cr {
 
 inline constexpr uint32_t kParasiteArgsMagic = 0x50727331;  // "Prs1"
-inline constexpr uint32_t kParasiteAbiVersion = 1;
+inline constexpr uint32_t kParasiteAbiVersion = 2;  // 2: returns to the task itself, not by int3
 // Size of the stack in the parasite's bss (parasite_stack_top is its end).
 // A macro as well, for the entry's assembly.
 #define CR_PARASITE_STACK_SIZE 16384
@@ -123,6 +129,24 @@ static_assert(offsetof(ParasiteMisc, personality) == 4);
 static_assert(offsetof(ParasiteMisc, clear_child_tid) == 8);
 static_assert(offsetof(ParasiteMisc, pid) == 16);
 static_assert(offsetof(ParasiteMisc, tid) == 20);
+
+// The task's own state, to which the entry returns after a command (the
+// blob symbol parasite_return; the entry's assembly uses these offsets).
+struct ParasiteReturn {
+  uint64_t mask;    // the signal mask (rt_sigprocmask SIG_SETMASK)
+  uint64_t rflags;  // popfq
+  uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8, rax, rcx, rdx, rsi, rdi;
+  uint64_t rsp, rip;
+};
+static_assert(offsetof(ParasiteReturn, rflags) == 8);
+static_assert(offsetof(ParasiteReturn, r15) == 16);
+static_assert(offsetof(ParasiteReturn, rbx) == 56);
+static_assert(offsetof(ParasiteReturn, r8) == 88);
+static_assert(offsetof(ParasiteReturn, rdi) == 128);
+static_assert(offsetof(ParasiteReturn, rsp) == 136);
+static_assert(offsetof(ParasiteReturn, rip) == 144);
+static_assert(sizeof(ParasiteReturn) == 152);
+CR_BLOB_ABI_TYPE(ParasiteReturn);
 
 // The args area: one per parasite, at the blob symbol parasite_args.
 struct ParasiteArgs {

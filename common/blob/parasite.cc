@@ -7,9 +7,11 @@ Result<ParasiteLayout> parasite_layout(const BlobDesc& d) {
   l.map_size = d.map_size();
   l.exec_size = d.exec_size;
   l.entry = TRY(d.symbol("parasite_trap_entry")).offset;
+  l.return_done = TRY(d.symbol("parasite_return_done")).offset;
+  l.ret = TRY(d.object("parasite_return", sizeof(ParasiteReturn))).offset;
   l.args = TRY(d.object("parasite_args", sizeof(ParasiteArgs))).offset;
   l.stack_top = TRY(d.symbol("parasite_stack_top")).offset;
-  if (l.entry >= l.exec_size)
+  if (l.entry >= l.exec_size || l.return_done >= l.exec_size || l.ret < l.exec_size)
     return make_error("blob %s: parasite_trap_entry is not in its code", d.name);
   if (l.args < l.exec_size || l.stack_top % 16 || l.stack_top > d.total_size ||
       l.stack_top < l.exec_size + kParasiteStackSize)

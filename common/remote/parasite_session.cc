@@ -19,6 +19,11 @@ Result<ParasiteSession> ParasiteSession::inject(RemoteSession& rs) {
   RemotePtr<void> base = TRY(rs.alloc_scratch(l.map_size, PROT_READ | PROT_WRITE));
   std::vector<uint8_t> img(l.map_size);
   TRY_STATUS(blob_relocate_into(d, img.data(), img.size(), base.addr()));
+  // Where the parasite returns to after each command: the task's own state.
+  const user_regs_struct& g = rs.resume_regs();
+  ParasiteReturn back = {rs.saved_sigmask(), g.eflags, g.r15, g.r14, g.r13, g.r12, g.rbp, g.rbx, g.r11, g.r10,
+                         g.r9, g.r8, g.rax, g.rcx, g.rdx, g.rsi, g.rdi, g.rsp, g.rip};
+  memcpy(img.data() + l.ret, &back, sizeof back);
   TRY_STATUS(rs.write_bytes(base, img.data(), img.size()));
   TRY(rs.syscall_checked(SYS_mprotect, base.addr(), l.exec_size, PROT_READ | PROT_EXEC));
   pr_debug(pid, "parasite injected at %#llx (%llu bytes)", (unsigned long long)base.addr(),
@@ -39,9 +44,9 @@ Result<ParasiteArgs> ParasiteSession::run(ParasiteCmd cmd, const ParasiteArgs* i
   r.rdi = layout_.rdi(base_);
   r.rsp = layout_.rsp(base_);
   r.orig_rax = ~0ull;  // not in a system call: no restart on resume
-  user_regs_struct out = TRY(rs_->run_until_int3(r));
+  TRY_STATUS(rs_->run_until_call(r, SYS_rt_sigprocmask, RemotePtr<void>(layout_.after_return_call(base_))));
   TRY_STATUS(rs_->read_bytes(args, &a, sizeof a));
-  TRY_STATUS(parasite_check(a, static_cast<long>(out.rax), rs_->tid()));
+  TRY_STATUS(parasite_check(a, a.result.ret, rs_->tid()));
   return a;
 }
 

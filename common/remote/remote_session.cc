@@ -1,6 +1,7 @@
 #include "common/fault.h"
 #include "common/remote/remote_session.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
@@ -13,9 +14,11 @@
 #include <sstream>
 
 #include "common/fd.h"
+#include "common/kernel/sigframe.h"
 #include "common/log.h"
 #include "common/ptrace/task_state.h"
 #include "common/remote/syscall_names.h"
+#include "parasite/restorer_task_abi.h"
 
 namespace cr {
 
@@ -56,18 +59,12 @@ bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-struct MapLine {
-  uint64_t start = 0, end = 0;
-  std::string perms;
-  std::string path;
-};
-
-std::vector<MapLine> parse_maps(const std::string& text) {
-  std::vector<MapLine> out;
+std::vector<TaskMapping> parse_maps(const std::string& text) {
+  std::vector<TaskMapping> out;
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    MapLine m;
+    TaskMapping m;
     unsigned long long s = 0, e = 0;
     char perms[8] = {};
     int off = 0;
@@ -83,6 +80,125 @@ std::vector<MapLine> parse_maps(const std::string& text) {
   }
   return out;
 }
+
+Result<std::vector<TaskMapping>> read_maps(pid_t tid) {
+  std::string maps_path = "/proc/" + std::to_string(tid) + "/maps";
+  auto text = read_file(maps_path.c_str());
+  if (!text) return make_pid_error(tid, text.error().err, "cannot read %s", maps_path.c_str());
+  return parse_maps(*text);
+}
+
+
+// --- Armour (remote_session.h) ---
+
+// Where the `ret` that ends the code after a `syscall` takes its return
+// address, as an offset from rsp at the `syscall` (rbp equal to rsp then),
+// or -1 if that code is not one we can follow: xor reg,reg; pop reg (not
+// rsp); leave (once); add $imm8,%rsp; nop; ret. The vDSO's fallbacks are
+// such code (6.x: `syscall; xor %edx,%edx; ...; ret` in clock_getres).
+long ret_slot_after(const uint8_t* p, size_t len) {
+  long sp = 0;
+  bool left = false;
+  size_t i = 0;
+  for (int insns = 0; insns < 16 && i < len; insns++) {
+    uint8_t rex = 0, b = p[i];
+    if ((b & 0xf0) == 0x40) {
+      rex = b;
+      if (++i >= len) return -1;
+      b = p[i];
+    }
+    if (b == 0xc3 && !rex) return sp;
+    if (b == 0x90 && !rex) {
+      i++;
+    } else if (b >= 0x58 && b <= 0x5f) {  // pop
+      if (b == 0x5c && !(rex & 1)) return -1;  // pop %rsp
+      sp += 8;
+      i++;
+    } else if (b == 0xc9 && !rex && !left) {  // leave: rsp = rbp + 8
+      sp = 8;
+      left = true;
+      i++;
+    } else if ((b == 0x31 || b == 0x33) && i + 1 < len && (p[i + 1] & 0xc0) == 0xc0) {  // xor reg,reg
+      unsigned dst = b == 0x31 ? (p[i + 1] & 7) | (rex & 1) << 3 : (p[i + 1] >> 3 & 7) | (rex & 4) << 1;
+      if (dst == 4) return -1;  // rsp
+      i += 2;
+    } else if (b == 0x83 && rex == 0x48 && i + 2 < len && p[i + 1] == 0xc4 && static_cast<int8_t>(p[i + 2]) >= 0) {
+      sp += static_cast<int8_t>(p[i + 2]);  // add $imm8,%rsp
+      i += 3;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
+}
+
+struct Gadgets {
+  uint64_t call = 0;       // a `syscall` whose code after it reaches `ret`
+  long slot = -1;          // ... taking the return address at rsp + slot
+  uint64_t sigreturn = 0;  // `mov $15,%eax; syscall` (or mov $15,%rax)
+};
+
+// Search the task's code for the two pieces, the vDSO first. Read-only.
+Result<Gadgets> find_gadgets(pid_t tid, const std::vector<TaskMapping>& maps) {
+  TRY_STATUS(fault_point("syscall gadget search"));
+  std::string mem_path = "/proc/" + std::to_string(tid) + "/mem";
+  UniqueFd mem(open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!mem.valid()) return make_pid_error(tid, errno, "cannot open %s", mem_path.c_str());
+  static constexpr uint8_t kSigreturn32[] = {0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+  static constexpr uint8_t kSigreturn64[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+  Gadgets g;
+  std::vector<const TaskMapping*> order;
+  for (const auto& m : maps)
+    if (m.path == "[vdso]") order.push_back(&m);
+  for (const auto& m : maps)
+    if (m.perms.size() >= 3 && m.perms[2] == 'x' && m.path != "[vdso]" && m.path != "[vsyscall]") order.push_back(&m);
+  std::vector<uint8_t> buf;
+  for (const TaskMapping* m : order) {
+    if (g.call && g.sigreturn) break;
+    constexpr size_t kMax = 64 << 20;
+    size_t len = std::min<uint64_t>(m->end - m->start, kMax);
+    buf.resize(len);
+    ssize_t n = pread(mem.get(), buf.data(), len, static_cast<off_t>(m->start));
+    if (n <= 0) continue;  // (a mapping not readable through /proc: skip it)
+    const uint8_t* b = buf.data();
+    for (size_t i = 0; i + 2 <= static_cast<size_t>(n); i++) {
+      if (b[i] != 0x0f || b[i + 1] != 0x05) continue;
+      if (!g.sigreturn) {
+        if (i >= 5 && memcmp(b + i - 5, kSigreturn32, sizeof kSigreturn32) == 0) g.sigreturn = m->start + i - 5;
+        else if (i >= 7 && memcmp(b + i - 7, kSigreturn64, sizeof kSigreturn64) == 0) g.sigreturn = m->start + i - 7;
+      }
+      if (!g.call) {
+        long slot = ret_slot_after(b + i + 2, static_cast<size_t>(n) - i - 2);
+        if (slot >= 0 && slot <= 256) {
+          g.call = m->start + i;
+          g.slot = slot;
+        }
+      }
+      if (g.call && g.sigreturn) break;
+    }
+  }
+  return g;
+}
+
+// Offsets in a return frame: the rt_sigframe, then its XSAVE area.
+constexpr size_t kFrameXsave = (sizeof(KRtSigframe) + 63) & ~size_t(63);
+
+// The same user state: what rt_sigreturn gives back (orig_rax it sets to
+// -1; eflags only through the kernel's FIX_EFLAGS mask).
+bool same_user_state(const user_regs_struct& a, const user_regs_struct& b) {
+  constexpr uint64_t kFixEflags = 0x40000 | 0x800 | 0x400 | 0x100 | 0x80 | 0x40 | 0x10 | 0x4 | 0x1 | 0x10000;
+  return a.r15 == b.r15 && a.r14 == b.r14 && a.r13 == b.r13 && a.r12 == b.r12 && a.rbp == b.rbp &&
+         a.rbx == b.rbx && a.r11 == b.r11 && a.r10 == b.r10 && a.r9 == b.r9 && a.r8 == b.r8 && a.rax == b.rax &&
+         a.rcx == b.rcx && a.rdx == b.rdx && a.rsi == b.rsi && a.rdi == b.rdi && a.rip == b.rip &&
+         a.rsp == b.rsp && a.cs == b.cs && a.ss == b.ss && a.fs_base == b.fs_base && a.gs_base == b.gs_base &&
+         (a.eflags & kFixEflags) == (b.eflags & kFixEflags);
+}
+
+// sigaltstack's mode in the frame: not one do_sigaltstack accepts, so the
+// restore_altstack of rt_sigreturn fails (EINVAL, ignored there) and the
+// task keeps the sigaltstack it has, which we do not know here (6.18
+// kernel/signal.c restore_altstack, do_sigaltstack).
+constexpr int32_t kKeepAltstack = 0x7;
 
 }  // namespace
 
@@ -101,10 +217,14 @@ Result<RemoteSession> RemoteSession::start(SeizedTask& task, const RemoteSession
   s.mask_saved_ = true;
   s.saved_xstate_ = TRY(task.get_xstate());
   s.xstate_saved_ = true;
+  std::vector<TaskMapping> maps = TRY(read_maps(task.tid()));
+  // Armed before any signal is blocked: a task let go before the mask is
+  // set has its own mask still.
+  if (opts.site == SyscallSite::Auto) TRY_STATUS(s.arm(maps));
   TRY_STATUS(task.set_sigmask(kAllSignals));
-  TRY_STATUS(s.find_syscall_site(opts.site));
+  if (!s.armed_) TRY_STATUS(s.find_syscall_site(opts.site, maps));
   pr_debug(task.tid(), "remote session: syscall at 0x%" PRIx64 "%s, resume at 0x%llx", s.site_.addr(),
-           s.site_patched_ ? " (written)" : "", (unsigned long long)s.resume_regs_.rip);
+           s.armed_ ? " (armed)" : s.site_patched_ ? " (written)" : "", (unsigned long long)s.resume_regs_.rip);
   return s;
 }
 
@@ -123,7 +243,11 @@ RemoteSession::RemoteSession(RemoteSession&& o) noexcept
       site_patched_(o.site_patched_),
       patches_(std::move(o.patches_)),
       scratch_(std::move(o.scratch_)),
-      deferred_signals_(std::move(o.deferred_signals_)) {}
+      deferred_signals_(std::move(o.deferred_signals_)),
+      armed_(std::exchange(o.armed_, false)),
+      armed_rsp_(o.armed_rsp_),
+      frame_at_(o.frame_at_),
+      frame_old_(std::move(o.frame_old_)) {}
 
 RemoteSession::~RemoteSession() { restore_or_log(); }
 
@@ -172,14 +296,10 @@ Status RemoteSession::plan_restart() {
   return ok_status();
 }
 
-Status RemoteSession::find_syscall_site(SyscallSite how) {
+Status RemoteSession::find_syscall_site(SyscallSite how, const std::vector<TaskMapping>& maps) {
   pid_t tid = task_->tid();
-  std::string maps_path = "/proc/" + std::to_string(tid) + "/maps";
-  auto text = read_file(maps_path.c_str());
-  if (!text) return make_pid_error(tid, text.error().err, "cannot read %s", maps_path.c_str());
-  std::vector<MapLine> maps = parse_maps(*text);
 
-  auto scan = [&](const MapLine& m) -> Result<uint64_t> {
+  auto scan = [&](const TaskMapping& m) -> Result<uint64_t> {
     constexpr size_t kChunk = 64 << 10;
     std::vector<uint8_t> buf(kChunk + 1);
     uint8_t prev = 0;
@@ -216,7 +336,7 @@ Status RemoteSession::find_syscall_site(SyscallSite how) {
   // Last resort: write the instruction over the code at rip (a private
   // mapping only; a shared one would change a file).
   uint64_t rip = resume_regs_.rip;
-  const MapLine* at = nullptr;
+  const TaskMapping* at = nullptr;
   for (const auto& m : maps)
     if (rip >= m.start && rip + sizeof kSyscallInsn <= m.end) at = &m;
   if (!at || at->perms.size() < 4 || at->perms[3] != 'p')
@@ -226,6 +346,147 @@ Status RemoteSession::find_syscall_site(SyscallSite how) {
   site_ = RemotePtr<void>(rip);
   site_patched_ = true;
   return ok_status();
+}
+
+
+Result<std::vector<uint8_t>> RemoteSession::return_frame_bytes(uint64_t at, uint64_t pretcode) {
+  const uint64_t features = sigframe_features(xcr0_features());
+  std::vector<uint8_t> b(kFrameXsave + sigframe_xstate_room(features));
+  TRY_STATUS(put_sigframe_xstate(std::span<uint8_t>(b).subspan(kFrameXsave), saved_xstate_.bytes, features));
+  KRtSigframe f{};
+  f.pretcode = pretcode;
+  f.uc.uc_flags = kUcFpXstate | kUcSigcontextSs | kUcStrictRestoreSs;
+  f.uc.ss_flags = kKeepAltstack;
+  const user_regs_struct& g = resume_regs_;
+  KSigcontext& sc = f.uc.mcontext;
+  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
+  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
+  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
+  sc.cs = static_cast<uint16_t>(g.cs);
+  sc.ss = static_cast<uint16_t>(g.ss);
+  sc.fs = static_cast<uint16_t>(g.fs);
+  sc.gs = static_cast<uint16_t>(g.gs);
+  sc.fpstate = at + kFrameXsave;
+  f.uc.sigmask = saved_sigmask_;
+  memcpy(b.data(), &f, sizeof f);
+  return b;
+}
+
+Status RemoteSession::arm(const std::vector<TaskMapping>& maps) {
+  pid_t tid = task_->tid();
+  auto not_armed = [&](const char* why) {
+    pr_debug(tid, "remote session not armed against the end of crtools: %s", why);
+    return ok_status();
+  };
+  const user_regs_struct& r = resume_regs_;
+  if (static_cast<long>(r.orig_rax) >= 0 && restart_ == PendingRestart::None &&
+      is_restart_errno(-static_cast<long>(r.rax)))
+    return not_armed("a signal is about to interrupt its system call");
+  std::string status_path = "/proc/" + std::to_string(tid) + "/status";
+  if (auto st = read_file(status_path.c_str()); st) {
+    size_t at = st->find("x86_Thread_features:");
+    if (at != std::string::npos && st->substr(at, st->find('\n', at) - at).find("shstk") != std::string::npos)
+      return not_armed("it runs with a shadow stack");
+  }
+  Gadgets g = TRY(find_gadgets(tid, maps));
+  if (!g.call) return not_armed("no `syscall ... ret` code in the task");
+  if (!g.sigreturn) return not_armed("no rt_sigreturn code (__restore_rt) in the task");
+  // The frame below the red zone, 64-byte aligned for its XSAVE area; the
+  // slots the code after the `syscall` pops below it.
+  const TaskMapping* stack = nullptr;
+  for (const auto& m : maps)
+    if (r.rsp > m.start && r.rsp <= m.end && m.perms.size() >= 2 && m.perms[1] == 'w') stack = &m;
+  if (!stack) return not_armed("its stack pointer is not in a writable mapping");
+  auto probe = return_frame_bytes(0, 0);
+  if (!probe) return not_armed("its XSAVE state cannot go in a signal frame (live AMX tiles)");
+  const uint64_t size = probe->size();
+  if (r.rsp - stack->start < 128 + size + 64 + static_cast<uint64_t>(g.slot))
+    return not_armed("no room on its stack for a signal frame");
+  const uint64_t at = (r.rsp - 128 - size) & ~uint64_t(63);
+  const uint64_t rsp = at - static_cast<uint64_t>(g.slot);
+  auto bytes = TRY(return_frame_bytes(at, g.sigreturn));
+
+  frame_old_.at = RemotePtr<void>(at);
+  frame_old_.old.resize(bytes.size());
+  TRY_STATUS(task_->read_mem(frame_old_.at, frame_old_.old.data(), bytes.size()));
+  frame_at_ = at;  // from here put_frame_back() writes the old bytes back
+  TRY_STATUS(task_->write_mem(frame_old_.at, bytes.data(), bytes.size()));
+
+  site_ = RemotePtr<void>(g.call);
+  armed_rsp_ = rsp;
+  if (restart_ == PendingRestart::RestartBlock) {
+    // Not checked: rt_sigreturn would cancel its restart (remote_session.h).
+    pr_debug(tid, "remote session armed, its frame unchecked (a call restarts through restart_syscall)");
+    armed_ = true;
+    return ok_status();
+  }
+  // Check the frame once: rt_sigreturn through it must give the task its
+  // resume registers and mask (it also undoes our mask; start() blocks
+  // signals again after this).
+  user_regs_struct sr = r;
+  sr.rax = SYS_rt_sigreturn;
+  sr.rip = g.call;
+  sr.rsp = at + 8;
+  long ret = TRY(run_call(SYS_rt_sigreturn, sr));
+  (void)ret;
+  user_regs_struct now = TRY(task_->get_regs());
+  uint64_t mask = TRY(task_->get_sigmask());
+  if (!same_user_state(now, resume_regs_) || mask != saved_sigmask_)
+    return make_pid_error(tid, 0, "rt_sigreturn through the session's frame at 0x%" PRIx64
+                          " did not give the task its registers back (rip 0x%llx, want 0x%llx)",
+                          at, (unsigned long long)now.rip, (unsigned long long)resume_regs_.rip);
+  armed_ = true;
+  return ok_status();
+}
+
+void RemoteSession::put_frame_back() {
+  if (!frame_at_) return;
+  frame_at_ = 0;
+  armed_ = false;
+  if (task_->exited() || exec_done_) return;
+  // Dead bytes below the stack pointer by now; put back all the same.
+  if (auto st = task_->write_mem(frame_old_.at, frame_old_.old.data(), frame_old_.old.size()); !st) {
+    if (st.error().err == ESRCH) pr_debug(task_->tid(), "frame bytes not put back: %s", st.error().str().c_str());
+    else log_error(st.error());
+  }
+}
+
+Status RemoteSession::run_until_call(const user_regs_struct& regs, long nr, RemotePtr<void> after_syscall) {
+  pid_t tid = task_->tid();
+  if (!active_) return make_pid_error(tid, 0, "remote session is over");
+  user_regs_struct r = regs;
+  r.orig_rax = static_cast<uint64_t>(-1);
+  r.eflags &= ~(kEflagsTF | kEflagsDF);
+  TRY_STATUS(task_->set_regs(r));
+  int inject = 0;
+  bool in_call = false;
+  while (true) {
+    TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
+    inject = 0;
+    Stop s = TRY(task_->wait_stop());
+    if (s.kind == StopKind::Exited) {
+      active_ = false;
+      return make_pid_error(tid, ESRCH, "task %s", describe_wait_status(s.wait_status).c_str());
+    }
+    if (s.kind == StopKind::SyscallEntry && s.syscall_nr == nr) {
+      user_regs_struct at = TRY(task_->get_regs());
+      in_call = at.rip == after_syscall.addr();
+      continue;
+    }
+    if (s.kind == StopKind::SyscallExit && in_call) break;
+    if (s.kind == StopKind::Signal) {
+      if (is_synchronous(s.info)) {
+        user_regs_struct fr{};
+        if (auto gr = task_->get_regs(); gr) fr = *gr;
+        return make_pid_error(tid, 0, "code run in the task faulted: signal %d (code %d) at rip 0x%llx, address %p",
+                              s.sig, s.info.si_code, (unsigned long long)fr.rip, s.info.si_addr);
+      }
+      if (is_stop_signal(s.sig)) inject = s.sig;
+      else deferred_signals_.push_back(s.info);
+    }
+    // Its other system calls, Trap, GroupStop, Event: go on.
+  }
+  return task_->set_sigmask(kAllSignals);
 }
 
 Status RemoteSession::write_restored_on_exit(RemotePtr<void> dst, const void* src, size_t len) {
@@ -290,7 +551,6 @@ Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args)
 
   user_regs_struct r = resume_regs_;
   r.rax = static_cast<uint64_t>(nr);
-  r.orig_rax = static_cast<uint64_t>(-1);  // no restart processing on the way in
   r.rdi = a[0];
   r.rsi = a[1];
   r.rdx = a[2];
@@ -298,6 +558,14 @@ Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args)
   r.r8 = a[4];
   r.r9 = a[5];
   r.rip = site_.addr();
+  if (armed_) r.rsp = r.rbp = armed_rsp_;  // the `ret` after the call finds the frame
+  return run_call(nr, r);
+}
+
+Result<long> RemoteSession::run_call(long nr, const user_regs_struct& regs) {
+  pid_t tid = task_->tid();
+  user_regs_struct r = regs;
+  r.orig_rax = static_cast<uint64_t>(-1);  // no restart processing on the way in
   r.eflags &= ~(kEflagsTF | kEflagsDF);
   TRY_STATUS(task_->set_regs(r));
 
@@ -327,6 +595,7 @@ Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args)
         // The old program is gone: so are its registers, memory and our
         // scratch and site. Only the signal mask survives an exec.
         exec_done_ = true;
+        armed_ = false;
       }
       pr_debug(tid, "%s = %ld", call_name(nr).c_str(), ret);
       return ret;
@@ -435,7 +704,10 @@ Status RemoteSession::restore() {
       note(task_->write_mem(it->at, it->old.data(), it->old.size()));
     patches_.clear();
   }
-  if (task_->exited()) return first;
+  if (task_->exited()) {
+    frame_at_ = 0;
+    return first;
+  }
   if (mask_saved_) note(task_->set_sigmask(saved_sigmask_));
   if (!exec_done_) {
     if (xstate_saved_) {
@@ -445,6 +717,9 @@ Status RemoteSession::restore() {
     }
     note(task_->set_regs(resume_regs_));
   }
+  // Last: until the registers above were set, the frame was what a task
+  // let go would have returned through.
+  put_frame_back();
   for (const siginfo_t& si : deferred_signals_) {
     siginfo_t copy = si;
     if (syscall(SYS_rt_tgsigqueueinfo, task_->tgid(), tid, si.si_signo, &copy) != 0 &&

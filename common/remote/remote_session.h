@@ -30,6 +30,38 @@
 //  * Scratch memory (alloc_scratch, push_string) is a private anonymous
 //    mapping, unmapped on restore.
 //
+// Armour: should the tracer die mid-session (SIGKILL of cr-dump or cr-exec,
+// an OOM kill), the kernel detaches the task and it runs on from whatever
+// registers we left it with. So that those are always safe, a session
+// started with SyscallSite::Auto is *armed* when it can be:
+//  * A return frame (an rt_sigframe: the resume registers, the saved mask,
+//    the XSAVE state; common/kernel/sigframe.h) is written on the task's
+//    stack below its red zone, where signal delivery would write one (the
+//    bytes under it are saved and put back last).
+//  * Each call runs at a `syscall` followed only by code we can follow to
+//    its `ret` (the vDSO's clock_getres fallback: `syscall; xor ...; ret`),
+//    with rsp (and rbp) set so that the `ret` finds, as its return
+//    address, the frame's pretcode: a `mov $15,%eax; syscall` (rt_sigreturn,
+//    glibc's __restore_rt) found in the task's code. A task let go between
+//    two of our calls, or in one, finishes that call, returns into
+//    rt_sigreturn and is exactly as it was before the session.
+//  * Code run by run_until_call (the parasite) returns to the task's own
+//    registers by itself (parasite/parasite_abi.h); the tracer only watches.
+//  * start() checks the frame once by running rt_sigreturn through it:
+//    the task must come back with the resume registers and mask. Not for a
+//    task whose call restarts through restart_syscall (nanosleep): any
+//    rt_sigreturn cancels that (6.18 arch/x86/kernel/signal_64.c sets
+//    restart_block.fn = do_no_restart_syscall), so its sleep would end
+//    early with EINTR; there the frame is used unchecked, and a task let go
+//    through it sees exactly that EINTR.
+// Not armed (a debug line says why; the session works as before, only not
+// safe against our death): no such `syscall ... ret` or rt_sigreturn code
+// in the task, no room on its stack, live AMX tile registers or a shadow
+// stack, or an interrupted call with a signal pending (the kernel's own
+// restart decision, which a return frame cannot carry). What our death
+// leaves in an armed task: the scratch mappings (unused, anonymous) and the
+// dead bytes of the frame below its stack pointer.
+//
 // The session borrows the SeizedTask, which must outlive it. It may be used
 // on a task seized by SeizedTask::seize() or adopted with adopt_stopped().
 #pragma once
@@ -57,6 +89,13 @@ struct is_remote_ptr<RemotePtr<T>> : std::true_type {};
 // What a system call argument may be: an integer, an enum or a RemotePtr.
 template <class T>
 concept RemoteArg = std::is_integral_v<T> || std::is_enum_v<T> || is_remote_ptr<T>::value;
+
+// One line of /proc/TID/maps, as a session looks for code and stack.
+struct TaskMapping {
+  uint64_t start = 0, end = 0;
+  std::string perms;
+  std::string path;
+};
 
 enum class SyscallSite {
   Auto,        // vDSO, then any executable mapping, then patch at rip
@@ -143,8 +182,18 @@ class RemoteSession {
   // written, so a write failing halfway is undone too.
   Status write_restored_on_exit(RemotePtr<void> dst, const void* src, size_t len);
 
+  // Run code in the task from `regs` until it calls `nr` from the
+  // instruction before `after_syscall`, and that call returns: the code's
+  // sign that it is done (the parasite's rt_sigprocmask, which puts the
+  // task's mask back before it returns to its own registers by itself).
+  // Every signal is blocked again afterwards. A fault is an Error naming
+  // the signal and address.
+  Status run_until_call(const user_regs_struct& regs, long nr, RemotePtr<void> after_syscall);
+  bool armed() const { return armed_; }
+
   // Run code in the task from `regs` (set rip and rsp there) until it
-  // executes int3; returns the registers at the trap. SIGTRAP is unblocked
+  // executes int3 (not armed: a tracer's death at the trap delivers the
+  // SIGTRAP); returns the registers at the trap. SIGTRAP is unblocked
   // while the code runs (a blocked SIGTRAP from int3 would reset the task's
   // SIGTRAP handler); every other signal stays blocked. A fault in the code
   // is an Error naming the signal and address.
@@ -158,7 +207,13 @@ class RemoteSession {
  private:
   explicit RemoteSession(SeizedTask& t) : task_(&t) {}
   Status plan_restart();
-  Status find_syscall_site(SyscallSite how);
+  Status find_syscall_site(SyscallSite how, const std::vector<TaskMapping>& maps);
+  Status arm(const std::vector<TaskMapping>& maps);
+  Result<std::vector<uint8_t>> return_frame_bytes(uint64_t at, uint64_t pretcode);
+  // Set `r` in the task and run it through one system call `nr` (entry and
+  // exit stops); the raw return.
+  Result<long> run_call(long nr, const user_regs_struct& r);
+  void put_frame_back();
   Result<Stop> run_to_stop(int request, bool want_exit);
   Result<uint64_t> check_return(long nr, long r);
 
@@ -196,6 +251,11 @@ class RemoteSession {
   std::vector<Patch> patches_;
   std::vector<Scratch> scratch_;
   std::vector<siginfo_t> deferred_signals_;
+  // Armour (see the top of this file).
+  bool armed_ = false;
+  uint64_t armed_rsp_ = 0;      // rsp and rbp of every call while armed
+  uint64_t frame_at_ = 0;       // the return frame on the stack
+  Patch frame_old_;             // the stack bytes under it, put back last
 };
 
 }  // namespace cr

@@ -412,55 +412,88 @@ TEST_CASE("blob: parasite GET_SIGALTSTACK and GET_MISC") {
 }
 
 namespace {
-// For the trap-entry test, in a forked child.
-volatile uint64_t g_trap_lo, g_trap_hi, g_trap_rip;
-ParasiteArgs* volatile g_trap_args;
+// For the return test, in a forked child: where the parasite's entry
+// returns to, and what it finds there.
+extern "C" {
+uint64_t g_landed[8];  // r15, r12, rbx, rsp, rdi, rax, rflags
+ParasiteArgs* g_ret_args;
+[[noreturn]] void check_landing();
+void cr_test_landing();
+}
+asm(R"(
+	.text
+	.globl cr_test_landing
+	.type cr_test_landing,@function
+cr_test_landing:
+	movq %r15, g_landed+0(%rip)
+	movq %r12, g_landed+8(%rip)
+	movq %rbx, g_landed+16(%rip)
+	movq %rsp, g_landed+24(%rip)
+	movq %rdi, g_landed+32(%rip)
+	movq %rax, g_landed+40(%rip)
+	pushfq
+	popq %rax
+	movq %rax, g_landed+48(%rip)
+	cld
+	andq $-16, %rsp
+	call check_landing
+	ud2
+)");
 
-void on_trap(int, siginfo_t*, void* ctx) {
-  auto* uc = static_cast<ucontext_t*>(ctx);
-  uint64_t rax = uc->uc_mcontext.gregs[REG_RAX];
-  uint64_t rip = uc->uc_mcontext.gregs[REG_RIP];
-  uint64_t rsp = uc->uc_mcontext.gregs[REG_RSP];
+alignas(16) char g_landing_stack[64 << 10];
+
+void check_landing() {
   int code = 0;
-  if (rax != 0) code |= 1;
-  if (rip != g_trap_rip) code |= 2;
-  if (rsp < g_trap_lo || rsp > g_trap_hi) code |= 4;
-  if (g_trap_args->u.ping.out != ~uint64_t(77)) code |= 8;
-  if (reinterpret_cast<unsigned char*>(rip)[-1] != 0xcc) code |= 16;
+  uint64_t top = reinterpret_cast<uint64_t>(g_landing_stack + sizeof g_landing_stack) - 8;
+  if (g_landed[0] != 0x1515151515151515) code |= 1;
+  if (g_landed[1] != 0x1212121212121212) code |= 2;
+  if (g_landed[2] != 0xbbbbbbbbbbbbbbbb) code |= 4;
+  if (g_landed[3] != top) code |= 8;
+  if (g_landed[4] != 0xd1d1d1d1d1d1d1d1 || g_landed[5] != 0xaaaaaaaaaaaaaaaa) code |= 16;
+  if (!(g_landed[6] & 1)) code |= 64;  // CF, set by popfq
+  sigset_t now;
+  sigprocmask(SIG_BLOCK, nullptr, &now);
+  if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGUSR1)) code |= 128;
+  if (g_ret_args->u.ping.out != ~uint64_t(77) || g_ret_args->result.ret != 0) code |= 32;
   _exit(code);
 }
 }  // namespace
 
-TEST_CASE("blob: parasite trap entry stops on int3 with the result in rax") {
+TEST_CASE("blob: the parasite's entry returns the task to the registers and mask in parasite_return") {
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
     auto b = LocalBlob::map(parasite_blob());
     if (!b) _exit(100);
     auto args = b->object<ParasiteArgs>("parasite_args");
-    if (!args) _exit(101);
+    auto back = b->object<ParasiteReturn>("parasite_return");
+    if (!args || !back) _exit(101);
     init_args(*args, ParasiteCmd::kPing);
     (*args)->u.ping.in = 77;
     auto layout = parasite_layout();
     if (!layout) _exit(104);
+    if (layout->rdi(b->base()) != reinterpret_cast<uint64_t>(*args)) _exit(105);
+    if (layout->return_block(b->base()) != reinterpret_cast<uint64_t>(*back)) _exit(106);
+    g_ret_args = *args;
+    // The mask to return to: SIGUSR2 only (now: SIGUSR1 only).
+    sigset_t m;
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR2);
+    ParasiteReturn& r = **back;
+    memcpy(&r.mask, &m, 8);
+    r.rflags = 0x203;
+    r.r15 = 0x1515151515151515;
+    r.r12 = 0x1212121212121212;
+    r.rbx = 0xbbbbbbbbbbbbbbbb;
+    r.rdi = 0xd1d1d1d1d1d1d1d1;
+    r.rax = 0xaaaaaaaaaaaaaaaa;
+    r.rsp = reinterpret_cast<uint64_t>(g_landing_stack + sizeof g_landing_stack) - 8;
+    r.rip = reinterpret_cast<uint64_t>(&cr_test_landing);
+    sigemptyset(&m);
+    sigaddset(&m, SIGUSR1);
+    sigprocmask(SIG_SETMASK, &m, nullptr);
     uint64_t entry = layout->rip(b->base());
     uint64_t top = layout->rsp(b->base());
-    if (layout->rdi(b->base()) != reinterpret_cast<uint64_t>(*args)) _exit(105);
-    g_trap_args = *args;
-    g_trap_lo = top - kParasiteStackSize;
-    g_trap_hi = top;
-    // and $-16,%rsp (4 bytes); call rel32 (5 bytes); int3 -> rip after it.
-    g_trap_rip = entry + 10;
-
-    static char altstack[64 << 10];
-    stack_t ss = {};
-    ss.ss_sp = altstack;
-    ss.ss_size = sizeof altstack;
-    if (sigaltstack(&ss, nullptr) != 0) _exit(102);
-    struct sigaction sa = {};
-    sa.sa_sigaction = on_trap;
-    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    if (sigaction(SIGTRAP, &sa, nullptr) != 0) _exit(103);
     // As the tracer will: rsp = a stack (misaligned on purpose), rdi = args.
     asm volatile("mov %0, %%rsp\n\tjmp *%1"
                  :
