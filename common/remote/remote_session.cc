@@ -221,7 +221,7 @@ Result<RemoteSession> RemoteSession::start(SeizedTask& task, const RemoteSession
   // Armed before any signal is blocked: a task let go before the mask is
   // set has its own mask still.
   if (opts.site == SyscallSite::Auto) TRY_STATUS(s.arm(maps));
-  TRY_STATUS(task.set_sigmask(kAllSignals));
+  TRY_STATUS(s.block_signals_armed());
   if (!s.armed_) TRY_STATUS(s.find_syscall_site(opts.site, maps));
   pr_debug(task.tid(), "remote session: syscall at 0x%" PRIx64 "%s, resume at 0x%llx", s.site_.addr(),
            s.armed_ ? " (armed)" : s.site_patched_ ? " (written)" : "", (unsigned long long)s.resume_regs_.rip);
@@ -454,6 +454,7 @@ void RemoteSession::put_frame_back() {
 Status RemoteSession::run_until_call(const user_regs_struct& regs, long nr, RemotePtr<void> after_syscall) {
   pid_t tid = task_->tid();
   if (!active_) return make_pid_error(tid, 0, "remote session is over");
+  TRY_STATUS(leave_syscall_entry());
   user_regs_struct r = regs;
   r.orig_rax = static_cast<uint64_t>(-1);
   r.eflags &= ~(kEflagsTF | kEflagsDF);
@@ -485,6 +486,22 @@ Status RemoteSession::run_until_call(const user_regs_struct& regs, long nr, Remo
       else deferred_signals_.push_back(s.info);
     }
     // Its other system calls, Trap, GroupStop, Event: go on.
+  }
+  // The code is about to return to the task's registers with the task's
+  // mask: not with ours.
+  return block_signals_armed();
+}
+
+Status RemoteSession::block_signals_armed() {
+  TRY_STATUS(leave_syscall_entry());
+  if (armed_) {
+    user_regs_struct r = resume_regs_;
+    r.rax = SYS_getpid;
+    r.orig_rax = static_cast<uint64_t>(-1);
+    r.rip = site_.addr();
+    r.rsp = r.rbp = armed_rsp_;
+    r.eflags &= ~(kEflagsTF | kEflagsDF);
+    TRY_STATUS(task_->set_regs(r));
   }
   return task_->set_sigmask(kAllSignals);
 }
@@ -562,8 +579,31 @@ Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args)
   return run_call(nr, r);
 }
 
+Status RemoteSession::leave_syscall_entry() {
+  if (task_->exited() || task_->last_stop().kind != StopKind::SyscallEntry) return ok_status();
+  user_regs_struct cur = TRY(task_->get_regs());
+  cur.orig_rax = static_cast<uint64_t>(-1);  // skipped: the exit stop comes straight away
+  TRY_STATUS(task_->set_regs(cur));
+  int inject = 0;
+  while (true) {
+    TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
+    inject = 0;
+    Stop s = TRY(task_->wait_stop());
+    if (s.kind == StopKind::Exited) {
+      active_ = false;
+      return make_pid_error(task_->tid(), ESRCH, "task %s", describe_wait_status(s.wait_status).c_str());
+    }
+    if (s.kind == StopKind::SyscallExit) return ok_status();
+    if (s.kind == StopKind::Signal) {
+      if (is_stop_signal(s.sig)) inject = s.sig;
+      else if (!is_synchronous(s.info)) deferred_signals_.push_back(s.info);
+    }
+  }
+}
+
 Result<long> RemoteSession::run_call(long nr, const user_regs_struct& regs) {
   pid_t tid = task_->tid();
+  TRY_STATUS(leave_syscall_entry());
   user_regs_struct r = regs;
   r.orig_rax = static_cast<uint64_t>(-1);  // no restart processing on the way in
   r.eflags &= ~(kEflagsTF | kEflagsDF);
@@ -689,6 +729,7 @@ Status RemoteSession::restore() {
     }
   };
 
+  note(leave_syscall_entry());
   if (!exec_done_) {
     restoring_ = true;
     for (auto it = scratch_.rbegin(); it != scratch_.rend() && !task_->exited(); ++it) {

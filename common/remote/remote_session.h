@@ -214,6 +214,14 @@ class RemoteSession {
   // exit stops); the raw return.
   Result<long> run_call(long nr, const user_regs_struct& r);
   void put_frame_back();
+  // Armed: leave the task where, let go, it returns through the frame
+  // (about to run getpid at the syscall site); then block every signal.
+  Status block_signals_armed();
+  // An error may leave the task at the entry stop of a call of the code
+  // we ran (the parasite's rt_sigprocmask): skip that call, to its exit
+  // stop, before anything else is run or set (registers set at an entry
+  // stop would be taken as that call's).
+  Status leave_syscall_entry();
   Result<Stop> run_to_stop(int request, bool want_exit);
   Result<uint64_t> check_return(long nr, long r);
 

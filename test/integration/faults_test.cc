@@ -367,3 +367,124 @@ TEST_CASE("faults: every fault point of a dump and of a restore of inet sockets 
   walk("ckpt_inet", {});
   walk("ckpt_tcp_echo", {}, {"--tcp-established"});
 }
+
+namespace {
+
+struct MapRange {
+  uint64_t start, end;
+  std::string perms, path;
+};
+
+std::vector<MapRange> map_ranges(const std::string& maps) {
+  std::vector<MapRange> out;
+  std::istringstream in(maps);
+  std::string line;
+  while (std::getline(in, line)) {
+    MapRange m{};
+    unsigned long long s = 0, e = 0;
+    char perms[8] = {};
+    int off = 0;
+    if (sscanf(line.c_str(), "%llx-%llx %7s %*s %*s %*s%n", &s, &e, perms, &off) < 3) continue;
+    m.start = s;
+    m.end = e;
+    m.perms = perms;
+    if (off > 0 && static_cast<size_t>(off) < line.size()) {
+      size_t p = line.find_first_not_of(' ', off);
+      if (p != std::string::npos) m.path = line.substr(p);
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
+// What a cr-dump killed mid-session may leave in a task: its scratch
+// mappings (anonymous, unused; merged with a neighbour perhaps). Every
+// mapping of before must be there, with its perms and path, and
+// anything new must be anonymous.
+std::string maps_after_kill(const std::string& before, const std::string& after) {
+  auto b = map_ranges(before), a = map_ranges(after);
+  std::string bad;
+  for (const auto& m : b) {
+    bool kept = false;
+    for (const auto& n : a)
+      if (n.start <= m.start && m.end <= n.end && n.perms == m.perms && n.path == m.path) kept = true;
+    if (!kept) bad += "lost or changed " + m.path + " " + m.perms + "; ";
+  }
+  for (const auto& n : a) {
+    bool old = false;
+    for (const auto& m : b)
+      if (m.start == n.start && m.end == n.end && m.path == n.path) old = true;
+    if (!old && !n.path.empty() && n.path != "[stack]" && n.path != "[heap]") bad += "new mapping of " + n.path + "; ";
+  }
+  return bad;
+}
+
+// SIGKILL of cr-dump at point n of a dump (CRTOOLS_FAULT_ACTION=signal:9),
+// for every n the dump reaches: the kernel detaches the tree as cr-dump
+// dies, mid-session too (common/remote/remote_session.h, "Armour"), and
+// every task goes on as it was: running, untraced, the same fds and
+// mappings (but for the scratch mappings of a session cut short), no
+// image set that could be taken for complete; at the end the workload's
+// own verification passes (registers, signal state, threads, memory).
+void kill_walk(const std::string& workload, const std::vector<std::string>& args) {
+  CAPTURE(workload);
+  TempDir t;
+  Dumpee::Options o;
+  o.args = args;
+  Dumpee d(workload, o);
+  std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+  if (pids.empty()) pids = {d.pid()};
+  const auto before = view_of(pids);
+  const std::string img = t / "img", ps = std::to_string(d.pid());
+  // Up to the points of an undisturbed dump: a kill mid-session leaves a
+  // scratch mapping, which later dumps save too (a few more points each).
+  const long points = dump_points(d, t);
+  long n = 1, through = 0;
+  for (; n <= points; n++) {
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(n), "CRTOOLS_FAULT_ACTION=signal:9",
+                  bin_dir() + "/crtools", "dump", "-t", ps, "-D", img, "--leave-running"});
+    if (r.status == 0) {  // point n not reached (a count that varies by a /proc read or two)
+      through++;
+      fs::remove_all(img);
+      continue;
+    }
+    std::string problem;
+    if (r.status != 128 + SIGKILL) problem = "exit status " + std::to_string(r.status) + ", not SIGKILL";
+    else if (std::string h = held_tasks(pids); !h.empty()) problem = h;
+    else if (fs::exists(fs::path(img) / "inventory.img"))  // written last: a set without one is refused
+      problem = "the killed dump left an image set with its inventory, one that reads as complete";
+    if (problem.empty()) {
+      auto now = view_of(pids);
+      for (pid_t p : pids) {
+        if (now[p].fds != before.at(p).fds)
+          problem += "pid " + std::to_string(p) + ": fds changed: " + now[p].fds + " (was " + before.at(p).fds + "); ";
+        if (std::string m = maps_after_kill(before.at(p).maps, now[p].maps); !m.empty())
+          problem += "pid " + std::to_string(p) + ": " + m;
+      }
+    }
+    if (!problem.empty()) {
+      FAIL_CHECK("cr-dump killed at point ", n, ": ", problem, "\nstderr: ", r.err);
+      break;
+    }
+    fs::remove_all(img);
+  }
+  CHECK(points > 10);
+  CHECK(through <= 3);
+  long extra = 0;
+  auto now = view_of(pids);
+  for (pid_t p : pids)
+    extra += static_cast<long>(map_ranges(now[p].maps).size()) - static_cast<long>(map_ranges(before.at(p).maps).size());
+  MESSAGE(workload, ": cr-dump killed at each of ", points - through, " of ", points, " points; ", extra,
+          " mappings more in the tree at the end (scratch memory of sessions cut short)");
+  fs::remove_all(img);
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+}
+
+}  // namespace
+
+TEST_CASE("faults: SIGKILL of cr-dump at every point of a dump leaves the tree running as it was") {
+  SUBCASE("registers and vector state, caught in user code") { kill_walk("ckpt_regs", {}); }
+  SUBCASE("signal handlers, masks, altstack, itimers") { kill_walk("ckpt_signals", {}); }
+  SUBCASE("threads") { kill_walk("ckpt_threads", {}); }
+}
