@@ -492,10 +492,12 @@ TEST_CASE("faults: SIGKILL of cr-dump holding the network lock of established TC
 
   // The points of a dump of this tree, named (--leave-running: it stays).
   const std::string report = t / "report";
-  auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_REPORT=" + report, cr, "dump", "-t", ps, "-D", t / "count",
-                "--leave-running", "--tcp-established"});
-  INFO("counting dump: ", r.err);
-  REQUIRE(r.status == 0);
+  {
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_REPORT=" + report, cr, "dump", "-t", ps, "-D", t / "count",
+                  "--leave-running", "--tcp-established"});
+    INFO("counting dump: ", r.err);
+    REQUIRE(r.status == 0);
+  }
   fs::remove_all(t / "count");
   const long total = points_in(report);
   const auto named = points_named(report);
@@ -523,8 +525,8 @@ TEST_CASE("faults: SIGKILL of cr-dump holding the network lock of established TC
     const std::string img = t / ("img" + std::to_string(n));
     // run() returns at the end of cr-dump's stderr, which the guard holds
     // until it has done its work and exits.
-    r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(n), "CRTOOLS_FAULT_ACTION=signal:9", cr, "dump",
-             "-t", ps, "-D", img, "--tcp-established"});
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(n), "CRTOOLS_FAULT_ACTION=signal:9", cr,
+                  "dump", "-t", ps, "-D", img, "--tcp-established"});
     INFO("dump stderr: ", r.err);
     CHECK(r.status == 128 + SIGKILL);
     CHECK(r.err.find("fault injection: signal 9 at point " + std::to_string(n) + " (" + what + ")") !=
