@@ -242,9 +242,10 @@ Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, F
 // ---- net_lock_guard.cc
 // The guard of a network lock: a process of its own (not of the tree, in a
 // session of its own, deaf to SIGINT, SIGTERM and SIGHUP, holding none of
-// cr-dump's fds but the log's) forked before the first table is made, so
-// that a SIGKILLed cr-dump does not leave the tree running with its
-// connections in repair mode and blackholed. cr-dump hands it, over a
+// cr-dump's fds but stderr and the log file; stdin and stdout, which may
+// be the image stream, are /dev/null) forked before the first table is
+// made, so that a SIGKILLed cr-dump does not leave the tree running with
+// its connections in repair mode and blackholed. cr-dump hands it, over a
 // socketpair (SCM_RIGHTS), a copy of each socket before putting it in
 // repair mode, with its SO_REUSEADDR. On the normal paths cr-dump says how
 // the lock ended and reaps it: "undone" (it just exits), "killing" (sent
