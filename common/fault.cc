@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/log.h"
 
@@ -34,6 +36,8 @@ int g_action_sig = 0;        // Action::Signal: raised to ourselves
 pid_t g_action_pid = 0;      // Action::Kill: SIGKILLed
 pid_t g_owner = 0;           // the process that writes the report
 std::string g_report;
+// The points the owner reached, with their numbers, for the report.
+std::vector<std::pair<uint64_t, const char*>>* g_names = nullptr;
 thread_local int t_off = 0;
 volatile sig_atomic_t g_interrupted = 0;  // the signal that asked us to stop
 
@@ -42,6 +46,8 @@ void write_report() {
   FILE* f = fopen(g_report.c_str(), "we");
   if (!f) return;
   fprintf(f, "points %llu\n", (unsigned long long)g_shared->reached.load());
+  if (g_names)
+    for (auto& [n, what] : *g_names) fprintf(f, "%llu %s\n", (unsigned long long)n, what);
   fclose(f);
 }
 
@@ -60,7 +66,10 @@ void fault_setup() {
   g_shared = new (p) Shared{};
   g_target = inject ? strtoull(inject, nullptr, 10) : 0;
   g_owner = getpid();
-  if (report) g_report = report;
+  if (report) {
+    g_report = report;
+    g_names = new std::vector<std::pair<uint64_t, const char*>>;
+  }
   if (const char* a = getenv("CRTOOLS_FAULT_ACTION"); a && *a) {
     if (!strncmp(a, "signal:", 7)) {
       g_action = Action::Signal;
@@ -90,6 +99,7 @@ Status fault_point(const char* what) {
   }
   if (!g_shared) return ok_status();
   uint64_t n = g_shared->reached.fetch_add(1) + 1;
+  if (g_names && getpid() == g_owner) g_names->emplace_back(n, what);
   if (n != g_target) return ok_status();
   if (g_action == Action::Signal) {
     pr_info(0, "fault injection: signal %d at point %llu (%s)", g_action_sig, (unsigned long long)n, what);

@@ -8,7 +8,9 @@
 // what the tests check. The count is shared by a command's processes (a
 // page mapped shared before cr-restore forks the tree). With
 // CRTOOLS_FAULT_REPORT=FILE the command writes "points N" there at exit,
-// so that a test can walk N over every point. CRTOOLS_FAULT_ACTION changes
+// so that a test can walk N over every point, then one line "I what" for
+// each point its own process reached (its number and what it guards: a
+// test can pick points by kind and order). CRTOOLS_FAULT_ACTION changes
 // what happens at point N: "signal:SIG" raises signal number SIG to the
 // command itself (an interruption at that moment), "kill:PID" SIGKILLs PID
 // (a dumpee killed by someone else mid-dump); both go on from there.

@@ -39,6 +39,7 @@ void log_close() {
 void log_set_silent(bool silent) { g_silent = silent; }
 
 int log_verbosity() { return g_cfg.verbosity; }
+int log_file_fd() { return g_fd; }
 const std::string& log_command() { return g_cfg.command; }
 bool log_enabled(LogLevel l) { return !g_silent && static_cast<int>(l) <= g_cfg.verbosity; }
 

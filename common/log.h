@@ -26,6 +26,9 @@ void log_close();
 // Silence every log line (a child whose fds 0-2 are no longer ours).
 void log_set_silent(bool silent);
 int log_verbosity();
+// The log file's descriptor (-o FILE), -1 when the log goes to stderr (a
+// child that closes what it inherited keeps this one).
+int log_file_fd();
 const std::string& log_command();
 bool log_enabled(LogLevel l);
 

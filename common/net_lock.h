@@ -9,7 +9,13 @@
 // and a server on 127.0.0.1 share `lo`, so the rule matches ports and
 // addresses exactly). cr-restore deletes the table once the sockets are
 // back, and on a failed restore; a failed dump, a dump -s and a dump
-// --leave-running delete it before they end.
+// --leave-running delete it before they end. A cr-dump that is SIGKILLed
+// (or dies otherwise) in between cannot: from its first lock on, a guard
+// process (cr-dump/dump.h NetLockGuard) holds a copy of each repaired
+// socket and, when cr-dump's end of their socketpair closes without word
+// of how the lock ended, takes the sockets out of repair mode and deletes
+// the table (net_unlock) itself -- unless cr-dump was killing the tree,
+// whose lock then stays for the restore.
 #pragma once
 
 #include <sys/types.h>

@@ -239,6 +239,52 @@ Status dump_socket(pid_t pid, int fd, FileRec& f, Files& files);
 // else is refused naming pid, fd, kind and addresses.
 Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, Files& files);
 
+// ---- net_lock_guard.cc
+// The guard of a network lock: a process of its own (not of the tree, in a
+// session of its own, deaf to SIGINT, SIGTERM and SIGHUP, holding none of
+// cr-dump's fds but stderr and the log file; stdin and stdout, which may
+// be the image stream, are /dev/null) forked before the first table is
+// made, so that a SIGKILLed cr-dump does not leave the tree running with
+// its connections in repair mode and blackholed. cr-dump hands it, over a
+// socketpair (SCM_RIGHTS), a copy of each socket before putting it in
+// repair mode, with its SO_REUSEADDR. On the normal paths cr-dump says how
+// the lock ended and reaps it: "undone" (it just exits), "killing" (sent
+// before the tree is killed) then "closed" (the tree is dead and the lock
+// stays for restore: it closes its copies, still in repair mode, and
+// exits; cr-dump waits for that, so a `dump -D - | restore` does not find
+// the 4-tuples still held). At end of file without an end (cr-dump died;
+// cr-dump's end is inherited by its nft children, so this is also after
+// an nft it ran has finished) it does the undo itself: repair mode off,
+// SO_REUSEADDR back on each socket, the table deleted (net_unlock) -- unless
+// "killing" came and the root dies within 5 s, when the lock stays as after
+// a kill. Then it exits, reaped by cr-dump's subreaper or init.
+class NetLockGuard {
+ public:
+  NetLockGuard() = default;
+  NetLockGuard(const NetLockGuard&) = delete;
+  NetLockGuard& operator=(const NetLockGuard&) = delete;
+  ~NetLockGuard() { end(kUndone); }
+  bool running() const { return pid_ > 0; }
+  // Fork the guard of the lock of the tree rooted at `root`.
+  Status start(pid_t root);
+  // Hand it a copy of a socket about to go into repair mode (whose
+  // SO_REUSEADDR was `reuse`).
+  Status hand(int sk, int reuse);
+  // The tree is about to be killed.
+  void killing();
+  // The lock was undone: the guard exits.
+  void undone() { end(kUndone); }
+  // The tree is dead: the guard closes its copies and exits; returns once
+  // it has.
+  void closed() { end(kClosed); }
+  static constexpr char kUndone = 'U', kClosed = 'C';  // the two ends
+
+ private:
+  void end(char how);
+  pid_t pid_ = -1;
+  UniqueFd ch_;  // our end of the socketpair (inherited by our nft children)
+};
+
 // ---- net_lock.cc
 // The network lock of one dump (common/net_lock.h): the established TCP
 // connections of the tree, each put in repair mode through a copy of its
@@ -246,7 +292,7 @@ Status dump_inet_socket(pid_t pid, int fd, int sk, int type, const FileRec& f, F
 // any fd is read; it is the one current_net_lock() returns. Its
 // destructor undoes everything (sockets out of repair mode, table deleted)
 // unless release_killed() was called: a failed dump leaves the tree as it
-// was.
+// was. A guard process (NetLockGuard) does the same if cr-dump dies.
 class NetLock {
  public:
   NetLock(pid_t root, bool tcp_established);
@@ -257,8 +303,12 @@ class NetLock {
   // Lock one connection: its rule first (nothing reaches either end any
   // more), then repair mode on a copy of `sk` (pid's fd `fd`).
   Status add(pid_t pid, int fd, int sk, const TcpTuple& t);
+  // The tree is about to be killed (before kill_tree): the guard keeps
+  // the lock if cr-dump dies from here and the tree with it.
+  void killing();
   // The tree is dead (kill mode): close the copies while in repair mode
-  // (nothing is sent); the table stays for cr-restore to delete.
+  // (nothing is sent), and the guard's; the table stays for cr-restore to
+  // delete.
   void release_killed();
   // The tree lives on (-s, --leave-running, a failed dump): repair mode
   // off, table deleted. Idempotent.
@@ -276,6 +326,7 @@ class NetLock {
     int reuse;    // its SO_REUSEADDR before
   };
   std::vector<Repaired> repaired_;
+  NetLockGuard guard_;  // from the first lock on
 };
 NetLock* current_net_lock();
 // Once every process's fds are read: peers, listeners and pending

@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
     // archive (dump | restore): the tree must be dead before that, and
     // our copies of its connections closed (a restored connection could
     // not take the 4-tuple of one still open).
+    net_lock.killing();
     kill_tree(*tree);
     net_lock.release_killed();
   }
@@ -209,6 +210,7 @@ int main(int argc, char** argv) {
     pr_info(pid, "dumped %zu processes; left stopped (%.1f ms frozen)", n, stats.freeze_us / 1000);
   } else {
     if (!(*set)->is_stream()) {
+      net_lock.killing();
       kill_tree(*tree);
       net_lock.release_killed();
     }

@@ -35,6 +35,11 @@ Status NetLock::add(pid_t pid, int fd, int sk, const TcpTuple& t) {
       return e;
     }
   }
+  // The guard first (cr-dump/dump.h NetLockGuard): whatever is locked
+  // from here is lifted even if cr-dump is SIGKILLed.
+  if (!guard_.running())
+    if (auto st = guard_.start(root_); !st)
+      return make_pid_error(pid, 0, "fd %d: cannot lock its TCP connection: %s", fd, st.error().message.c_str());
   // The rule first: from here nothing reaches either end. Both ends of a
   // connection inside the tree share one pair of rules.
   // (An IPv4-mapped address is its IPv4 one: the two ends of an IPv4
@@ -58,6 +63,11 @@ Status NetLock::add(pid_t pid, int fd, int sk, const TcpTuple& t) {
   socklen_t rl = sizeof reuse;
   if (getsockopt(copy.get(), SOL_SOCKET, SO_REUSEADDR, &reuse, &rl) < 0)
     return make_pid_error(pid, errno, "fd %d: getsockopt SO_REUSEADDR", fd);
+  // The guard gets its copy before repair mode: it can only undo what it
+  // holds (taking a socket out of repair mode that is not in it is
+  // harmless: a window probe).
+  if (auto st = guard_.hand(copy.get(), reuse); !st)
+    return make_pid_error(pid, 0, "fd %d: cannot lock its TCP connection: %s", fd, st.error().message.c_str());
   int on = TCP_REPAIR_ON;
   if (setsockopt(copy.get(), SOL_TCP, TCP_REPAIR, &on, sizeof on) < 0) {
     Error e = make_pid_error(pid, errno, "fd %d: cannot put its TCP connection in repair mode (TCP_REPAIR)", fd);
@@ -69,11 +79,15 @@ Status NetLock::add(pid_t pid, int fd, int sk, const TcpTuple& t) {
   return ok_status();
 }
 
+void NetLock::killing() { guard_.killing(); }
+
 void NetLock::release_killed() {
   // Closed in repair mode: tcp_disconnect sends no RST (6.18 tcp_close ->
-  // tcp_disconnect, repair branch), and the rule drops anything else.
+  // tcp_disconnect, repair branch), and the rule drops anything else. The
+  // guard closes its copies too, before this returns.
   repaired_.clear();
   table_made_ = false;
+  guard_.closed();
 }
 
 Status NetLock::undo() {
@@ -93,6 +107,7 @@ Status NetLock::undo() {
     table_made_ = false;
     if (auto st = net_unlock(root_); !st && first) first = st;
   }
+  guard_.undone();
   return first;
 }
 

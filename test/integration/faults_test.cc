@@ -10,11 +10,16 @@
 // directory. The number of points is printed; an N that does not fail
 // (a point not reached) fails the test.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -22,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/net_lock.h"
 #include "test/integration/harness.h"
 
 using namespace harness;
@@ -483,8 +489,197 @@ void kill_walk(const std::string& workload, const std::vector<std::string>& args
 
 }  // namespace
 
+// ---------------------------------------------------------------- SIGKILL
+//
+// SIGKILL of cr-dump while it holds the network lock of established TCP
+// connections (cr-dump/dump.h NetLockGuard): ckpt_tcp_echo is dumped with
+// --tcp-established, a client outside the tree holding a connection to it,
+// and cr-dump SIGKILLs itself (CRTOOLS_FAULT_ACTION=signal:9) at each
+// point of a range after its nft table exists. After each, its guard has
+// taken the sockets out of repair mode and deleted the table: the table is
+// gone, the tree runs untraced, and the client's connection echoes again.
+// At the end the workload's own checks (its connections inside the tree,
+// their queues and SO_REUSEADDR) pass.
+//
+// The range: every point a dump reaches (CRTOOLS_FAULT_REPORT names them)
+// after the first "nft" (the table is made right after it) -- most of
+// them inside the remote session of the tree's process (the lock is taken
+// while its fds are read), which an armed session survives
+// (common/remote/remote_session.h, Armour; its scratch and parasite
+// mappings stay in the task, so later dumps reach a few more points).
+// Without kKillInsideSessions, only the points after the last point of a
+// remote session (remote, parasite, ptrace and task memory points), from
+// the first image point on: the range for a build whose sessions leave a
+// task they are let go in with every signal blocked.
+
+namespace {
+
+constexpr bool kKillInsideSessions = true;
+
+// The "N what" lines of a fault report, by N.
+std::map<long, std::string> points_named(const std::string& report) {
+  std::map<long, std::string> m;
+  std::istringstream in(slurp(report));
+  std::string line;
+  std::getline(in, line);  // "points N"
+  while (std::getline(in, line)) {
+    size_t sp = line.find(' ');
+    if (sp != std::string::npos) m[std::stol(line.substr(0, sp))] = line.substr(sp + 1);
+  }
+  return m;
+}
+
+// A client of ckpt_tcp_echo; each check sends n bytes and reads them back.
+class EchoClient {
+ public:
+  explicit EchoClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    struct sockaddr_in a = {};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  }
+  ~EchoClient() {
+    if (fd_ >= 0) close(fd_);
+  }
+  void close_now() {
+    close(fd_);
+    fd_ = -1;
+  }
+  uint64_t sent() const { return sent_; }
+  // "" or what went wrong.
+  std::string check(size_t n, std::chrono::seconds timeout = 30s) {
+    std::vector<uint8_t> b(n);
+    for (size_t i = 0; i < n; i++) b[i] = static_cast<uint8_t>((sent_ + i) * 131 + 7);
+    for (size_t off = 0; off < n;) {
+      ssize_t w = send(fd_, b.data() + off, n - off, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return std::string("send: ") + strerror(errno);
+      off += static_cast<size_t>(w);
+    }
+    sent_ += n;
+    auto end = std::chrono::steady_clock::now() + timeout;
+    std::vector<uint8_t> r(n);
+    for (size_t got = 0; got < n;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return "no echo after " + std::to_string(got) + " of " + std::to_string(n) + " bytes";
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      ssize_t k = recv(fd_, r.data() + got, n - got, MSG_DONTWAIT);
+      if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (k <= 0) return (k == 0 ? std::string("end of file") : std::string(strerror(errno))) + " after " +
+                         std::to_string(got) + " bytes";
+      got += static_cast<size_t>(k);
+    }
+    return r == b ? "" : "the echo differs";
+  }
+
+ private:
+  int fd_ = -1;
+  uint64_t sent_ = 0;
+};
+
+// The guards (comm "cr-dump-guard") among our children: a guard whose
+// cr-dump died is reparented to us, the child subreaper.
+std::vector<pid_t> our_guards() {
+  std::vector<pid_t> g;
+  for (pid_t c : children_of(getpid()))
+    if (read_text("/proc/" + std::to_string(c) + "/comm") == "cr-dump-guard\n") g.push_back(c);
+  return g;
+}
+
+}  // namespace
+
 TEST_CASE("faults: SIGKILL of cr-dump at every point of a dump leaves the tree running as it was") {
   SUBCASE("registers and vector state, caught in user code") { kill_walk("ckpt_regs", {}); }
   SUBCASE("signal handlers, masks, altstack, itimers") { kill_walk("ckpt_signals", {}); }
   SUBCASE("threads") { kill_walk("ckpt_threads", {}); }
+}
+
+TEST_CASE("faults: SIGKILL of cr-dump holding the network lock of established TCP: its guard lifts the lock, the tree runs on") {
+  TempDir t;
+  Dumpee d("ckpt_tcp_echo");
+  const pid_t pid = d.pid();
+  const std::string ps = std::to_string(pid), cr = bin_dir() + "/crtools";
+  struct Cleanup {
+    pid_t pid;
+    ~Cleanup() {
+      if (cr::net_lock_present(pid)) (void)cr::net_unlock(pid);
+      reap_pids(our_guards(), 10s);
+    }
+  } cleanup{pid};
+  auto port = ready_list(d.ready_info(), "port");
+  REQUIRE(port.size() == 1);
+  EchoClient c(port[0]);
+  REQUIRE(c.check(5000) == "");
+
+  // The points of a dump of this tree, named (--leave-running: it stays).
+  const std::string report = t / "report";
+  {
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_REPORT=" + report, cr, "dump", "-t", ps, "-D", t / "count",
+                  "--leave-running", "--tcp-established"});
+    INFO("counting dump: ", r.err);
+    REQUIRE(r.status == 0);
+  }
+  fs::remove_all(t / "count");
+  const long total = points_in(report);
+  const auto named = points_named(report);
+  REQUIRE(total > 20);
+  auto in_session = [](const std::string& what) {
+    for (const char* k : {"remote", "parasite", "ptrace", "task memory"})
+      if (what.rfind(k, 0) == 0) return true;
+    return false;
+  };
+  long nft = 0, last_session = 0, after_sessions = 0;
+  for (auto& [n, what] : named) {
+    if (what == "nft" && !nft) nft = n;
+    if (in_session(what)) last_session = n;
+  }
+  for (auto& [n, what] : named)
+    if (n > last_session && what.rfind("image", 0) == 0) {
+      after_sessions = n;
+      break;
+    }
+  REQUIRE_MESSAGE(nft > 0, "no nft point in the dump");
+  REQUIRE(after_sessions > nft);
+  const long from = kKillInsideSessions ? nft + 1 : after_sessions;
+
+  std::string killed_at;
+  for (long n = from; n <= total; n++) {
+    CAPTURE(n);
+    CAPTURE(named.count(n) ? named.at(n) : "?");
+    const std::string img = t / ("img" + std::to_string(n));
+    // run() returns at the end of cr-dump's stderr, which the guard holds
+    // until it has done its work and exits.
+    auto r = run({"/usr/bin/env", "CRTOOLS_FAULT_INJECT=" + std::to_string(n), "CRTOOLS_FAULT_ACTION=signal:9", cr,
+                  "dump", "-t", ps, "-D", img, "--tcp-established"});
+    INFO("dump stderr: ", r.err);
+    CHECK(r.status == 128 + SIGKILL);
+    // Where it was killed (the count of a dump is the same from one dump
+    // of the tree to the next, but a shift must not take the kill into a
+    // session).
+    const std::string at = "fault injection: signal 9 at point " + std::to_string(n) + " (";
+    size_t p = r.err.find(at);
+    REQUIRE(p != std::string::npos);
+    std::string what = r.err.substr(p + at.size());
+    what = what.substr(0, what.find(')'));
+    CHECK_MESSAGE((kKillInsideSessions || !in_session(what)), "killed inside a remote session");
+    CHECK(r.err.find("network lock guard: cr-dump ended without lifting its network lock") != std::string::npos);
+    auto guards = our_guards();
+    CHECK(guards.size() == 1);
+    for (int st : reap_pids(guards, 10s)) CHECK(st == 0);
+    CHECK_FALSE(cr::net_lock_present(pid));
+    CHECK(held_tasks({pid}) == "");
+    CHECK(c.check(5000) == "");
+    fs::remove_all(img);
+    killed_at += std::to_string(n) + " (" + what + ") ";
+  }
+  MESSAGE("ckpt_tcp_echo: a dump reaches ", total, " points, the table is made after point ", nft,
+          ", the sessions end at ", last_session, "; cr-dump SIGKILLed at ", total - from + 1, " points: ", killed_at);
+  c.close_now();
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+  CHECK(v.output.find("echoed " + std::to_string(c.sent()) + " bytes") != std::string::npos);
 }
