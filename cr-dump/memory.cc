@@ -72,6 +72,15 @@ std::string unsupported(pid_t pid, const proc::VmaInfo& v, const proc::VmFlags& 
     return "named anonymous mapping " + v.path;
   if (!v.path.empty() && v.path[0] == '[' && !v.is_heap() && !v.is_stack() && !v.is_special())
     return "special mapping " + v.path;
+  // The restore would open a program or library for writing, and while it
+  // is so open every exec of it fails (ETXTBSY): refused at both ends.
+  if (v.shared && f.has(VmFlag::Mw) && !v.path.empty() && v.path[0] == '/') {
+    char mf[96];
+    snprintf(mf, sizeof mf, "/proc/%d/map_files/%llx-%llx", pid, ull(v.start), ull(v.end));
+    struct stat st;
+    if (stat(mf, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111))
+      return "shared writable mapping of the executable file " + v.path;
+  }
   return "";
 }
 

@@ -1180,14 +1180,16 @@ TEST_CASE("cycle: unsupported state is refused at dump naming pid and fd and kin
                                 {"unix-scm", {"scm_rights"}},
                                 {"inotify-queued", {"unread events"}},
                                 {"fanotify-queued", {"fanotify instance holds"}},
-                                {"epoll-closed", {"closed or replaced"}}};
+                                {"epoll-closed", {"closed or replaced"}},
+                                {"exec-shared-write", {"shared writable mapping of the executable file"}}};
   for (auto& k : kinds) {
     CAPTURE(k.kind);
     TempDir t;
     Dumpee d("ckpt_unsupported", {"--kind", k.kind});
-    // The READY line: "kind=K fd=42 ..." or "kind=K tid=N" / "kind=K child=N".
+    // The READY line: "kind=K fd=42 ..." or "kind=K tid=N" / "kind=K child=N"
+    // / "kind=K addr=HEX".
     std::string where;
-    for (const char* key : {"fd=", "tid=", "child="}) {
+    for (const char* key : {"fd=", "tid=", "child=", "addr="}) {
       size_t p = d.ready_info().find(key);
       if (p != std::string::npos) {
         where = d.ready_info().substr(p + strlen(key));

@@ -30,6 +30,9 @@
  *   --kind epoll-closed  an epoll instance at fd 42 watching an eventfd
  *                        registered as fd 43, since moved to fd 44
  *   --kind deleted-file  fd 42: a file with a pattern, unlinked
+ *   --kind exec-shared-write  an executable file (mode 0755) of its own
+ *                        directory mapped shared and writable (a restore
+ *                        would open a program for writing)
  *   --kind thread        a second thread (blocked in a futex-based wait)
  *   --kind child         a child process (all signals blocked, in pause())
  *   --kind left-session  a child X that forked Y and then called setsid():
@@ -112,7 +115,8 @@ static void place(int fd, int want) {
 int main(int argc, char **argv) {
   ckpt_init(argc, argv);
   const char *kind = ckpt_arg(argc, argv, "--kind");
-  if (!kind) die("--kind socket|inet|inet-raw|inet-pending|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|thread|child|left-session|pty-data|tty-outside|ctty-outside");
+  void *shared_exec = NULL;
+  if (!kind) die("--kind socket|inet|inet-raw|inet-pending|unix-scm|unix-outside|eventfd|pipe|epoll|epoll-closed|inotify|inotify-queued|fanotify-queued|deleted-file|exec-shared-write|thread|child|left-session|pty-data|tty-outside|ctty-outside");
   int nfd = 0;
   pthread_t th;
   pid_t child = -1, grandchild = -1;
@@ -220,6 +224,13 @@ int main(int argc, char **argv) {
     if (q < 0) die("queued.txt");
     close(q);
     nfd = 1;
+  } else if (!strcmp(kind, "exec-shared-write")) {
+    int fd = open("prog.sh", O_RDWR | O_CREAT | O_TRUNC, 0755);
+    static char prog[4096] = "#!/bin/sh\nexit 0\n";
+    if (fd < 0 || write(fd, prog, sizeof prog) != (ssize_t)sizeof prog) die("prog.sh");
+    shared_exec = mmap(NULL, sizeof prog, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (shared_exec == MAP_FAILED) die("mmap prog.sh");
+    close(fd);
   } else if (!strcmp(kind, "deleted-file")) {
     int fd = open("deleted.dat", O_RDWR | O_CREAT | O_TRUNC, 0644);
     ckpt_fill(pat, sizeof pat, 77, 0);
@@ -319,7 +330,8 @@ int main(int argc, char **argv) {
     die("unknown --kind %s", kind);
   for (int i = 0; i < nfd; i++) take(42 + i, link_before[i], &ino_before[i]);
 
-  if (nfd == 2) ready("kind=%s fd=42 fd2=43", kind);
+  if (shared_exec) ready("kind=%s addr=%#lx", kind, (unsigned long)shared_exec);
+  else if (nfd == 2) ready("kind=%s fd=42 fd2=43", kind);
   else if (nfd == 1) ready("kind=%s fd=42", kind);
   else if (grandchild > 0) ready("kind=%s child=%d grandchild=%d", kind, (int)child, (int)grandchild);
   else if (child > 0) ready("kind=%s child=%d", kind, (int)child);
@@ -398,7 +410,14 @@ int main(int argc, char **argv) {
     } else if (!strcmp(kind, "epoll")) {
       struct epoll_event ev;
       if (epoll_wait(42, &ev, 1, 0) != 0) fail("epoll_wait on fd 42: %s", strerror(errno));
-    } else if (!strcmp(kind, "deleted-file")) {
+    } else if (!strcmp(kind, "exec-shared-write")) {
+    int fd = open("prog.sh", O_RDWR | O_CREAT | O_TRUNC, 0755);
+    static char prog[4096] = "#!/bin/sh\nexit 0\n";
+    if (fd < 0 || write(fd, prog, sizeof prog) != (ssize_t)sizeof prog) die("prog.sh");
+    shared_exec = mmap(NULL, sizeof prog, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (shared_exec == MAP_FAILED) die("mmap prog.sh");
+    close(fd);
+  } else if (!strcmp(kind, "deleted-file")) {
       static unsigned char back[4096];
       struct stat st;
       if (fstat(42, &st) || st.st_nlink != 0) fail("deleted file has links again");
