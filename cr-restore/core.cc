@@ -139,13 +139,7 @@ Status build_sigframe(const ThreadCore& th, char* base, uint64_t args_at, const 
   f->uc.ss_flags = th.altstack_flags & ~SS_ONSTACK;
   f->uc.ss_size = th.altstack_size;
   KSigcontext& sc = f->uc.mcontext;
-  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
-  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
-  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
-  sc.cs = static_cast<uint16_t>(g.cs);
-  sc.ss = static_cast<uint16_t>(g.ss);
-  sc.fs = static_cast<uint16_t>(g.fs);
-  sc.gs = static_cast<uint16_t>(g.gs);
+  put_sigframe_regs(sc, g);
   sc.fpstate = args_at + lt.xsave;
   f->uc.sigmask = th.blocked;
   return ok_status();

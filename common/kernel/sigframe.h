@@ -11,6 +11,7 @@
 #include <span>
 
 #include "common/error.h"
+#include "parasite/restorer_task_abi.h"
 
 namespace cr {
 
@@ -39,5 +40,18 @@ uint64_t sigframe_features(uint64_t features);
 // An Error if the state holds a feature outside `features` (live AMX tiles).
 Status put_sigframe_xstate(std::span<uint8_t> out, std::span<const uint8_t> xsave, uint64_t features);
 size_t sigframe_xstate_room(uint64_t features);
+
+// The general registers of a signal frame, from user_regs_struct or the
+// images' GpRegs (the same names).
+template <class Regs>
+void put_sigframe_regs(KSigcontext& sc, const Regs& g) {
+  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
+  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
+  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
+  sc.cs = static_cast<uint16_t>(g.cs);
+  sc.ss = static_cast<uint16_t>(g.ss);
+  sc.fs = static_cast<uint16_t>(g.fs);
+  sc.gs = static_cast<uint16_t>(g.gs);
+}
 
 }  // namespace cr

@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
-#include <sstream>
 
 #include "common/fd.h"
 #include "common/kernel/sigframe.h"
@@ -58,36 +57,6 @@ bool is_synchronous(const siginfo_t& si) {
 bool is_stop_signal(int sig) {
   return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
-
-std::vector<TaskMapping> parse_maps(const std::string& text) {
-  std::vector<TaskMapping> out;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    TaskMapping m;
-    unsigned long long s = 0, e = 0;
-    char perms[8] = {};
-    int off = 0;
-    if (sscanf(line.c_str(), "%llx-%llx %7s %*s %*s %*s%n", &s, &e, perms, &off) < 3) continue;
-    m.start = s;
-    m.end = e;
-    m.perms = perms;
-    if (off > 0 && static_cast<size_t>(off) < line.size()) {
-      size_t p = line.find_first_not_of(' ', off);
-      if (p != std::string::npos) m.path = line.substr(p);
-    }
-    out.push_back(m);
-  }
-  return out;
-}
-
-Result<std::vector<TaskMapping>> read_maps(pid_t tid) {
-  std::string maps_path = "/proc/" + std::to_string(tid) + "/maps";
-  auto text = read_file(maps_path.c_str());
-  if (!text) return make_pid_error(tid, text.error().err, "cannot read %s", maps_path.c_str());
-  return parse_maps(*text);
-}
-
 
 // --- Armour (remote_session.h) ---
 
@@ -139,7 +108,7 @@ struct Gadgets {
 };
 
 // Search the task's code for the two pieces, the vDSO first. Read-only.
-Result<Gadgets> find_gadgets(pid_t tid, const std::vector<TaskMapping>& maps) {
+Result<Gadgets> find_gadgets(pid_t tid, const std::vector<proc::VmaInfo>& maps) {
   TRY_STATUS(fault_point("syscall gadget search"));
   std::string mem_path = "/proc/" + std::to_string(tid) + "/mem";
   UniqueFd mem(open(mem_path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -147,13 +116,13 @@ Result<Gadgets> find_gadgets(pid_t tid, const std::vector<TaskMapping>& maps) {
   static constexpr uint8_t kSigreturn32[] = {0xb8, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
   static constexpr uint8_t kSigreturn64[] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
   Gadgets g;
-  std::vector<const TaskMapping*> order;
+  std::vector<const proc::VmaInfo*> order;
   for (const auto& m : maps)
     if (m.path == "[vdso]") order.push_back(&m);
   for (const auto& m : maps)
-    if (m.perms.size() >= 3 && m.perms[2] == 'x' && m.path != "[vdso]" && m.path != "[vsyscall]") order.push_back(&m);
+    if ((m.prot & PROT_EXEC) && m.path != "[vdso]" && m.path != "[vsyscall]") order.push_back(&m);
   std::vector<uint8_t> buf;
-  for (const TaskMapping* m : order) {
+  for (const proc::VmaInfo* m : order) {
     if (g.call && g.sigreturn) break;
     constexpr size_t kMax = 64 << 20;
     size_t len = std::min<uint64_t>(m->end - m->start, kMax);
@@ -217,7 +186,7 @@ Result<RemoteSession> RemoteSession::start(SeizedTask& task, const RemoteSession
   s.mask_saved_ = true;
   s.saved_xstate_ = TRY(task.get_xstate());
   s.xstate_saved_ = true;
-  std::vector<TaskMapping> maps = TRY(read_maps(task.tid()));
+  std::vector<proc::VmaInfo> maps = TRY(proc::read_maps(task.tid()));
   // Armed before any signal is blocked: a task let go before the mask is
   // set has its own mask still.
   if (opts.site == SyscallSite::Auto) TRY_STATUS(s.arm(maps));
@@ -296,10 +265,10 @@ Status RemoteSession::plan_restart() {
   return ok_status();
 }
 
-Status RemoteSession::find_syscall_site(SyscallSite how, const std::vector<TaskMapping>& maps) {
+Status RemoteSession::find_syscall_site(SyscallSite how, const std::vector<proc::VmaInfo>& maps) {
   pid_t tid = task_->tid();
 
-  auto scan = [&](const TaskMapping& m) -> Result<uint64_t> {
+  auto scan = [&](const proc::VmaInfo& m) -> Result<uint64_t> {
     constexpr size_t kChunk = 64 << 10;
     std::vector<uint8_t> buf(kChunk + 1);
     uint8_t prev = 0;
@@ -325,7 +294,7 @@ Status RemoteSession::find_syscall_site(SyscallSite how, const std::vector<TaskM
     }
     if (how == SyscallSite::Vdso) return make_pid_error(tid, 0, "no syscall instruction in the task's vDSO");
     for (const auto& m : maps) {
-      if (m.perms.size() < 3 || m.perms[2] != 'x' || m.path == "[vsyscall]" || m.path == "[vdso]") continue;
+      if (!(m.prot & PROT_EXEC) || m.path == "[vsyscall]" || m.path == "[vdso]") continue;
       auto a = scan(m);
       if (a && *a) {
         site_ = RemotePtr<void>(*a);
@@ -336,10 +305,10 @@ Status RemoteSession::find_syscall_site(SyscallSite how, const std::vector<TaskM
   // Last resort: write the instruction over the code at rip (a private
   // mapping only; a shared one would change a file).
   uint64_t rip = resume_regs_.rip;
-  const TaskMapping* at = nullptr;
+  const proc::VmaInfo* at = nullptr;
   for (const auto& m : maps)
     if (rip >= m.start && rip + sizeof kSyscallInsn <= m.end) at = &m;
-  if (!at || at->perms.size() < 4 || at->perms[3] != 'p')
+  if (!at || at->shared)
     return make_pid_error(tid, 0, "no syscall instruction found, and rip 0x%" PRIx64 " is not in a private mapping to write one",
                           rip);
   TRY_STATUS(write_restored_on_exit(RemotePtr<void>(rip), kSyscallInsn, sizeof kSyscallInsn));
@@ -359,20 +328,14 @@ Result<std::vector<uint8_t>> RemoteSession::return_frame_bytes(uint64_t at, uint
   f.uc.ss_flags = kKeepAltstack;
   const user_regs_struct& g = resume_regs_;
   KSigcontext& sc = f.uc.mcontext;
-  sc.r8 = g.r8, sc.r9 = g.r9, sc.r10 = g.r10, sc.r11 = g.r11, sc.r12 = g.r12, sc.r13 = g.r13;
-  sc.r14 = g.r14, sc.r15 = g.r15, sc.rdi = g.rdi, sc.rsi = g.rsi, sc.rbp = g.rbp, sc.rbx = g.rbx;
-  sc.rdx = g.rdx, sc.rax = g.rax, sc.rcx = g.rcx, sc.rsp = g.rsp, sc.rip = g.rip, sc.eflags = g.eflags;
-  sc.cs = static_cast<uint16_t>(g.cs);
-  sc.ss = static_cast<uint16_t>(g.ss);
-  sc.fs = static_cast<uint16_t>(g.fs);
-  sc.gs = static_cast<uint16_t>(g.gs);
+  put_sigframe_regs(sc, g);
   sc.fpstate = at + kFrameXsave;
   f.uc.sigmask = saved_sigmask_;
   memcpy(b.data(), &f, sizeof f);
   return b;
 }
 
-Status RemoteSession::arm(const std::vector<TaskMapping>& maps) {
+Status RemoteSession::arm(const std::vector<proc::VmaInfo>& maps) {
   pid_t tid = task_->tid();
   auto not_armed = [&](const char* why) {
     pr_debug(tid, "remote session not armed against the end of crtools: %s", why);
@@ -393,9 +356,9 @@ Status RemoteSession::arm(const std::vector<TaskMapping>& maps) {
   if (!g.sigreturn) return not_armed("no rt_sigreturn code (__restore_rt) in the task");
   // The frame below the red zone, 64-byte aligned for its XSAVE area; the
   // slots the code after the `syscall` pops below it.
-  const TaskMapping* stack = nullptr;
+  const proc::VmaInfo* stack = nullptr;
   for (const auto& m : maps)
-    if (r.rsp > m.start && r.rsp <= m.end && m.perms.size() >= 2 && m.perms[1] == 'w') stack = &m;
+    if (r.rsp > m.start && r.rsp <= m.end && (m.prot & PROT_WRITE)) stack = &m;
   if (!stack) return not_armed("its stack pointer is not in a writable mapping");
   auto probe = return_frame_bytes(0, 0);
   if (!probe) return not_armed("its XSAVE state cannot go in a signal frame (live AMX tiles)");
@@ -459,33 +422,15 @@ Status RemoteSession::run_until_call(const user_regs_struct& regs, long nr, Remo
   r.orig_rax = static_cast<uint64_t>(-1);
   r.eflags &= ~(kEflagsTF | kEflagsDF);
   TRY_STATUS(task_->set_regs(r));
-  int inject = 0;
   bool in_call = false;
   while (true) {
-    TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
-    inject = 0;
-    Stop s = TRY(task_->wait_stop());
-    if (s.kind == StopKind::Exited) {
-      active_ = false;
-      return make_pid_error(tid, ESRCH, "task %s", describe_wait_status(s.wait_status).c_str());
-    }
-    if (s.kind == StopKind::SyscallEntry && s.syscall_nr == nr) {
-      user_regs_struct at = TRY(task_->get_regs());
-      in_call = at.rip == after_syscall.addr();
+    Stop s = TRY(next_syscall_stop("running code in the task"));
+    if (s.kind == StopKind::SyscallEntry) {
+      // Its own calls, and then the one that says it is done.
+      if (s.syscall_nr == nr) in_call = TRY(task_->get_regs()).rip == after_syscall.addr();
       continue;
     }
-    if (s.kind == StopKind::SyscallExit && in_call) break;
-    if (s.kind == StopKind::Signal) {
-      if (is_synchronous(s.info)) {
-        user_regs_struct fr{};
-        if (auto gr = task_->get_regs(); gr) fr = *gr;
-        return make_pid_error(tid, 0, "code run in the task faulted: signal %d (code %d) at rip 0x%llx, address %p",
-                              s.sig, s.info.si_code, (unsigned long long)fr.rip, s.info.si_addr);
-      }
-      if (is_stop_signal(s.sig)) inject = s.sig;
-      else deferred_signals_.push_back(s.info);
-    }
-    // Its other system calls, Trap, GroupStop, Event: go on.
+    if (in_call) break;
   }
   // The code is about to return to the task's registers with the task's
   // mask: not with ours.
@@ -579,26 +524,48 @@ Result<long> RemoteSession::syscall_raw(long nr, std::span<const uint64_t> args)
   return run_call(nr, r);
 }
 
-Status RemoteSession::leave_syscall_entry() {
-  if (task_->exited() || task_->last_stop().kind != StopKind::SyscallEntry) return ok_status();
-  user_regs_struct cur = TRY(task_->get_regs());
-  cur.orig_rax = static_cast<uint64_t>(-1);  // skipped: the exit stop comes straight away
-  TRY_STATUS(task_->set_regs(cur));
+Error RemoteSession::fault_error(const Stop& s, const std::string& doing) {
+  user_regs_struct r{};
+  if (auto g = task_->get_regs(); g) r = *g;
+  return make_pid_error(task_->tid(), 0, "code run in the task faulted: signal %d (code %d) at rip 0x%llx, address %p (%s)",
+                        s.sig, s.info.si_code, (unsigned long long)r.rip, s.info.si_addr, doing.c_str());
+}
+
+Result<Stop> RemoteSession::next_syscall_stop(const std::string& doing) {
   int inject = 0;
   while (true) {
     TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
     inject = 0;
     Stop s = TRY(task_->wait_stop());
-    if (s.kind == StopKind::Exited) {
-      active_ = false;
-      return make_pid_error(task_->tid(), ESRCH, "task %s", describe_wait_status(s.wait_status).c_str());
-    }
-    if (s.kind == StopKind::SyscallExit) return ok_status();
-    if (s.kind == StopKind::Signal) {
-      if (is_stop_signal(s.sig)) inject = s.sig;
-      else if (!is_synchronous(s.info)) deferred_signals_.push_back(s.info);
+    switch (s.kind) {
+      case StopKind::Exited:
+        active_ = false;
+        return make_pid_error(task_->tid(), ESRCH, "task %s (%s)", describe_wait_status(s.wait_status).c_str(),
+                              doing.c_str());
+      case StopKind::SyscallEntry:
+      case StopKind::SyscallExit:
+        return s;
+      case StopKind::Signal:
+        if (is_synchronous(s.info)) return fault_error(s, doing);
+        if (is_stop_signal(s.sig)) inject = s.sig;  // delivered: the process stops (and stays so after us)
+        else deferred_signals_.push_back(s.info);   // blocked meanwhile? not for ptrace: sent back at the end
+        break;
+      case StopKind::Trap:       // a pending interrupt
+      case StopKind::GroupStop:  // its process was stopped meanwhile: run on, it stays stopped
+      case StopKind::Event:
+        break;
     }
   }
+}
+
+Status RemoteSession::leave_syscall_entry() {
+  if (task_->exited() || task_->last_stop().kind != StopKind::SyscallEntry) return ok_status();
+  user_regs_struct cur = TRY(task_->get_regs());
+  cur.orig_rax = static_cast<uint64_t>(-1);  // skipped: the exit stop comes straight away
+  TRY_STATUS(task_->set_regs(cur));
+  while (TRY(next_syscall_stop("leaving a system call")).kind != StopKind::SyscallExit) {
+  }
+  return ok_status();
 }
 
 Result<long> RemoteSession::run_call(long nr, const user_regs_struct& regs) {
@@ -610,17 +577,10 @@ Result<long> RemoteSession::run_call(long nr, const user_regs_struct& regs) {
   TRY_STATUS(task_->set_regs(r));
 
   // From the stop we are in to the entry of our call, then to its exit.
-  int inject = 0;
+  const std::string doing = "running " + call_name(nr);
   bool entered = false;
   while (true) {
-    TRY_STATUS(task_->resume(PTRACE_SYSCALL, inject));
-    inject = 0;
-    Stop s = TRY(task_->wait_stop());
-    if (s.kind == StopKind::Exited) {
-      active_ = false;
-      return make_pid_error(tid, ESRCH, "task %s in %s", describe_wait_status(s.wait_status).c_str(),
-                            call_name(nr).c_str());
-    }
+    Stop s = TRY(next_syscall_stop(doing));
     if (s.kind == StopKind::SyscallEntry) {
       if (s.syscall_nr != nr)
         return make_pid_error(tid, 0, "task entered %s instead of %s", call_name(s.syscall_nr).c_str(),
@@ -628,26 +588,16 @@ Result<long> RemoteSession::run_call(long nr, const user_regs_struct& regs) {
       entered = true;
       continue;
     }
-    if (s.kind == StopKind::SyscallExit) {
-      if (!entered) return make_pid_error(tid, 0, "task left a system call it was not sent into");
-      long ret = s.syscall_ret;
-      if ((nr == SYS_execve || nr == SYS_execveat) && ret == 0) {
-        // The old program is gone: so are its registers, memory and our
-        // scratch and site. Only the signal mask survives an exec.
-        exec_done_ = true;
-        armed_ = false;
-      }
-      pr_debug(tid, "%s = %ld", call_name(nr).c_str(), ret);
-      return ret;
+    if (!entered) return make_pid_error(tid, 0, "task left a system call it was not sent into");
+    long ret = s.syscall_ret;
+    if ((nr == SYS_execve || nr == SYS_execveat) && ret == 0) {
+      // The old program is gone: so are its registers, memory and our
+      // scratch and site. Only the signal mask survives an exec.
+      exec_done_ = true;
+      armed_ = false;
     }
-    if (s.kind == StopKind::Signal) {
-      if (is_synchronous(s.info))
-        return make_pid_error(tid, 0, "task got signal %d (code %d) running %s", s.sig, s.info.si_code,
-                              call_name(nr).c_str());
-      if (is_stop_signal(s.sig)) inject = s.sig;
-      else deferred_signals_.push_back(s.info);
-    }
-    // Trap (a pending interrupt), GroupStop, Event: go on.
+    pr_debug(tid, "%s = %ld", call_name(nr).c_str(), ret);
+    return ret;
   }
 }
 

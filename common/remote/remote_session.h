@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/proc/maps.h"
 #include "common/ptrace/restart.h"
 #include "common/ptrace/seized_task.h"
 #include "common/remote/remote_ptr.h"
@@ -89,13 +90,6 @@ struct is_remote_ptr<RemotePtr<T>> : std::true_type {};
 // What a system call argument may be: an integer, an enum or a RemotePtr.
 template <class T>
 concept RemoteArg = std::is_integral_v<T> || std::is_enum_v<T> || is_remote_ptr<T>::value;
-
-// One line of /proc/TID/maps, as a session looks for code and stack.
-struct TaskMapping {
-  uint64_t start = 0, end = 0;
-  std::string perms;
-  std::string path;
-};
 
 enum class SyscallSite {
   Auto,        // vDSO, then any executable mapping, then patch at rip
@@ -207,8 +201,8 @@ class RemoteSession {
  private:
   explicit RemoteSession(SeizedTask& t) : task_(&t) {}
   Status plan_restart();
-  Status find_syscall_site(SyscallSite how, const std::vector<TaskMapping>& maps);
-  Status arm(const std::vector<TaskMapping>& maps);
+  Status find_syscall_site(SyscallSite how, const std::vector<proc::VmaInfo>& maps);
+  Status arm(const std::vector<proc::VmaInfo>& maps);
   Result<std::vector<uint8_t>> return_frame_bytes(uint64_t at, uint64_t pretcode);
   // Set `r` in the task and run it through one system call `nr` (entry and
   // exit stops); the raw return.
@@ -222,6 +216,12 @@ class RemoteSession {
   // stop, before anything else is run or set (registers set at an entry
   // stop would be taken as that call's).
   Status leave_syscall_entry();
+  // Resume (PTRACE_SYSCALL) to the next system call entry or exit stop. On
+  // the way a stop signal is delivered (the process stops, and stays so
+  // after us), another signal is kept for restore() to send back, a fault
+  // is an Error naming it and `doing`, the task's end an ESRCH Error.
+  Result<Stop> next_syscall_stop(const std::string& doing);
+  Error fault_error(const Stop& s, const std::string& doing);
   Result<Stop> run_to_stop(int request, bool want_exit);
   Result<uint64_t> check_return(long nr, long r);
 

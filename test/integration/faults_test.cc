@@ -28,7 +28,9 @@
 #include <vector>
 
 #include "common/net_lock.h"
+#include "common/proc/maps.h"
 #include "test/integration/harness.h"
+#include "test/integration/tcp_client.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -126,9 +128,6 @@ Shot shoot(long n, const std::string& report, const std::vector<std::string>& ar
 // walk ends at the first n the command does not reach: it then succeeds,
 // and says it reached fewer than n points. (A restore's count varies by a
 // few /proc reads: it waits for a killed tree's zombies to be reaped.)
-bool net_lock_exists(pid_t pid) {
-  return run({"/usr/sbin/nft", "list", "table", "inet", "crtools-" + std::to_string(pid)}).status == 0;
-}
 
 void walk(const std::string& workload, const std::vector<std::string>& args,
           const std::vector<std::string>& dump_opts = {}) {
@@ -376,31 +375,10 @@ TEST_CASE("faults: every fault point of a dump and of a restore of inet sockets 
 
 namespace {
 
-struct MapRange {
-  uint64_t start, end;
-  std::string perms, path;
-};
-
-std::vector<MapRange> map_ranges(const std::string& maps) {
-  std::vector<MapRange> out;
-  std::istringstream in(maps);
-  std::string line;
-  while (std::getline(in, line)) {
-    MapRange m{};
-    unsigned long long s = 0, e = 0;
-    char perms[8] = {};
-    int off = 0;
-    if (sscanf(line.c_str(), "%llx-%llx %7s %*s %*s %*s%n", &s, &e, perms, &off) < 3) continue;
-    m.start = s;
-    m.end = e;
-    m.perms = perms;
-    if (off > 0 && static_cast<size_t>(off) < line.size()) {
-      size_t p = line.find_first_not_of(' ', off);
-      if (p != std::string::npos) m.path = line.substr(p);
-    }
-    out.push_back(m);
-  }
-  return out;
+std::vector<cr::proc::VmaInfo> map_ranges(const std::string& maps) {
+  auto v = cr::proc::parse_maps(maps);
+  REQUIRE_MESSAGE(v.ok(), v.error().str());
+  return *v;
 }
 
 // What a cr-dump killed mid-session may leave in a task: its scratch
@@ -413,8 +391,9 @@ std::string maps_after_kill(const std::string& before, const std::string& after)
   for (const auto& m : b) {
     bool kept = false;
     for (const auto& n : a)
-      if (n.start <= m.start && m.end <= n.end && n.perms == m.perms && n.path == m.path) kept = true;
-    if (!kept) bad += "lost or changed " + m.path + " " + m.perms + "; ";
+      if (n.start <= m.start && m.end <= n.end && n.prot == m.prot && n.shared == m.shared && n.path == m.path)
+        kept = true;
+    if (!kept) bad += "lost or changed the mapping of " + (m.path.empty() ? "anonymous memory" : m.path) + "; ";
   }
   for (const auto& n : a) {
     bool old = false;
@@ -530,56 +509,6 @@ std::map<long, std::string> points_named(const std::string& report) {
 }
 
 // A client of ckpt_tcp_echo; each check sends n bytes and reads them back.
-class EchoClient {
- public:
-  explicit EchoClient(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    REQUIRE(fd_ >= 0);
-    struct sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  }
-  ~EchoClient() {
-    if (fd_ >= 0) close(fd_);
-  }
-  void close_now() {
-    close(fd_);
-    fd_ = -1;
-  }
-  uint64_t sent() const { return sent_; }
-  // "" or what went wrong.
-  std::string check(size_t n, std::chrono::seconds timeout = 30s) {
-    std::vector<uint8_t> b(n);
-    for (size_t i = 0; i < n; i++) b[i] = static_cast<uint8_t>((sent_ + i) * 131 + 7);
-    for (size_t off = 0; off < n;) {
-      ssize_t w = send(fd_, b.data() + off, n - off, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return std::string("send: ") + strerror(errno);
-      off += static_cast<size_t>(w);
-    }
-    sent_ += n;
-    auto end = std::chrono::steady_clock::now() + timeout;
-    std::vector<uint8_t> r(n);
-    for (size_t got = 0; got < n;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return "no echo after " + std::to_string(got) + " of " + std::to_string(n) + " bytes";
-      struct pollfd p = {fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      ssize_t k = recv(fd_, r.data() + got, n - got, MSG_DONTWAIT);
-      if (k < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (k <= 0) return (k == 0 ? std::string("end of file") : std::string(strerror(errno))) + " after " +
-                         std::to_string(got) + " bytes";
-      got += static_cast<size_t>(k);
-    }
-    return r == b ? "" : "the echo differs";
-  }
-
- private:
-  int fd_ = -1;
-  uint64_t sent_ = 0;
-};
 
 // The guards (comm "cr-dump-guard") among our children: a guard whose
 // cr-dump died is reparented to us, the child subreaper.
@@ -613,7 +542,7 @@ TEST_CASE("faults: SIGKILL of cr-dump holding the network lock of established TC
   auto port = ready_list(d.ready_info(), "port");
   REQUIRE(port.size() == 1);
   EchoClient c(port[0]);
-  REQUIRE(c.check(5000) == "");
+  REQUIRE(echo_round(c, 5000) == "");
 
   // The points of a dump of this tree, named (--leave-running: it stays).
   const std::string report = t / "report";
@@ -672,7 +601,7 @@ TEST_CASE("faults: SIGKILL of cr-dump holding the network lock of established TC
     for (int st : reap_pids(guards, 10s)) CHECK(st == 0);
     CHECK_FALSE(cr::net_lock_present(pid));
     CHECK(held_tasks({pid}) == "");
-    CHECK(c.check(5000) == "");
+    CHECK(echo_round(c, 5000) == "");
     fs::remove_all(img);
     killed_at += std::to_string(n) + " (" + what + ") ";
   }

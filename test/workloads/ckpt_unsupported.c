@@ -410,14 +410,7 @@ int main(int argc, char **argv) {
     } else if (!strcmp(kind, "epoll")) {
       struct epoll_event ev;
       if (epoll_wait(42, &ev, 1, 0) != 0) fail("epoll_wait on fd 42: %s", strerror(errno));
-    } else if (!strcmp(kind, "exec-shared-write")) {
-    int fd = open("prog.sh", O_RDWR | O_CREAT | O_TRUNC, 0755);
-    static char prog[4096] = "#!/bin/sh\nexit 0\n";
-    if (fd < 0 || write(fd, prog, sizeof prog) != (ssize_t)sizeof prog) die("prog.sh");
-    shared_exec = mmap(NULL, sizeof prog, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (shared_exec == MAP_FAILED) die("mmap prog.sh");
-    close(fd);
-  } else if (!strcmp(kind, "deleted-file")) {
+    } else if (!strcmp(kind, "deleted-file")) {
       static unsigned char back[4096];
       struct stat st;
       if (fstat(42, &st) || st.st_nlink != 0) fail("deleted file has links again");
