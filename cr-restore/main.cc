@@ -317,6 +317,10 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // session (and group), which then forks the root.
   const std::vector<pid_t> helpers = session_helpers(imgs);
   const pid_t first = helpers.empty() ? pid : helpers[0];
+  // The line that marks the first task (cr-restore(8)): every check of
+  // the images is behind us; a refusal of theirs never follows it
+  // (test/integration/fuzzed_restore_test.cc proves it at -v 2).
+  pr_debug(pid, "creating the tree: %zu tasks", imgs.tasks.size() + all_helpers(imgs, plan).size());
   auto forked = fork_with_pid(first, 0);
   if (!forked) {
     prctl(PR_SET_CHILD_SUBREAPER, 0);
