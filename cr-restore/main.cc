@@ -421,6 +421,14 @@ int main(int argc, char** argv) {
       log_error(st.error());
       return 1;
     }
+  // What the tasks will meet on this machine, checked before any exists:
+  // the files they open and map, their memory layout, what the restorer
+  // sets (cr-restore/files.cc, memory.cc, core.cc).
+  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs)})
+    if (!st) {
+      log_error(st.error());
+      return 1;
+    }
   double validated = now_us();
   // The network lock cr-dump set for established TCP connections
   // (common/net_lock.h) is lifted once the tree is back, and on every
