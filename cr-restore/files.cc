@@ -344,10 +344,15 @@ Status check_files_here(const SetImages& imgs, const RestoreOptions& o) {
     if (f.type == "chr" && st.st_rdev != f.rdev)
       return make_error("%s: %s is device %u:%u, was %u:%u", what, f.path.c_str(), major(st.st_rdev),
                         minor(st.st_rdev), major(f.rdev), minor(f.rdev));
-    if (f.type == "reg" && f.pos) {
-      UniqueFd fd(open(f.path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-      if (!fd.valid()) return make_errno(errno, "%s: cannot open %s", what, f.path.c_str());
-      if (lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0)
+    // A regular file or directory opens with its flags (as open_file
+    // will: O_DIRECT, say, is for some filesystems only), to its offset.
+    if (f.type == "reg" || f.type == "dir") {
+      int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+      UniqueFd fd(open(f.path.c_str(), flags | O_CLOEXEC));
+      if (!fd.valid())
+        return make_errno(errno, "%s: cannot open %s with flags %#llo", what, f.path.c_str(),
+                          (unsigned long long)f.flags);
+      if (f.type == "reg" && f.pos && lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0)
         return make_errno(errno, "%s: pos %llu: %s cannot be read from there", what, (unsigned long long)f.pos,
                           f.path.c_str());
     }
@@ -367,6 +372,14 @@ Status check_files_here(const SetImages& imgs, const RestoreOptions& o) {
   }
   for (const TaskImages& t : imgs.tasks) {
     if (t.entry.zombie) continue;
+    // Its working directory and root (chdir, chroot).
+    const std::string cn = image_name(ImageKind::Core, t.entry.pid);
+    for (auto [field, path] : {std::pair<const char*, const std::string&>{"cwd", t.core.cwd}, {"root", t.core.root}}) {
+      struct stat st;
+      if (t.entry.shares_fs) break;  // its parent's
+      if (stat(path.c_str(), &st) < 0) return make_errno(errno, "%s: %s %s", cn.c_str(), field, path.c_str());
+      if (!S_ISDIR(st.st_mode)) return make_error("%s: %s %s is not a directory", cn.c_str(), field, path.c_str());
+    }
     const std::string mm = image_name(ImageKind::Mm, t.entry.pid);
     // The executable: PR_SET_MM_MAP takes a regular file it may execute.
     snprintf(what, sizeof what, "%s: exe", mm.c_str());

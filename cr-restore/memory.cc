@@ -7,6 +7,7 @@
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/shm.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/blob/blob.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/proc/maps.h"
@@ -153,11 +155,43 @@ Status check_memory_here(const SetImages& imgs) {
   const uint64_t min_addr = read_sys_u64("/proc/sys/vm/mmap_min_addr", 65536);
   struct rlimit data;
   getrlimit(RLIMIT_DATA, &data);
+  const uint64_t overcommit = read_sys_u64("/proc/sys/vm/overcommit_memory", 0);
+  struct sysinfo si;
+  uint64_t commit_max = ~0ull;
+  if (sysinfo(&si) == 0) commit_max = (uint64_t(si.totalram) + si.totalswap) * si.mem_unit;
   for (const TaskImages& t : imgs.tasks) {
     if (t.entry.zombie) continue;
     const std::string mm = image_name(ImageKind::Mm, t.entry.pid);
     const char* f = mm.c_str();
-    (void)TRY(match_vdso(t, cur));
+    const auto vdso = TRY(match_vdso(t, cur));
+    // Each mapping where mmap puts it (MAP_FIXED: not below
+    // vm.mmap_min_addr), a private one within what the heuristic
+    // overcommit grants at once (MemTotal + SwapTotal), and room for the
+    // restore hole beside what cr-restore has mapped (a task's own map
+    // starts as a copy of it).
+    uint64_t hole = 2 * kGuard + restorer_blob().map_size() + task_args_size(t);
+    for (auto& p : vdso) hole += p.size;
+    std::vector<Interval> busy;
+    for (auto& c : cur) busy.push_back({c.start, c.end});
+    for (size_t i = 0; i < t.mm.vmas.size(); i++) {
+      const VmaRec& v = t.mm.vmas[i];
+      if (is_special(v)) continue;
+      busy.push_back({v.start, v.end});
+      if (v.start < min_addr)
+        return make_error("%s: vma %zu: start %#llx is below vm.mmap_min_addr (%#llx)", f, i,
+                          (unsigned long long)v.start, (unsigned long long)min_addr);
+      if (!v.shared && overcommit == 0 && v.end - v.start > commit_max)
+        return make_error("%s: vma %zu: %llu MiB of private memory at %#llx, more than this machine's memory and "
+                          "swap (%llu MiB) grant one mapping", f, i, (unsigned long long)((v.end - v.start) >> 20),
+                          (unsigned long long)v.start, (unsigned long long)(commit_max >> 20));
+      if (v.kind == "sysv") continue;
+      bool clash = false;
+      for (auto& c : cur) clash |= c.start < v.end && v.start < c.end;
+      if (clash) hole += (v.end - v.start) + kGuard + (v.growsdown ? kStackGuard : 0);
+    }
+    if (auto h = find_hole(busy, hole); !h)
+      return make_error("%s: its mappings leave no free %llu MiB of address space for the restore here", f,
+                        (unsigned long long)(hole >> 20));
     // The rest of PR_SET_MM_MAP's checks (validate_mm has the others):
     // no field below vm.mmap_min_addr, ...
     const Mm& m = t.mm;

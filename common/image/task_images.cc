@@ -199,7 +199,7 @@ Status validate_mm(const Mm& mm, const std::string& file) {
     if (v.prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return make_error("%s: vma %zu: bad protection", f, i);
     if (v.kind == "file" && (v.name.empty() || v.name[0] != '/'))
       return make_error("%s: vma %zu: file mapping without an absolute path", f, i);
-    if (v.pgoff % kPageSize) return make_error("%s: vma %zu: unaligned file offset", f, i);
+    if (v.pgoff % kPageSize || v.pgoff > (1ull << 62)) return make_error("%s: vma %zu: bad file offset pgoff %#llx", f, i, ull(v.pgoff));
     for (auto& fl : v.vmflags)
       if (!known_vmflag(fl)) return make_error("%s: vma %zu: unknown VmFlag '%s'", f, i, fl.c_str());
     if (v.kind != "vsyscall") prev = v.end;
@@ -336,6 +336,20 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    // Open flags as fdinfo shows them (a description reopened by path
+    // gets them back; eventfds and sockets have their own, checked with
+    // their records): known ones, O_DIRECTORY for a directory only,
+    // O_PATH for an O_PATH descriptor only.
+    if (fr.type == "reg" || fr.type == "dir" || fr.type == "chr" || fr.type == "opath" || fr.type == "fifo" ||
+        fr.type == "pipe" || fr.type == "memfd" || fr.type == "ghost") {
+      constexpr uint64_t kKnown = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                                  O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
+                                  O_CLOEXEC | O_SYNC | O_PATH;
+      if ((fr.flags & ~kKnown) || ((fr.flags & O_DIRECTORY) && fr.type != "dir" && fr.type != "opath") ||
+          ((fr.flags & O_PATH) && fr.type != "opath"))
+        return make_error("files.img: file %llu: flags %#llo: not open flags of a %s", ull(fr.id), ull(fr.flags),
+                          fr.type.c_str());
+    }
     if (fr.pos > static_cast<uint64_t>(INT64_MAX))
       return make_error("files.img: file %llu: pos %lld is negative", ull(fr.id), static_cast<long long>(fr.pos));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
@@ -571,6 +585,14 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
             vmas[vi].kind == "vvar" || vmas[vi].kind == "vsyscall")
           return make_error("%s: pages at %#llx lie outside any private mapping",
                             image_name(ImageKind::Pagemap, e.pid).c_str(), ull(a));
+        // A file mapping has no page past the end of its file (touching
+        // one is SIGBUS; truncation drops even private copies). Size 0:
+        // a device (/dev/zero), or an empty file, which has no pages.
+        const auto& fv = vmas[vi];
+        if (fv.kind == "file" && fv.file_size > 0 &&
+            fv.pgoff + (std::min(end, fv.end) - fv.start) > (fv.file_size + kPageSize - 1) / kPageSize * kPageSize)
+          return make_error("%s: vma %zu: pages at %#llx lie past the end of %s (%llu bytes, mapped from offset %llu)",
+                            mn.c_str(), vi, ull(a), fv.name.c_str(), ull(fv.file_size), ull(fv.pgoff));
         a = std::min(end, vmas[vi].end);
       }
     }
