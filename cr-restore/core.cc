@@ -323,6 +323,12 @@ Status check_core_here(const SetImages& imgs) {
       return ok_status();
     };
     TRY_STATUS(caps_known(c.creds, static_cast<long long>(c.pid)));
+    // The dynamic XSAVE features it had been granted (take_xcomp_perm asks
+    // for each): ones this machine supports.
+    const uint64_t dyn_perm = c.xcomp_perm & ~((1ull << uapi::XFEATURE_XTILE_DATA) - 1);
+    if (dyn && (dyn_perm & ~(supp | perm)))
+      return make_error("%s: xcomp_perm %#llx: XSAVE features %#llx that this machine does not grant", f,
+                        (unsigned long long)c.xcomp_perm, (unsigned long long)(dyn_perm & ~(supp | perm)));
     // Limits: a hard limit above cr-restore's needs CAP_SYS_RESOURCE (which
     // root lacks on some machines), and fs.nr_open bounds RLIMIT_NOFILE.
     for (auto& r : c.rlimits) {

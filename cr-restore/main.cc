@@ -424,7 +424,8 @@ int main(int argc, char** argv) {
   // What the tasks will meet on this machine, checked before any exists:
   // the files they open and map, their memory layout, what the restorer
   // sets (cr-restore/files.cc, memory.cc, core.cc).
-  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs)})
+  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs),
+                  check_unix_sockets_here(imgs->files)})
     if (!st) {
       log_error(st.error());
       return 1;

@@ -196,6 +196,9 @@ class ShellJobTerminal {
 // Every unix socket of the images, connected, named, with its queue,
 // options and shutdown state, at its transit fd.
 Status make_unix_sockets(const Files& files, const TreePlan& plan);
+// (in cr-restore, before the first task) The directories the sockets'
+// names are in, and no other kind of file at a path a socket binds.
+Status check_unix_sockets_here(const Files& files);
 
 // ---- task.cc: the work inside the new task; never returns on success
 // (it ends in the restorer's rt_sigreturn). err_fd reports failures as

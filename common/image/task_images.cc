@@ -342,8 +342,9 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
     // O_PATH for an O_PATH descriptor only.
     if (fr.type == "reg" || fr.type == "dir" || fr.type == "chr" || fr.type == "opath" || fr.type == "fifo" ||
         fr.type == "pipe" || fr.type == "memfd" || fr.type == "ghost") {
+      constexpr uint64_t kKernelOLargefile = 0100000;  // fdinfo shows it; glibc's O_LARGEFILE is 0 on x86-64
       constexpr uint64_t kKnown = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
-                                  O_DSYNC | O_ASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
+                                  O_DSYNC | O_ASYNC | O_DIRECT | kKernelOLargefile | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
                                   O_CLOEXEC | O_SYNC | O_PATH;
       if ((fr.flags & ~kKnown) || ((fr.flags & O_DIRECTORY) && fr.type != "dir" && fr.type != "opath") ||
           ((fr.flags & O_PATH) && fr.type != "opath"))
@@ -571,6 +572,18 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     t.mm = TRY(read_record<Mm>(set, mn));
     TRY_STATUS(validate_mm(t.mm, mn));
     TRY_STATUS(validate_vma_objects(t.mm, s.files, mn));
+    // Each rseq area in writable memory of the task: the kernel writes
+    // it as soon as it is registered (and kills the task if it cannot).
+    for (auto& th : t.core.threads) {
+      if (!th.rseq_ptr) continue;
+      bool in = false;
+      for (auto& v : t.mm.vmas)
+        in |= v.start <= th.rseq_ptr && th.rseq_ptr + th.rseq_len <= v.end && (v.prot & PROT_WRITE) &&
+              (v.prot & PROT_READ);
+      if (!in)
+        return make_error("%s: thread %lld: rseq area %#llx is in no readable and writable mapping of %s", cn.c_str(),
+                          (long long)th.tid, ull(th.rseq_ptr), mn.c_str());
+    }
     t.fds = TRY(read_record<FdTable>(set, fn));
     TRY_STATUS(validate_files(s.files, t.fds, fn));
     // Every dumped page lies inside a private VMA of this task.
