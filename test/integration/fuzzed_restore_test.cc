@@ -7,6 +7,13 @@
 // mutation was one the images may hold, e.g. a register value; the tree
 // it made is ended.) make fuzz covers the reader with libFuzzer; this is
 // the whole restore, on sets that pass the reader's checksums.
+//
+// A refusal comes before any task exists (DESIGN.md 4.1): the restores
+// run at -v 2, where cr-restore logs "creating the tree: N tasks" just
+// before its first fork, and a refused restore must not have logged it
+// (a restored one must have). Nothing else makes a restore fail here: no
+// pid is taken, and the files a restored tree wrote before it was ended
+// are put back as they were after the dump.
 #include <doctest/doctest.h>
 #include <signal.h>
 
@@ -68,7 +75,7 @@ json mutated_value(const json& v, std::mt19937_64& rng) {
 // cr-restore's line at -v 2 just before it creates the first task of the
 // tree (cr-restore/main.cc): a refusal because of the images comes before it.
 // Mutated sets per workload.
-constexpr int kMutations = 60;
+constexpr int kMutations = 100;
 
 const char kFirstTask[] = "creating the tree: ";
 
