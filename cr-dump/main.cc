@@ -156,6 +156,10 @@ int main(int argc, char** argv) {
     log_error(e);
     return 1;
   };
+  // A caller who could not trace the tree learns that first, not what it
+  // then lacks besides (the kernel features it cannot probe, the dump
+  // lock's root-owned directory).
+  if (auto st = check_may_trace(pid); !st) return fail(st.error());
   if (auto st = features_init(); !st) return fail(st.error());
   if (auto st = require_dump_features(); !st) return fail(st.error());
   auto lock = take_dump_lock(pid);  // held to the end: one dump of a tree at a time

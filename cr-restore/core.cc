@@ -26,6 +26,7 @@ namespace cr {
 namespace {
 
 constexpr uint64_t kMaxVdsoParts = 8;
+constexpr int kArchGetXcompSupp = 0x1021;  // arch_prctl ARCH_GET_XCOMP_SUPP
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -252,6 +253,110 @@ Status check_creds_allowed(const SetImages& imgs) {
     TRY_STATUS(check(t.entry.pid, t.core.creds));
     for (auto& th : t.core.threads)
       if (th.own_creds) TRY_STATUS(check(t.entry.pid, th.creds));
+  }
+  return ok_status();
+}
+
+namespace {
+
+uint64_t read_proc_u64(const char* path, uint64_t dflt) {
+  FILE* f = fopen(path, "re");
+  if (!f) return dflt;
+  unsigned long long v = dflt;
+  if (fscanf(f, "%llu", &v) != 1) v = dflt;
+  fclose(f);
+  return v;
+}
+
+// The online CPUs (/sys/devices/system/cpu/online: "0-3,6"), 64 to a word.
+std::vector<uint64_t> online_cpus() {
+  std::vector<uint64_t> m;
+  FILE* f = fopen("/sys/devices/system/cpu/online", "re");
+  if (!f) return m;
+  char buf[4096] = "";
+  if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+  fclose(f);
+  for (char* p = buf; *p && *p != '\n';) {
+    char* e;
+    unsigned long a = strtoul(p, &e, 10), b = a;
+    if (e == p) break;
+    if (*e == '-') b = strtoul(e + 1, &e, 10);
+    for (unsigned long c = a; c <= b && c < 64 * 128; c++) {
+      if (m.size() <= c / 64) m.resize(c / 64 + 1, 0);
+      m[c / 64] |= 1ull << (c % 64);
+    }
+    p = *e == ',' ? e + 1 : e;
+  }
+  return m;
+}
+
+}  // namespace
+
+Status check_core_here(const SetImages& imgs) {
+  constexpr int kCapSysResource = 24;
+  const uint64_t last_cap = read_proc_u64("/proc/sys/kernel/cap_last_cap", 40);
+  const uint64_t known_caps = last_cap >= 63 ? ~0ull : (2ull << last_cap) - 1;
+  const uint64_t nr_open = read_proc_u64("/proc/sys/fs/nr_open", 1048576);
+  const CapSets mine = TRY(own_caps());
+  const std::vector<uint64_t> online = online_cpus();
+  // The XSAVE features a task may use here (as take_xcomp_perm will ask).
+  uint64_t perm = 0, supp = 0;
+  const bool dyn = syscall(SYS_arch_prctl, uapi::kArchGetXcompPerm, &perm) == 0 &&
+                   syscall(SYS_arch_prctl, kArchGetXcompSupp, &supp) == 0;
+  for (const TaskImages& t : imgs.tasks) {
+    if (t.entry.zombie) continue;
+    const Core& c = t.core;
+    const std::string cn = image_name(ImageKind::Core, t.entry.pid);
+    const char* f = cn.c_str();
+    // Capabilities this kernel knows (capset refuses others).
+    auto caps_known = [&](const Creds& cr, long long tid) -> Status {
+      for (uint64_t set : {cr.cap_eff, cr.cap_prm, cr.cap_inh, cr.cap_amb})
+        if (set & ~known_caps)
+          return make_error("%s: thread %lld: credentials: capabilities %#llx beyond this kernel's last (%llu)", f,
+                            tid, (unsigned long long)set, (unsigned long long)last_cap);
+      return ok_status();
+    };
+    TRY_STATUS(caps_known(c.creds, static_cast<long long>(c.pid)));
+    // The dynamic XSAVE features it had been granted (take_xcomp_perm asks
+    // for each): ones this machine supports.
+    const uint64_t dyn_perm = c.xcomp_perm & ~((1ull << uapi::XFEATURE_XTILE_DATA) - 1);
+    if (dyn && (dyn_perm & ~(supp | perm)))
+      return make_error("%s: xcomp_perm %#llx: XSAVE features %#llx that this machine does not grant", f,
+                        (unsigned long long)c.xcomp_perm, (unsigned long long)(dyn_perm & ~(supp | perm)));
+    // Limits: a hard limit above cr-restore's needs CAP_SYS_RESOURCE (which
+    // root lacks on some machines), and fs.nr_open bounds RLIMIT_NOFILE.
+    for (auto& r : c.rlimits) {
+      struct rlimit own;
+      if (getrlimit(static_cast<__rlimit_resource>(r.resource), &own) < 0) continue;
+      if (!(mine.effective & (1ull << kCapSysResource)) && r.max > own.rlim_max)
+        return make_error("%s: rlimit %d: hard limit %llu is above cr-restore's %llu, and raising it needs "
+                          "CAP_SYS_RESOURCE", f, r.resource, (unsigned long long)r.max,
+                          (unsigned long long)own.rlim_max);
+      if (r.resource == RLIMIT_NOFILE && r.max > nr_open)
+        return make_error("%s: rlimit %d (RLIMIT_NOFILE): hard limit %llu is above fs.nr_open (%llu)", f,
+                          r.resource, (unsigned long long)r.max, (unsigned long long)nr_open);
+    }
+    for (auto& th : c.threads) {
+      if (th.own_creds) TRY_STATUS(caps_known(th.creds, static_cast<long long>(th.tid)));
+      // sched_setaffinity wants an online CPU among the dumped ones.
+      if (!th.affinity.empty() && !online.empty()) {
+        bool any = false;
+        for (size_t i = 0; i < th.affinity.size() && i < online.size(); i++) any |= (th.affinity[i] & online[i]) != 0;
+        if (!any)
+          return make_error("%s: thread %lld: affinity holds no CPU online here", f, static_cast<long long>(th.tid));
+      }
+      // The XSAVE state: only features this process may use here (the
+      // AMX tile data never: see build_sigframe).
+      uint64_t features = xcr0_features();
+      if (dyn) features &= perm | (c.xcomp_perm & supp & ~((1ull << uapi::XFEATURE_XTILE_DATA) - 1));
+      features = sigframe_features(features);
+      uint64_t bv = 0;
+      if (th.xsave.size() >= uapi::kXstateHeaderOffset + 8)
+        memcpy(&bv, th.xsave.data.data() + uapi::kXstateHeaderOffset, 8);
+      if (bv & ~features)
+        return make_error("%s: thread %lld: its XSAVE state holds features %#llx that this CPU or process cannot "
+                          "restore", f, static_cast<long long>(th.tid), (unsigned long long)(bv & ~features));
+    }
   }
   return ok_status();
 }

@@ -29,8 +29,9 @@ Status check_file_unchanged(const std::string& what, const std::string& path, ui
   if (stat(path.c_str(), &st) < 0) return make_errno(errno, "%s: %s", what.c_str(), path.c_str());
   if (o.skip_file_check) return ok_status();
   if (st.st_dev != dev || st.st_ino != ino) {
-    Error e = make_error("%s: %s was replaced since the dump (inode %llu, was %llu)", what.c_str(), path.c_str(),
-                         (unsigned long long)st.st_ino, (unsigned long long)ino);
+    Error e = make_error("%s: %s was replaced since the dump (device %#llx inode %llu, was device %#llx inode %llu)",
+                         what.c_str(), path.c_str(), (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+                         (unsigned long long)dev, (unsigned long long)ino);
     e.remedy = "restore it, or pass --skip-file-check to accept the new file";
     return e;
   }
@@ -65,6 +66,25 @@ Status place_at(int fd, int at, const char* what) {
 }
 
 namespace {
+
+// A regular file of the images still is the dumped one: identity, size
+// and, where the filesystem keeps one, birth time.
+Status check_reg_unchanged(const FileRec& f, const std::string& what, const RestoreOptions& o) {
+  TRY_STATUS(check_file_unchanged(what, f.path, f.dev, f.ino, f.size, o));
+  // ext4 gives a freed inode number to the next new file, so a file
+  // replaced after the dump may show the old number: its birth time
+  // tells it apart.
+  struct statx sx;
+  if (!o.skip_file_check && f.btime_ns && statx(AT_FDCWD, f.path.c_str(), 0, STATX_BTIME, &sx) == 0 &&
+      (sx.stx_mask & STATX_BTIME) &&
+      int64_t(sx.stx_btime.tv_sec) * 1000000000 + sx.stx_btime.tv_nsec != f.btime_ns) {
+    Error e = make_error("%s: %s was replaced since the dump (a new file with the same inode number)", what.c_str(),
+                         f.path.c_str());
+    e.remedy = "restore it, or pass --skip-file-check to accept the new file";
+    return e;
+  }
+  return ok_status();
+}
 
 Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan, const RestoreOptions& o,
                       int fdnum) {
@@ -107,21 +127,7 @@ Result<int> open_file(const Files& files, const FileRec& f, const TreePlan& plan
     }
     return fd;
   }
-  if (f.type == "reg") {
-    TRY_STATUS(check_file_unchanged(what, f.path, f.dev, f.ino, f.size, o));
-    // ext4 gives a freed inode number to the next new file, so a file
-    // replaced after the dump may show the old number: its birth time
-    // tells it apart.
-    struct statx sx;
-    if (!o.skip_file_check && f.btime_ns && statx(AT_FDCWD, f.path.c_str(), 0, STATX_BTIME, &sx) == 0 &&
-        (sx.stx_mask & STATX_BTIME) &&
-        int64_t(sx.stx_btime.tv_sec) * 1000000000 + sx.stx_btime.tv_nsec != f.btime_ns) {
-      Error e = make_error("%s: %s was replaced since the dump (a new file with the same inode number)",
-                           what.c_str(), f.path.c_str());
-      e.remedy = "restore it, or pass --skip-file-check to accept the new file";
-      return e;
-    }
-  }
+  if (f.type == "reg") TRY_STATUS(check_reg_unchanged(f, what, o));
   int fd = open(f.path.c_str(), flags | O_CLOEXEC);
   if (fd < 0) return make_errno(errno, "%s: cannot reopen %s", what.c_str(), f.path.c_str());
   struct stat st;
@@ -310,6 +316,92 @@ Result<int> restore_files(const Files& files, const FdTable& t, const TreePlan& 
   TRY_STATUS(register_epoll_targets(files, t));
   TRY_STATUS(take_posix_locks(t));
   return service;
+}
+
+Status check_files_here(const SetImages& imgs, const RestoreOptions& o) {
+  char what[128];
+  // Every file an fd of the tree opens by its path: there, of the dumped
+  // type, the same file (unless --skip-file-check), a regular file taking
+  // the dumped offset (a filesystem limits it: ext4 to 16 TiB).
+  for (const FileRec& f : imgs.files.files) {
+    if (f.type != "reg" && f.type != "dir" && f.type != "chr" && f.type != "opath") continue;
+    // A path under /proc may name a pid of the tree, which exists only
+    // once the restore has made it: the task checks it as it opens it.
+    if (f.path.rfind("/proc/", 0) == 0) continue;
+    snprintf(what, sizeof what, "files.img: file %llu", (unsigned long long)f.id);
+    struct stat st;
+    if (f.type == "opath") {
+      if (lstat(f.path.c_str(), &st) < 0) return make_errno(errno, "%s: %s", what, f.path.c_str());
+      if (!o.skip_file_check && (st.st_dev != f.dev || st.st_ino != f.ino)) {
+        Error e = make_error("%s: %s was replaced since the dump", what, f.path.c_str());
+        e.remedy = "restore it, or pass --skip-file-check to accept the new file";
+        return e;
+      }
+      continue;
+    }
+    if (f.type == "reg") TRY_STATUS(check_reg_unchanged(f, what, o));
+    if (stat(f.path.c_str(), &st) < 0) return make_errno(errno, "%s: %s", what, f.path.c_str());
+    if ((st.st_mode & S_IFMT) != (f.mode & S_IFMT))
+      return make_error("%s: %s is no longer of the same type (mode %#o, was %#o)", what, f.path.c_str(),
+                        st.st_mode, f.mode);
+    if (f.type == "chr" && st.st_rdev != f.rdev)
+      return make_error("%s: %s is device %u:%u, was %u:%u", what, f.path.c_str(), major(st.st_rdev),
+                        minor(st.st_rdev), major(f.rdev), minor(f.rdev));
+    // A regular file or directory opens with its flags (as open_file
+    // will: O_DIRECT, say, is for some filesystems only), to its offset.
+    if (f.type == "reg" || f.type == "dir") {
+      int flags = static_cast<int>(f.flags) & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOCTTY | O_CLOEXEC);
+      UniqueFd fd(open(f.path.c_str(), flags | O_CLOEXEC));
+      if (!fd.valid())
+        return make_errno(errno, "%s: cannot open %s with flags %#llo", what, f.path.c_str(),
+                          (unsigned long long)f.flags);
+      if (f.type == "reg" && f.pos && lseek(fd.get(), static_cast<off_t>(f.pos), SEEK_SET) < 0)
+        return make_errno(errno, "%s: pos %llu: cannot seek %s there", what, (unsigned long long)f.pos,
+                          f.path.c_str());
+    }
+  }
+  // Every named FIFO: still a FIFO, the same one.
+  for (const PipeRec& p : imgs.files.pipes) {
+    if (p.path.empty()) continue;
+    snprintf(what, sizeof what, "files.img: pipe %llu: FIFO", (unsigned long long)p.id);
+    for (auto& f : imgs.files.files)
+      if (f.type == "fifo" && f.pipe_id == p.id) {
+        TRY_STATUS(check_file_unchanged(what, p.path, f.dev, f.ino, 0, o));
+        break;
+      }
+    struct stat st;
+    if (stat(p.path.c_str(), &st) < 0 || !S_ISFIFO(st.st_mode))
+      return make_error("%s %s is no longer a FIFO", what, p.path.c_str());
+  }
+  for (const TaskImages& t : imgs.tasks) {
+    if (t.entry.zombie) continue;
+    // Its working directory and root (chdir, chroot).
+    const std::string cn = image_name(ImageKind::Core, t.entry.pid);
+    for (auto [field, path] : {std::pair<const char*, const std::string&>{"cwd", t.core.cwd}, {"root", t.core.root}}) {
+      struct stat st;
+      if (t.entry.shares_fs) break;  // its parent's
+      if (stat(path.c_str(), &st) < 0) return make_errno(errno, "%s: %s %s", cn.c_str(), field, path.c_str());
+      if (!S_ISDIR(st.st_mode)) return make_error("%s: %s %s is not a directory", cn.c_str(), field, path.c_str());
+    }
+    const std::string mm = image_name(ImageKind::Mm, t.entry.pid);
+    // The executable: PR_SET_MM_MAP takes a regular file it may execute.
+    snprintf(what, sizeof what, "%s: exe", mm.c_str());
+    TRY_STATUS(check_file_unchanged(what, t.mm.exe, t.mm.exe_dev, t.mm.exe_ino, t.mm.exe_size, o));
+    struct stat st;
+    if (stat(t.mm.exe.c_str(), &st) < 0 || !S_ISREG(st.st_mode) || access(t.mm.exe.c_str(), X_OK) < 0)
+      return make_error("%s: %s is not an executable regular file here", what, t.mm.exe.c_str());
+    // Every mapped file; one mapped shared and writable opens for writing.
+    for (size_t i = 0; i < t.mm.vmas.size(); i++) {
+      const VmaRec& v = t.mm.vmas[i];
+      if (v.kind != "file") continue;
+      snprintf(what, sizeof what, "%s: vma %zu (mapping at %#llx)", mm.c_str(), i, (unsigned long long)v.start);
+      TRY_STATUS(check_file_unchanged(what, v.name, v.dev, v.ino, v.file_size, o));
+      if (v.shared && v.may_write && access(v.name.c_str(), W_OK) < 0)
+        return make_errno(errno, "%s: %s is mapped shared and writable, but cannot be written here", what,
+                          v.name.c_str());
+    }
+  }
+  return ok_status();
 }
 
 }  // namespace cr

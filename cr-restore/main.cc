@@ -317,6 +317,10 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
   // session (and group), which then forks the root.
   const std::vector<pid_t> helpers = session_helpers(imgs);
   const pid_t first = helpers.empty() ? pid : helpers[0];
+  // The line that marks the first task (cr-restore(8)): every check of
+  // the images is behind us; a refusal of theirs never follows it
+  // (test/integration/fuzzed_restore_test.cc proves it at -v 2).
+  pr_debug(pid, "creating the tree: %zu tasks", imgs.tasks.size() + all_helpers(imgs, plan).size());
   auto forked = fork_with_pid(first, 0);
   if (!forked) {
     prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -413,6 +417,15 @@ int main(int argc, char** argv) {
   // The kernel features a restore uses (common/kernel/features.h).
   for (auto st : {require_feature(Feature::Clone3SetTid), require_feature(Feature::PrctlMmMap),
                   require_feature(Feature::PtraceSeize), require_feature(Feature::Vdso)})
+    if (!st) {
+      log_error(st.error());
+      return 1;
+    }
+  // What the tasks will meet on this machine, checked before any exists:
+  // the files they open and map, their memory layout, what the restorer
+  // sets (cr-restore/files.cc, memory.cc, core.cc).
+  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs),
+                  check_unix_sockets_here(imgs->files)})
     if (!st) {
       log_error(st.error());
       return 1;

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/shm.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <map>
 
+#include "common/blob/blob.h"
 #include "common/fd.h"
 #include "common/log.h"
 #include "common/proc/maps.h"
@@ -105,7 +108,113 @@ Status map_vma(pid_t pid, const VmaRec& v, uint64_t at, const TreePlan& tree, co
   return ok_status();
 }
 
+// The vDSO parts of this kernel (`cur`: a map of a process here) for the
+// dumped ones of `t`: the same names and sizes, each to go to its dumped
+// address.
+Result<std::vector<RestoreVdsoPart>> match_vdso(const TaskImages& t, const std::vector<proc::VmaInfo>& cur) {
+  const std::string mm = image_name(ImageKind::Mm, t.entry.pid);
+  std::vector<RestoreVdsoPart> out;
+  std::vector<const proc::VmaInfo*> cur_special;
+  for (auto& v : cur)
+    if (v.is_vdso() || v.is_vvar()) cur_special.push_back(&v);
+  size_t dumped_special = 0;
+  for (size_t i = 0; i < t.mm.vmas.size(); i++) {
+    const VmaRec& v = t.mm.vmas[i];
+    if (v.kind != "vdso" && v.kind != "vvar") continue;
+    dumped_special++;
+    const proc::VmaInfo* match = nullptr;
+    for (auto* c : cur_special)
+      if (c->path == v.name) match = c;
+    if (!match)
+      return make_error("%s: vma %zu: this kernel has no %s mapping, the dumped task had one", mm.c_str(), i,
+                        v.name.c_str());
+    if (match->size() != v.end - v.start)
+      return make_error("%s: vma %zu: %s is %llu bytes on this kernel, %llu at dump time", mm.c_str(), i,
+                        v.name.c_str(), (unsigned long long)match->size(), (unsigned long long)(v.end - v.start));
+    out.push_back({match->start, match->size(), v.start});
+  }
+  if (dumped_special != cur_special.size())
+    return make_error("%s: the vDSO layout of this kernel (%zu parts) differs from the dumped one (%zu)", mm.c_str(),
+                      cur_special.size(), dumped_special);
+  return out;
+}
+
+uint64_t read_sys_u64(const char* path, uint64_t dflt) {
+  FILE* f = fopen(path, "re");
+  if (!f) return dflt;
+  unsigned long long v = dflt;
+  if (fscanf(f, "%llu", &v) != 1) v = dflt;
+  fclose(f);
+  return v;
+}
+
 }  // namespace
+
+Status check_memory_here(const SetImages& imgs) {
+  auto cur = TRY(proc::read_maps(getpid()));
+  const uint64_t min_addr = read_sys_u64("/proc/sys/vm/mmap_min_addr", 65536);
+  struct rlimit data;
+  getrlimit(RLIMIT_DATA, &data);
+  const uint64_t overcommit = read_sys_u64("/proc/sys/vm/overcommit_memory", 0);
+  struct sysinfo si;
+  uint64_t commit_max = ~0ull;
+  if (sysinfo(&si) == 0) commit_max = (uint64_t(si.totalram) + si.totalswap) * si.mem_unit;
+  for (const TaskImages& t : imgs.tasks) {
+    if (t.entry.zombie) continue;
+    const std::string mm = image_name(ImageKind::Mm, t.entry.pid);
+    const char* f = mm.c_str();
+    const auto vdso = TRY(match_vdso(t, cur));
+    // Each mapping where mmap puts it (MAP_FIXED: not below
+    // vm.mmap_min_addr), a private one within what the heuristic
+    // overcommit grants at once (MemTotal + SwapTotal), and room for the
+    // restore hole beside what cr-restore has mapped (a task's own map
+    // starts as a copy of it).
+    uint64_t hole = 2 * kGuard + restorer_blob().map_size() + task_args_size(t);
+    for (auto& p : vdso) hole += p.size;
+    std::vector<Interval> busy;
+    for (auto& c : cur) busy.push_back({c.start, c.end});
+    for (size_t i = 0; i < t.mm.vmas.size(); i++) {
+      const VmaRec& v = t.mm.vmas[i];
+      if (is_special(v)) continue;
+      busy.push_back({v.start, v.end});
+      if (v.start < min_addr)
+        return make_error("%s: vma %zu: start %#llx is below vm.mmap_min_addr (%#llx)", f, i,
+                          (unsigned long long)v.start, (unsigned long long)min_addr);
+      if (!v.shared && overcommit == 0 && v.end - v.start > commit_max)
+        return make_error("%s: vma %zu: %llu MiB of private memory at %#llx, more than this machine's memory and "
+                          "swap (%llu MiB) grant one mapping", f, i, (unsigned long long)((v.end - v.start) >> 20),
+                          (unsigned long long)v.start, (unsigned long long)(commit_max >> 20));
+      if (v.kind == "sysv") continue;
+      bool clash = false;
+      for (auto& c : cur) clash |= c.start < v.end && v.start < c.end;
+      if (clash) hole += (v.end - v.start) + kGuard + (v.growsdown ? kStackGuard : 0);
+    }
+    if (auto h = find_hole(busy, hole); !h)
+      return make_error("%s: its mappings leave no free %llu MiB of address space for the restore here", f,
+                        (unsigned long long)(hole >> 20));
+    // The rest of PR_SET_MM_MAP's checks (validate_mm has the others):
+    // no field below vm.mmap_min_addr, ...
+    const Mm& m = t.mm;
+    const struct {
+      const char* name;
+      uint64_t v;
+    } fields[] = {{"start_code", m.start_code}, {"end_code", m.end_code},   {"start_data", m.start_data},
+                  {"end_data", m.end_data},     {"start_brk", m.start_brk}, {"brk", m.brk},
+                  {"start_stack", m.start_stack}, {"arg_start", m.arg_start}, {"arg_end", m.arg_end},
+                  {"env_start", m.env_start},   {"env_end", m.env_end}};
+    for (auto& fl : fields)
+      if (fl.v < min_addr)
+        return make_error("%s: mm field %s %#llx is below vm.mmap_min_addr (%#llx)", f, fl.name,
+                          (unsigned long long)fl.v, (unsigned long long)min_addr);
+    // ... and the heap and data within RLIMIT_DATA (the one the task has
+    // then: cr-restore's; its own comes after).
+    if (data.rlim_cur != RLIM_INFINITY && (m.brk - m.start_brk) + (m.end_data - m.start_data) > data.rlim_cur)
+      return make_error("%s: mm fields brk - start_brk + end_data - start_data = %llu bytes exceed RLIMIT_DATA (%llu)",
+                        f, (unsigned long long)((m.brk - m.start_brk) + (m.end_data - m.start_data)),
+                        (unsigned long long)data.rlim_cur);
+  }
+  return ok_status();
+}
 
 uint64_t madv_bits(const std::vector<std::string>& vmflags) {
   static const struct {
@@ -237,27 +346,8 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
 
   // The vDSO parts: the same names and sizes as at dump time.
   uint64_t vdso_total = 0;
-  std::vector<const proc::VmaInfo*> cur_special;
-  for (auto& v : cur)
-    if (v.is_vdso() || v.is_vvar()) cur_special.push_back(&v);
-  size_t dumped_special = 0;
-  for (auto& v : t.mm.vmas) {
-    if (v.kind != "vdso" && v.kind != "vvar") continue;
-    dumped_special++;
-    const proc::VmaInfo* match = nullptr;
-    for (auto* c : cur_special)
-      if (c->path == v.name) match = c;
-    if (!match)
-      return make_pid_error(pid, 0, "this kernel has no %s mapping, the dumped task had one", v.name.c_str());
-    if (match->size() != v.end - v.start)
-      return make_pid_error(pid, 0, "%s is %llu bytes on this kernel, %llu at dump time", v.name.c_str(),
-                            (unsigned long long)match->size(), (unsigned long long)(v.end - v.start));
-    plan.vdso.push_back({match->start, match->size(), v.start});
-    vdso_total += match->size();
-  }
-  if (dumped_special != cur_special.size())
-    return make_pid_error(pid, 0, "the vDSO layout of this kernel (%zu parts) differs from the dumped one (%zu)",
-                          cur_special.size(), dumped_special);
+  plan.vdso = TRY(match_vdso(t, cur));
+  for (auto& p : plan.vdso) vdso_total += p.size;
 
   // First every VMA whose place is free in this process goes straight there:
   // nothing to move later, and an anonymous VMA keeps the page offset of its

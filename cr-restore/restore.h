@@ -141,6 +141,11 @@ Status create_transit_files(const Files& files, const TreePlan& plan, int index,
 // and size); an error unless o.skip_file_check.
 Status check_file_unchanged(const std::string& what, const std::string& path, uint64_t dev, uint64_t ino,
                             uint64_t size, const RestoreOptions& o);
+// (in cr-restore, before the first task) Every file the tasks will open or
+// map by its path is there and still the dumped one (as the tasks check
+// again when they open it): the fds' files, the named FIFOs, each task's
+// executable and mapped files. A refusal names the image and record.
+Status check_files_here(const SetImages& imgs, const RestoreOptions& o);
 // Move fd to the lowest free number >= min (close-on-exec); returns it.
 Result<int> move_fd_above(int fd, int min);
 // Set the status flags of a description (O_APPEND, O_NONBLOCK, O_ASYNC,
@@ -191,6 +196,9 @@ class ShellJobTerminal {
 // Every unix socket of the images, connected, named, with its queue,
 // options and shutdown state, at its transit fd.
 Status make_unix_sockets(const Files& files, const TreePlan& plan);
+// (in cr-restore, before the first task) The directories the sockets'
+// names are in, and no other kind of file at a path a socket binds.
+Status check_unix_sockets_here(const Files& files);
 
 // ---- task.cc: the work inside the new task; never returns on success
 // (it ends in the restorer's rt_sigreturn). err_fd reports failures as
@@ -227,6 +235,10 @@ struct MemoryPlan {
 Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const TreePlan& tree,
                                  const RestoreOptions& o, uint64_t blob_size, uint64_t args_size,
                                  const std::vector<RestoreVma>& parent_vmas);
+// (in cr-restore, before the first task) What the memory of each task
+// needs of this machine: its vDSO layout, and mm fields that
+// PR_SET_MM_MAP takes here (vm.mmap_min_addr, RLIMIT_DATA).
+Status check_memory_here(const SetImages& imgs);
 // Make the shared memory objects task `index` creates for the tree (filled
 // from their page images, at their transit fd numbers).
 Status create_transit_shmem(const ImageSet& set, const Files& files, const TreePlan& tree, int index);
@@ -291,6 +303,10 @@ Status register_epoll_targets(const Files& files, const FdTable& t);
 // capabilities it lacks): a restore never hands out more than the caller
 // has. Root (CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN) may give any.
 Status check_creds_allowed(const SetImages& imgs);
+// (in cr-restore, before the first task) What the restorer will ask of
+// this machine for each task: capabilities it knows, hard limits it lets
+// us set, an online CPU in each affinity, XSAVE features it grants.
+Status check_core_here(const SetImages& imgs);
 
 // ---- core.cc (runs in the task being restored)
 // Bytes the task args need (a page multiple).

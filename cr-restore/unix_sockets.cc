@@ -279,4 +279,26 @@ Status make_unix_sockets(const Files& files, const TreePlan& plan) {
   return ok_status();
 }
 
+Status check_unix_sockets_here(const Files& files) {
+  for (const UnixSocketRec& s : files.unix_sockets) {
+    const std::string what = "files.img: " + describe(s);
+    struct stat st;
+    if (!s.dir.empty() && (stat(s.dir.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)))
+      return make_error("%s: dir %s is not a directory here", what.c_str(), s.dir.c_str());
+    // A path it binds: its directory is there, and the path holds nothing
+    // but maybe an old socket file (bind_name removes that one).
+    if (s.name.empty() || s.name.data[0] == 0 || (s.listener && s.peer_kind != "pending")) continue;  // accepted: the listener's name
+    std::string path(s.name.data.begin(), s.name.data.end());
+    path.resize(strnlen(path.c_str(), path.size()));
+    if (!s.dir.empty() && path[0] != '/') path = s.dir + "/" + path;
+    const size_t slash = path.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (stat(parent.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+      return make_error("%s: name %s: its directory is not there", what.c_str(), path.c_str());
+    if (lstat(path.c_str(), &st) == 0 && !S_ISSOCK(st.st_mode))
+      return make_error("%s: name %s: the path exists and is not a socket", what.c_str(), path.c_str());
+  }
+  return ok_status();
+}
+
 }  // namespace cr

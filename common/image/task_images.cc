@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -19,6 +23,46 @@ bool known_vma_kind(const std::string& k) {
   for (const char* n : {"anon", "file", "shmem", "sysv", "heap", "stack", "vdso", "vvar", "vsyscall"})
     if (k == n) return true;
   return false;
+}
+
+constexpr uint64_t kUserCs = 0x33, kUserDs = 0x2b;  // __USER_CS, __USER_DS
+constexpr uint64_t kSchedFlagResetOnFork = 1;
+constexpr uint32_t kSecureAllBits = 0x555, kSecureAllLocks = 0xaaa;  // securebits.h (6.14: exec bits)
+constexpr uint32_t kSecbitNoCapAmbientRaise = 1u << 6;
+constexpr int kCapSetpcap = 8;
+constexpr uint64_t kMinSigStkSz = 2048;  // the kernel's MINSIGSTKSZ (glibc's may be a sysconf call)
+
+// The capability sets and securebits as the restorer gives them: capset
+// takes an effective set inside the permitted one and an inheritable one
+// inside the bounding set (dropped first); PR_CAP_AMBIENT_RAISE a
+// permitted and inheritable capability, and not under
+// SECBIT_NO_CAP_AMBIENT_RAISE; PR_SET_SECUREBITS known bits, and locked
+// ones only with CAP_SETPCAP left.
+Status validate_creds(const Creds& c, const std::string& file, int64_t tid) {
+  const char* f = file.c_str();
+  auto bad = [&](const char* why) {
+    return make_error("%s: thread %lld: credentials: %s (effective %#llx, permitted %#llx, inheritable %#llx, "
+                      "bounding %#llx, ambient %#llx, securebits %#x)", f, (long long)tid, why, ull(c.cap_eff),
+                      ull(c.cap_prm), ull(c.cap_inh), ull(c.cap_bnd), ull(c.cap_amb), c.securebits);
+  };
+  if (c.cap_eff & ~c.cap_prm) return bad("cap_eff is not inside cap_prm");
+  if (c.cap_inh & ~c.cap_bnd) return bad("cap_inh is not inside cap_bnd");
+  if (c.cap_amb & ~(c.cap_prm & c.cap_inh)) return bad("cap_amb is not inside cap_prm and cap_inh");
+  if (c.securebits & ~(kSecureAllBits | kSecureAllLocks)) return bad("securebits has unknown bits");
+  if (c.cap_amb && (c.securebits & kSecbitNoCapAmbientRaise))
+    return bad("cap_amb with SECBIT_NO_CAP_AMBIENT_RAISE");
+  if ((c.securebits & kSecureAllLocks) && !(c.cap_eff & (1ull << kCapSetpcap)))
+    return bad("locked securebits without CAP_SETPCAP to set them");
+  return ok_status();
+}
+
+// A queued siginfo: its signal number (si_signo, the first int) 1..64.
+Status validate_siginfo(const Bytes& info, const std::string& file, int64_t tid) {
+  int32_t sig = 0;
+  if (info.size() >= 4) memcpy(&sig, info.data.data(), 4);
+  if (sig < 1 || sig > 64)
+    return make_error("%s: thread %lld: a pending signal with si_signo %d", file.c_str(), (long long)tid, sig);
+  return ok_status();
 }
 
 bool known_vmflag(const std::string& f) {
@@ -42,12 +86,53 @@ Status validate_core(const Core& c, const std::string& file) {
     if (t.pending.size() > 1 << 16) return make_error("%s: too many pending signals", f);
     if (t.regs.rip >= kTaskSizeMax || t.regs.rsp >= kTaskSizeMax)
       return make_error("%s: thread %lld: rip/rsp outside user space", f, (long long)t.tid);
+    // What the restorer's own system calls take (a value they refuse would
+    // fail the restore only after the tree exists).
+    // rt_sigreturn: a 64-bit user code and stack segment (__USER_CS,
+    // __USER_DS); any other ss kills the task with SIGSEGV.
+    if (t.regs.cs != kUserCs || t.regs.ss != kUserDs)
+      return make_error("%s: thread %lld: segment cs %#llx / ss %#llx: not 64-bit user segments (cs 0x33, ss 0x2b)",
+                        f, (long long)t.tid, ull(t.regs.cs), ull(t.regs.ss));
+    // arch_prctl ARCH_SET_FS/GS: EPERM at or above TASK_SIZE_MAX.
+    if (t.regs.fs_base >= kTaskSizeMax || t.regs.gs_base >= kTaskSizeMax)
+      return make_error("%s: thread %lld: fs_base %#llx / gs_base %#llx outside user space", f, (long long)t.tid,
+                        ull(t.regs.fs_base), ull(t.regs.gs_base));
+    // rseq: an area aligned to 32 bytes, 32 bytes long or a larger multiple.
+    if (t.rseq_ptr && (t.rseq_ptr % 32 || t.rseq_len < 32 || t.rseq_len % 32 || t.rseq_ptr >= kTaskSizeMax ||
+                       kTaskSizeMax - t.rseq_ptr < t.rseq_len))
+      return make_error("%s: thread %lld: rseq area %#llx of %u bytes: not one the kernel registers", f,
+                        (long long)t.tid, ull(t.rseq_ptr), t.rseq_len);
+    // set_robust_list takes exactly sizeof(struct robust_list_head).
+    if (t.robust_list_len != 24 || t.robust_list >= kTaskSizeMax || t.clear_child_tid >= kTaskSizeMax)
+      return make_error("%s: thread %lld: robust list %#llx of %llu bytes or clear_child_tid %#llx: bad", f,
+                        (long long)t.tid, ull(t.robust_list), ull(t.robust_list_len), ull(t.clear_child_tid));
+    // sigaltstack: SS_DISABLE or enabled (SS_ONSTACK is a state), maybe
+    // with SS_AUTODISARM; an enabled one of at least MINSIGSTKSZ.
+    {
+      const uint32_t mode = static_cast<uint32_t>(t.altstack_flags) & ~(1u << 31);
+      if ((mode != 0 && mode != SS_ONSTACK && mode != SS_DISABLE) ||
+          (mode != SS_DISABLE && (t.altstack_size < kMinSigStkSz || t.altstack_sp >= kTaskSizeMax)))
+        return make_error("%s: thread %lld: sigaltstack %#llx of %llu bytes, flags %#x: bad", f, (long long)t.tid,
+                          ull(t.altstack_sp), ull(t.altstack_size), (unsigned)t.altstack_flags);
+    }
     if (t.comm.size() > 15) return make_error("%s: thread name too long", f);
-    if (t.sched_policy < 0 || t.sched_policy > 6 || t.sched_policy == 4 || t.sched_priority < 0 ||
-        t.sched_priority > 99 || t.nice < -20 || t.nice > 19 || t.affinity.size() > 128)
-      return make_error("%s: thread %lld: bad scheduling settings", f, (long long)t.tid);
+    // SCHED_OTHER, FIFO, RR, BATCH or IDLE (the dump refuses DEADLINE); a
+    // real-time priority for FIFO and RR only; reset-on-fork the one flag.
+    const bool rt = t.sched_policy == SCHED_FIFO || t.sched_policy == SCHED_RR;
+    if (t.sched_policy < 0 || t.sched_policy > 5 || t.sched_policy == 4 ||
+        (rt ? t.sched_priority < 1 || t.sched_priority > 99 : t.sched_priority != 0))
+      return make_error("%s: thread %lld: bad scheduling settings: sched_policy %d with sched_priority %d", f, (long long)t.tid,
+                        t.sched_policy, t.sched_priority);
+    if (t.sched_flags & ~kSchedFlagResetOnFork)
+      return make_error("%s: thread %lld: bad scheduling settings: unknown sched_flags %#llx", f, (long long)t.tid, ull(t.sched_flags));
+    if (t.nice < -20 || t.nice > 19) return make_error("%s: thread %lld: bad scheduling settings: nice %d", f, (long long)t.tid, t.nice);
+    if (t.affinity.size() > 128) return make_error("%s: thread %lld: bad scheduling settings: affinity of %zu words", f, (long long)t.tid, t.affinity.size());
+    if (!t.affinity.empty() && std::all_of(t.affinity.begin(), t.affinity.end(), [](uint64_t w) { return w == 0; }))
+      return make_error("%s: thread %lld: bad scheduling settings: affinity holds no CPU", f, (long long)t.tid);
     if (t.own_creds && (t.creds.uids.size() != 4 || t.creds.gids.size() != 4 || t.creds.groups.size() > 65536))
       return make_error("%s: thread %lld: bad credentials", f, (long long)t.tid);
+    if (t.own_creds) TRY_STATUS(validate_creds(t.creds, file, t.tid));
+    for (auto& p : t.pending) TRY_STATUS(validate_siginfo(p, file, t.tid));
     if (t.seccomp_mode < 0 || t.seccomp_mode > 2 || (t.seccomp_mode != 2 && !t.seccomp_filters.empty()) ||
         t.seccomp_filters.size() > 512)
       return make_error("%s: thread %lld: bad seccomp state", f, (long long)t.tid);
@@ -68,6 +153,16 @@ Status validate_core(const Core& c, const std::string& file) {
   std::set<int> timer_ids;
   for (auto& t : c.posix_timers) {
     bool notify_ok = (t.sigev_notify >= 0 && t.sigev_notify <= 2) || t.sigev_notify == 4;
+    // timer_create: the clocks it takes (not the raw and coarse ones),
+    // a signal to send unless SIGEV_NONE, a thread of the task to send it
+    // to with SIGEV_THREAD_ID.
+    const bool clock_ok = t.clock_id <= 3 || t.clock_id == 7 || t.clock_id == 8 || t.clock_id == 9 ||
+                          t.clock_id == 11;
+    bool tid_ok = t.sigev_notify != 4;
+    for (auto& th : c.threads) tid_ok |= th.tid == t.notify_tid;
+    if (!clock_ok || !tid_ok || (t.sigev_notify != 1 && t.signo < 1))
+      return make_error("%s: POSIX timer %d: clock %d, signal %d, notify %d (thread %d): not one timer_create takes", f,
+                        t.id, t.clock_id, t.signo, t.sigev_notify, t.notify_tid);
     if (t.id < 0 || !timer_ids.insert(t.id).second || t.clock_id < 0 || t.clock_id > 11 || t.signo < 0 ||
         t.signo > 64 || !notify_ok || t.interval_sec < 0 || t.value_sec < 0 || t.interval_nsec < 0 ||
         t.interval_nsec >= 1000000000 || t.value_nsec < 0 || t.value_nsec >= 1000000000)
@@ -77,9 +172,12 @@ Status validate_core(const Core& c, const std::string& file) {
   for (auto& r : c.rlimits)
     if (r.resource < 0 || r.resource >= RLIM_NLIMITS || r.cur > r.max)
       return make_error("%s: bad rlimit %d", f, r.resource);
-  for (auto& p : c.shared_pending)
+  for (auto& p : c.shared_pending) {
     if (p.size() != 128) return make_error("%s: siginfo of %zu bytes", f, p.size());
+    TRY_STATUS(validate_siginfo(p, file, c.pid));
+  }
   if (c.creds.uids.size() != 4 || c.creds.gids.size() != 4) return make_error("%s: credentials need 4 uids and 4 gids", f);
+  TRY_STATUS(validate_creds(c.creds, file, c.pid));
   if (c.creds.groups.size() > 65536) return make_error("%s: too many groups", f);
   if (c.cwd.empty() || c.cwd[0] != '/' || c.root.empty() || c.root[0] != '/')
     return make_error("%s: cwd and root must be absolute paths", f);
@@ -101,19 +199,43 @@ Status validate_mm(const Mm& mm, const std::string& file) {
     if (v.prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) return make_error("%s: vma %zu: bad protection", f, i);
     if (v.kind == "file" && (v.name.empty() || v.name[0] != '/'))
       return make_error("%s: vma %zu: file mapping without an absolute path", f, i);
-    if (v.pgoff % kPageSize) return make_error("%s: vma %zu: unaligned file offset", f, i);
+    if (v.pgoff % kPageSize || v.pgoff > (1ull << 62)) return make_error("%s: vma %zu: bad file offset pgoff %#llx", f, i, ull(v.pgoff));
     for (auto& fl : v.vmflags)
       if (!known_vmflag(fl)) return make_error("%s: vma %zu: unknown VmFlag '%s'", f, i, fl.c_str());
     if (v.kind != "vsyscall") prev = v.end;
   }
   if (mm.auxv.size() % 16 || mm.auxv.size() > 4096) return make_error("%s: bad auxv size %zu", f, mm.auxv.size());
-  for (uint64_t a : {mm.start_code, mm.end_code, mm.start_data, mm.end_data, mm.start_brk, mm.brk,
-                     mm.start_stack, mm.arg_start, mm.arg_end, mm.env_start, mm.env_end})
-    if (a >= kTaskSizeMax) return make_error("%s: mm field %#llx outside user space", f, ull(a));
-  if (mm.start_brk > mm.brk || mm.arg_start > mm.arg_end || mm.env_start > mm.env_end ||
-      mm.start_code > mm.end_code || mm.start_data > mm.end_data)
-    return make_error("%s: inconsistent mm fields", f);
+  // What PR_SET_MM_MAP checks (kernel/sys.c validate_prctl_map_addr):
+  // every field below TASK_SIZE (and at or above vm.mmap_min_addr, which
+  // cr-restore checks on the machine), the pairs ordered, start_code
+  // strictly below end_code.
+  const struct {
+    const char* name;
+    uint64_t v;
+  } fields[] = {{"start_code", mm.start_code}, {"end_code", mm.end_code},   {"start_data", mm.start_data},
+                {"end_data", mm.end_data},     {"start_brk", mm.start_brk}, {"brk", mm.brk},
+                {"start_stack", mm.start_stack}, {"arg_start", mm.arg_start}, {"arg_end", mm.arg_end},
+                {"env_start", mm.env_start},   {"env_end", mm.env_end}};
+  for (auto& fl : fields)
+    if (fl.v >= kTaskSizeMax) return make_error("%s: mm field %s %#llx is outside user space", f, fl.name, ull(fl.v));
+  auto order = [&](const char* a, uint64_t va, const char* b, uint64_t vb, bool strict) -> Status {
+    if (strict ? va < vb : va <= vb) return ok_status();
+    return make_error("%s: mm field %s %#llx is %s %s %#llx", f, a, ull(va), strict ? "not below" : "above", b,
+                      ull(vb));
+  };
+  TRY_STATUS(order("start_code", mm.start_code, "end_code", mm.end_code, true));
+  TRY_STATUS(order("start_data", mm.start_data, "end_data", mm.end_data, false));
+  TRY_STATUS(order("start_brk", mm.start_brk, "brk", mm.brk, false));
+  TRY_STATUS(order("arg_start", mm.arg_start, "arg_end", mm.arg_end, false));
+  TRY_STATUS(order("env_start", mm.env_start, "env_end", mm.env_end, false));
   if (mm.exe.empty() || mm.exe[0] != '/') return make_error("%s: no executable path", f);
+  // PR_SET_MM_MAP refuses an executable open for writing (EACCES): a
+  // shared writable mapping of it would hold it so.
+  for (size_t i = 0; i < mm.vmas.size(); i++) {
+    const auto& v = mm.vmas[i];
+    if (v.kind == "file" && v.shared && v.may_write && v.dev == mm.exe_dev && v.ino == mm.exe_ino)
+      return make_error("%s: vma %zu: a shared writable mapping of the executable %s", f, i, mm.exe.c_str());
+  }
   return ok_status();
 }
 
@@ -197,6 +319,8 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: pipe %llu: bad capacity %llu", ull(p.id), ull(p.size));
     if (p.data.size() > p.size)
       return make_error("files.img: pipe %llu: %zu bytes do not fit its capacity", ull(p.id), p.data.size());
+    if (!p.path.empty() && (p.path[0] != '/' || p.path.size() > 4096))
+      return make_error("files.img: pipe %llu: FIFO path '%s' is not absolute", ull(p.id), p.path.c_str());
   }
   std::set<uint64_t> shm;
   TRY_STATUS(validate_shmem(files));
@@ -212,6 +336,23 @@ Status validate_files(const Files& files, const FdTable& t, const std::string& f
       return make_error("files.img: bad or duplicate deleted file %llu", ull(g.id));
   for (auto& fr : files.files) {
     if (!ids.insert(fr.id).second) return make_error("files.img: duplicate file id %llu", ull(fr.id));
+    // Open flags as fdinfo shows them (a description reopened by path
+    // gets them back; eventfds and sockets have their own, checked with
+    // their records): known ones, O_DIRECTORY for a directory only,
+    // O_PATH for an O_PATH descriptor only.
+    if (fr.type == "reg" || fr.type == "dir" || fr.type == "chr" || fr.type == "opath" || fr.type == "fifo" ||
+        fr.type == "pipe" || fr.type == "memfd" || fr.type == "ghost") {
+      constexpr uint64_t kKernelOLargefile = 0100000;  // fdinfo shows it; glibc's O_LARGEFILE is 0 on x86-64
+      constexpr uint64_t kKnown = O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+                                  O_DSYNC | O_ASYNC | O_DIRECT | kKernelOLargefile | O_DIRECTORY | O_NOFOLLOW | O_NOATIME |
+                                  O_CLOEXEC | O_SYNC | O_PATH;
+      if ((fr.flags & ~kKnown) || ((fr.flags & O_DIRECTORY) && fr.type != "dir" && fr.type != "opath") ||
+          ((fr.flags & O_PATH) && fr.type != "opath"))
+        return make_error("files.img: file %llu: flags %#llo: not open flags of a %s", ull(fr.id), ull(fr.flags),
+                          fr.type.c_str());
+    }
+    if (fr.pos > static_cast<uint64_t>(INT64_MAX))
+      return make_error("files.img: file %llu: pos %lld is negative", ull(fr.id), static_cast<long long>(fr.pos));
     if (fr.type == "eventfd" || fr.type == "signalfd" || fr.type == "timerfd" || fr.type == "epoll" ||
         fr.type == "inotify" || fr.type == "fanotify" || fr.type == "bpf-map")
       continue;
@@ -431,6 +572,18 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
     t.mm = TRY(read_record<Mm>(set, mn));
     TRY_STATUS(validate_mm(t.mm, mn));
     TRY_STATUS(validate_vma_objects(t.mm, s.files, mn));
+    // Each rseq area in writable memory of the task: the kernel writes
+    // it as soon as it is registered (and kills the task if it cannot).
+    for (auto& th : t.core.threads) {
+      if (!th.rseq_ptr) continue;
+      bool in = false;
+      for (auto& v : t.mm.vmas)
+        in |= v.start <= th.rseq_ptr && th.rseq_ptr + th.rseq_len <= v.end && (v.prot & PROT_WRITE) &&
+              (v.prot & PROT_READ);
+      if (!in)
+        return make_error("%s: thread %lld: rseq area %#llx is in no readable and writable mapping of %s", cn.c_str(),
+                          (long long)th.tid, ull(th.rseq_ptr), mn.c_str());
+    }
     t.fds = TRY(read_record<FdTable>(set, fn));
     TRY_STATUS(validate_files(s.files, t.fds, fn));
     // Every dumped page lies inside a private VMA of this task.
@@ -445,6 +598,14 @@ Result<SetImages> load_set_images(const ImageSet& set, bool verify_pages) {
             vmas[vi].kind == "vvar" || vmas[vi].kind == "vsyscall")
           return make_error("%s: pages at %#llx lie outside any private mapping",
                             image_name(ImageKind::Pagemap, e.pid).c_str(), ull(a));
+        // A file mapping has no page past the end of its file (touching
+        // one is SIGBUS; truncation drops even private copies). Size 0:
+        // a device (/dev/zero), or an empty file, which has no pages.
+        const auto& fv = vmas[vi];
+        if (fv.kind == "file" && fv.file_size > 0 &&
+            fv.pgoff + (std::min(end, fv.end) - fv.start) > (fv.file_size + kPageSize - 1) / kPageSize * kPageSize)
+          return make_error("%s: vma %zu: pages at %#llx lie past the end of %s (%llu bytes, mapped from offset %llu)",
+                            mn.c_str(), vi, ull(a), fv.name.c_str(), ull(fv.file_size), ull(fv.pgoff));
         a = std::min(end, vmas[vi].end);
       }
     }

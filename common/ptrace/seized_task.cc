@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "common/proc/status.h"
 #include "common/ptrace/task_state.h"
 
 namespace cr {
@@ -57,6 +58,23 @@ Error seize_error(pid_t tid, int err) {
 }
 
 }  // namespace
+
+Status check_may_trace(pid_t pid) {
+  const std::string mem = "/proc/" + std::to_string(pid) + "/mem";
+  int fd = open(mem.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    close(fd);
+    return ok_status();
+  }
+  if (errno != EACCES && errno != EPERM) return ok_status();
+  auto st = proc::read_status(pid);
+  Error e = st ? make_pid_error(pid, EPERM, "permission denied: cannot trace the task (it runs as uid %u, crtools as "
+                                            "uid %u)", st->uid[1], geteuid())
+               : make_pid_error(pid, EPERM, "permission denied: cannot trace the task (crtools runs as uid %u)",
+                                geteuid());
+  e.remedy = "crtools needs CAP_SYS_PTRACE over the task: run it as root, in the task's user namespace";
+  return e;
+}
 
 std::string describe_wait_status(int st) {
   if (WIFEXITED(st)) return "exited with " + std::to_string(WEXITSTATUS(st));

@@ -157,6 +157,12 @@ class SeizedTask {
   UniqueFd mem_;
 };
 
+// Could the caller trace `pid` (the kernel's ptrace access check, made by
+// opening /proc/PID/mem, which touches nothing)? An Error naming the pid,
+// its owner and the remedy when it could not; ok otherwise, also when the
+// task is gone (the caller's next step says so).
+Status check_may_trace(pid_t pid);
+
 // Human-readable name of a wait status ("exited with 3", "killed by SIGKILL").
 std::string describe_wait_status(int wait_status);
 

@@ -105,3 +105,38 @@ TEST_CASE("permissions: a set of tasks with higher credentials than cr-restore's
         std::string::npos);
   CHECK(proc_state(pid) == 0);
 }
+
+// Permissions: a user who could not ptrace the tree (nobody, against a
+// tree of root's) is refused by cr-dump with the ptrace reason, naming the
+// pid, before anything else it lacks (kernel features it cannot probe, the
+// dump lock's root-owned directory): no image set, no lock, and the tree
+// runs on untraced.
+TEST_CASE("permissions: cr-dump of a tree the caller could not ptrace is refused naming the pid; the tree runs on") {
+  TempDir t;
+  Dumpee d("ckpt_pipes");
+  std::vector<pid_t> pids = ready_list(d.ready_info(), "pids");
+  if (pids.empty()) pids = {d.pid()};
+  const std::string ps = std::to_string(d.pid()), img = t / "img";
+  // The image directory could be made by nobody: its absence below is the
+  // refusal's doing.
+  fs::permissions(t.path(), fs::perms::all, fs::perm_options::replace);
+  auto r = run({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", bin_dir() + "/crtools",
+                "dump", "-t", ps, "-D", img});
+  INFO("dump stderr: ", r.err);
+  CHECK(r.status == 1);
+  // One line: the pid, the reason, what to do.
+  CHECK(r.err.find('\n') == r.err.size() - 1);
+  CHECK(r.err.find("cr-dump pid " + ps + ": error: permission denied: cannot trace the task (it runs as uid 0, "
+                   "crtools as uid 65534)") != std::string::npos);
+  CHECK(r.err.find("run it as root") != std::string::npos);
+  CHECK_FALSE(fs::exists(img));
+  CHECK_FALSE(fs::exists(lock_path(d.pid())));
+  for (pid_t p : pids) {
+    CAPTURE(p);
+    CHECK(proc_tracer(p) == 0);
+    const char st = proc_state(p);
+    CHECK((st == 'S' || st == 'R'));
+  }
+  Verdict v = d.verdict(60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+}

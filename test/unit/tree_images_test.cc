@@ -5,6 +5,8 @@
 // shown to accept the good record and refuse one broken field.
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 
 #include "common/image/task_images.h"
@@ -35,6 +37,10 @@ Core good_core() {
   t.xsave.data.assign(1024, 0);
   t.regs.rip = 0x400000;
   t.regs.rsp = 0x7ffff000;
+  t.regs.cs = 0x33;
+  t.regs.ss = 0x2b;
+  t.robust_list_len = 24;
+  t.altstack_flags = SS_DISABLE;
   c.threads = {t};
   t.tid = 105;
   c.threads.push_back(t);
@@ -101,6 +107,49 @@ TEST_CASE("core: threads' scheduling and seccomp, POSIX timers") {
   c = good_core();
   c.threads[1].affinity.assign(129, 1);
   CHECK(refused(validate_core(c, "core-100.img"), "scheduling"));
+  c = good_core();
+  c.threads[1].affinity.assign(2, 0);  // no CPU
+  CHECK(refused(validate_core(c, "core-100.img"), "affinity holds no CPU"));
+  c = good_core();
+  c.threads[1].sched_policy = SCHED_FIFO;  // a real-time policy needs a priority
+  CHECK(refused(validate_core(c, "core-100.img"), "sched_priority 0"));
+  c.threads[1].sched_priority = 10;
+  CHECK(validate_core(c, "core-100.img"));
+  c.threads[1].sched_flags = 2;
+  CHECK(refused(validate_core(c, "core-100.img"), "unknown sched_flags 0x2"));
+
+  // What the restorer's system calls would refuse only in the new task.
+  c = good_core();
+  c.threads[1].regs.ss = 0x2b ^ 8;
+  CHECK(refused(validate_core(c, "core-100.img"), "segment cs 0x33 / ss 0x23"));
+  c = good_core();
+  c.threads[1].regs.fs_base = kTaskSizeMax;
+  CHECK(refused(validate_core(c, "core-100.img"), "fs_base"));
+  c = good_core();
+  c.threads[1].rseq_ptr = 0x7f0000000010;  // not 32-byte aligned
+  c.threads[1].rseq_len = 32;
+  CHECK(refused(validate_core(c, "core-100.img"), "rseq area 0x7f0000000010"));
+  c.threads[1].rseq_ptr = 0x7f0000000020;
+  CHECK(validate_core(c, "core-100.img"));
+  c = good_core();
+  c.threads[1].robust_list_len = 25;
+  CHECK(refused(validate_core(c, "core-100.img"), "robust list"));
+  c = good_core();
+  c.threads[1].altstack_flags = 0;  // enabled, of 0 bytes
+  CHECK(refused(validate_core(c, "core-100.img"), "sigaltstack"));
+  c.threads[1].altstack_size = 8192;
+  c.threads[1].altstack_sp = 0x7f0000000000;
+  CHECK(validate_core(c, "core-100.img"));
+  c = good_core();
+  c.creds.cap_eff = 1;  // not permitted
+  CHECK(refused(validate_core(c, "core-100.img"), "cap_eff is not inside cap_prm"));
+  c.creds.cap_prm = 1;
+  CHECK(validate_core(c, "core-100.img"));
+  c.creds.securebits = 0xffffff55;
+  CHECK(refused(validate_core(c, "core-100.img"), "securebits has unknown bits"));
+  c = good_core();
+  c.shared_pending = {Bytes{std::vector<uint8_t>(128, 0)}};  // si_signo 0
+  CHECK(refused(validate_core(c, "core-100.img"), "si_signo 0"));
   c = good_core();
   c.threads[1].seccomp_mode = 2;
   c.threads[1].seccomp_filters = {{{std::vector<uint8_t>(16, 0)}, 0}};
@@ -251,6 +300,8 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   // The VMAs: one whole attach each (b's 100 bytes take one page).
   Mm mm;
   mm.exe = "/bin/w";
+  mm.start_code = 0x1000;  // PR_SET_MM_MAP: start_code below end_code
+  mm.end_code = 0x2000;
   VmaRec v;
   v.start = 0x10000;
   v.end = 0x13000;
@@ -266,6 +317,18 @@ TEST_CASE("files and mm: SysV shared memory segments and the VMAs attaching them
   v.ino = 5;
   mm.vmas.push_back(v);
   CHECK(validate_mm(mm, "mm-1.img"));
+  {
+    // What PR_SET_MM_MAP checks, field by field.
+    Mm b = mm;
+    b.end_code = b.start_code;
+    CHECK(refused(validate_mm(b, "mm-1.img"), "mm-1.img: mm field start_code 0x1000 is not below end_code 0x1000"));
+    b = mm;
+    b.env_start = b.env_end + 4096;
+    CHECK(refused(validate_mm(b, "mm-1.img"), "mm field env_start 0x1000 is above env_end 0"));
+    b = mm;
+    b.brk = ~0ull;
+    CHECK(refused(validate_mm(b, "mm-1.img"), "mm field brk 0xffffffffffffffff is outside user space"));
+  }
   CHECK(validate_vma_objects(mm, f, "mm-1.img"));
   Mm y = mm;
   y.vmas[1].ino = 6;  // no such segment
@@ -293,6 +356,8 @@ TEST_CASE("mm: shared memory VMAs, shared and private, inside their object") {
   f.shmem = {{9, 23, 4711, 5 * 4096 + 1, "pagemap-shmem-9.img", "/memfd:x", 0}};
   Mm mm;
   mm.exe = "/bin/w";
+  mm.start_code = 0x1000;  // PR_SET_MM_MAP: start_code below end_code
+  mm.end_code = 0x2000;
   VmaRec v;
   v.start = 0x10000;
   v.end = 0x16000;  // the whole object, its size rounded up
