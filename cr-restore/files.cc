@@ -399,6 +399,12 @@ Status check_files_here(const SetImages& imgs, const RestoreOptions& o) {
       if (v.shared && v.may_write && access(v.name.c_str(), W_OK) < 0)
         return make_errno(errno, "%s: %s is mapped shared and writable, but cannot be written here", what,
                           v.name.c_str());
+      // Never a program or library opened for writing: while it is, every
+      // exec of it (or of a program it is the interpreter of) fails with
+      // ETXTBSY. cr-dump refuses such a mapping too (cr-dump/memory.cc).
+      if (v.shared && v.may_write && stat(v.name.c_str(), &st) == 0 && (st.st_mode & 0111))
+        return make_error("%s: %s is an executable file mapped shared and writable: not opened for writing", what,
+                          v.name.c_str());
     }
   }
   return ok_status();

@@ -1872,6 +1872,37 @@ TEST_CASE("cycle: a file that changed size or was replaced since the dump is ref
   }
 }
 
+// A file mapped shared and writable that became executable since the dump:
+// the restore would open a program for writing (every exec of it failing
+// with ETXTBSY meanwhile); refused before any process, naming it.
+TEST_CASE("cycle: a shared writable mapping of a file made executable since the dump is refused at restore") {
+  TempDir t;
+  std::string wd = t / "wd";
+  fs::create_directory(wd);
+  Dumpee::Options o;
+  o.dir = wd;
+  Dumpee d("ckpt_filemap", o);
+  pid_t pid = d.pid();
+  auto r = crtools({"dump", "-t", std::to_string(pid), "-D", t / "img"});
+  INFO("dump stderr: ", r.err);
+  REQUIRE(r.status == 0);
+  REQUIRE(d.wait_exit(30s) == 128 + SIGKILL);
+  const std::string shared = wd + "/filemap-shared.dat";
+  fs::permissions(shared, fs::perms::owner_exec, fs::perm_options::add);
+  RunResult res = expect_refused({crtools_path(), "restore", "-D", t / "img"}, pid, d.exe(), "/dev/null",
+                                 "filemap-shared.dat");
+  CHECK_MESSAGE(res.err.find("executable file mapped shared and writable") != std::string::npos, res.err);
+  // Not executable again: it restores, and the workload checks its mappings.
+  fs::permissions(shared, fs::perms::owner_exec, fs::perm_options::remove);
+  Background back({crtools_path(), "restore", "-D", t / "img", "-d"});
+  RunResult br = back.wait(120s);
+  INFO("restore stderr: ", br.err);
+  REQUIRE(br.status == 0);
+  REQUIRE(wait_restored(pid, d.exe(), d.cmdline(), 30s));
+  Verdict v = terminate_and_collect(pid, d.output_path(), 60s);
+  CHECK_MESSAGE(v.passed(), v.describe());
+}
+
 // ------------------------------------------------------------------ failed dumps
 
 TEST_CASE("cycle: a dump into a full filesystem fails cleanly and the process runs on") {
