@@ -421,16 +421,6 @@ int main(int argc, char** argv) {
       log_error(st.error());
       return 1;
     }
-  // What the tasks will meet on this machine, checked before any exists:
-  // the files they open and map, their memory layout, what the restorer
-  // sets (cr-restore/files.cc, memory.cc, core.cc).
-  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs),
-                  check_unix_sockets_here(imgs->files)})
-    if (!st) {
-      log_error(st.error());
-      return 1;
-    }
-  double validated = now_us();
   // The network lock cr-dump set for established TCP connections
   // (common/net_lock.h) is lifted once the tree is back, and on every
   // failure from here: a restore that fails leaves no rule behind.
@@ -442,6 +432,16 @@ int main(int argc, char** argv) {
       if (auto st = net_unlock(root); !st) log_error(st.error());
     }
   } net_unlock_guard{static_cast<pid_t>(imgs->pstree.root_pid), has_established_tcp(imgs->files)};
+  // What the tasks will meet on this machine, checked before any exists:
+  // the files they open and map, their memory layout, what the restorer
+  // sets (cr-restore/files.cc, memory.cc, core.cc).
+  for (auto st : {check_files_here(*imgs, ro), check_memory_here(*imgs), check_core_here(*imgs),
+                  check_unix_sockets_here(imgs->files)})
+    if (!st) {
+      log_error(st.error());
+      return 1;
+    }
+  double validated = now_us();
   if (net_unlock_guard.needed) {
     // The lock is set again (it is there already after a dump that killed
     // the tree, not after dump -s or --leave-running): while the
