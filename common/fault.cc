@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,14 +18,23 @@
 #include <vector>
 
 #include "common/log.h"
+#include "parasite/restorer_task_abi.h"
 
 namespace cr {
 
 namespace {
 
+// The restorer blob sees it as a RestoreFaultPage.
 struct Shared {
   std::atomic<uint64_t> reached;
+  std::atomic<uint64_t> blob_failed;  // the point a restorer failed, for fault_blob_note,
+  char blob_what[48];                 // and what it guarded
 };
+static_assert(offsetof(Shared, reached) == offsetof(RestoreFaultPage, reached));
+static_assert(offsetof(Shared, blob_failed) == offsetof(RestoreFaultPage, failed));
+static_assert(offsetof(Shared, blob_what) == offsetof(RestoreFaultPage, what));
+static_assert(sizeof(Shared) == sizeof(RestoreFaultPage));
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && std::atomic<uint64_t>::is_always_lock_free);
 
 // What happens at the chosen point (CRTOOLS_FAULT_ACTION).
 enum class Action { Fail, Signal, Kill };
@@ -119,6 +129,19 @@ Status fault_point(const char* what) {
     backtrace_symbols_fd(frames, backtrace(frames, 32), 2);
   }
   return make_errno(EIO, "injected fault at point %llu (%s)", (unsigned long long)n, what);
+}
+
+FaultBlobParams fault_blob_params() {
+  if (!g_shared) return {nullptr, 0};
+  return {g_shared, g_action == Action::Fail ? g_target : 0};
+}
+
+void fault_blob_note() {
+  if (!g_shared) return;
+  if (uint64_t n = g_shared->blob_failed.exchange(0)) {
+    g_shared->blob_what[sizeof g_shared->blob_what - 1] = 0;
+    pr_info(0, "fault injection: failing point %llu (%s)", (unsigned long long)n, g_shared->blob_what);
+  }
 }
 
 FaultsOff::FaultsOff() { t_off++; }

@@ -15,6 +15,17 @@
 // command itself (an interruption at that moment), "kill:PID" SIGKILLs PID
 // (a dumpee killed by someone else mid-dump); both go on from there.
 //
+// A restore's points include those of the restorer blob, inside each task
+// being restored (parasite/restorer_task.cc: one before each of its
+// fallible system calls, the first of a loop): cr-restore maps the shared
+// page into the task's restore hole (gone with the hole) and the blob
+// counts there. They are in the "points N" total, not in the named lines
+// (only the command's own process names its points); the blob fails its
+// point as the kernel would (EIO), writing "injected fault at point N
+// (restorer what)" as the task's error, and cr-restore logs the point as
+// its own (fault_blob_note). With CRTOOLS_FAULT_ACTION set, the blob's
+// points only count; an interruption waits for cr-restore's next point.
+//
 // The same points are where a command stops when asked to: after
 // catch_interrupts(), SIGINT, SIGTERM or SIGHUP make the next point fail
 // ("interrupted by INT"), so the command unwinds as from any failure.
@@ -29,6 +40,17 @@ void fault_setup();
 // ok, or the injected failure naming the point and its number, or the
 // interruption.
 Status fault_point(const char* what);
+// The restorer blob's side (RestoreTaskArgs fault_off, fault_target): the
+// shared page, to be mapped into the task (page null: fault injection
+// off), and the point the blob fails (0: none; it only counts).
+struct FaultBlobParams {
+  void* page;
+  uint64_t target;
+};
+FaultBlobParams fault_blob_params();
+// After a task being restored failed: if its restorer failed the injected
+// point, log it as fault_point does for its own.
+void fault_blob_note();
 // SIGINT, SIGTERM and SIGHUP interrupt the command at its next fault point
 // (and a blocking wait with EINTR) rather than killing it halfway.
 void catch_interrupts();

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/fault.h"
 #include "common/image/pages.h"
 #include "common/kernel/sigframe.h"
 #include "common/kernel/uapi.h"
@@ -38,6 +39,7 @@ void copy_in(char* dst, const void* src, size_t n) {
 // Offsets of the pieces in the args area.
 struct Layout {
   uint64_t keep, vdso, vmas, pending, groups, auxv, timers, threads;
+  uint64_t fault = 0;  // fault injection: a page for the shared count (RestoreFaultPage)
   struct Thread {
     uint64_t pending = 0, xsave = 0, frame = 0, stack_top = 0, filters = 0, groups = 0;
     std::vector<uint64_t> progs;
@@ -90,6 +92,10 @@ Layout layout_of(const TaskImages& t) {
   for (size_t i = 1; i < l.thread.size(); i++) {
     o += kRestoreThreadStack;
     l.thread[i].stack_top = o;
+  }
+  if (fault_blob_params().page) {
+    l.fault = o;
+    o += kPageSize;
   }
   l.total = align_up(o, kPageSize);
   return l;
@@ -387,6 +393,17 @@ Status fill_task_args(const TaskImages& t, const MemoryPlan& plan, int exe_fd, i
   a->vmas_off = l.vmas;
   a->nr_vmas = static_cast<uint32_t>(plan.vmas.size());
   copy_in(base + l.vmas, plan.vmas.data(), plan.vmas.size() * sizeof(RestoreVma));
+  // Fault injection: the restorer's points count on the command's shared
+  // page, mapped again (the same pages) in the args area, so that the
+  // hole's unmap takes it away with the rest.
+  if (FaultBlobParams f = fault_blob_params(); f.page) {
+    void* at = reinterpret_cast<void*>(plan.args_at + l.fault);
+    if ((plan.args_at + l.fault) % kPageSize) return make_error("restorer args at %p: not page-aligned", at);
+    if (mremap(f.page, 0, kPageSize, MREMAP_MAYMOVE | MREMAP_FIXED, at) != at)
+      return make_errno(errno, "cannot map the fault injection count into the restore hole at %p", at);
+    a->fault_off = l.fault;
+    a->fault_target = f.target;
+  }
 
   // Process-wide pending signals; each thread's own are with the thread.
   auto* p = reinterpret_cast<RestoreSiginfo*>(base + l.pending);

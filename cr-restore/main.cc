@@ -27,6 +27,7 @@
 #include <map>
 #include <set>
 
+#include "common/fault.h"
 #include "common/fd.h"
 #include "common/image/records.h"
 #include "common/kernel/features.h"
@@ -346,6 +347,7 @@ Result<Restored> restore_tree(const ImageSet& set, const SetImages& imgs, const 
     size_t n = tr.kill_all();
     pr_debug(pid, "restore failed: killed and reaped the %zu tasks made so far", n);
     prctl(PR_SET_CHILD_SUBREAPER, 0);
+    fault_blob_note();
     std::string why = read_error(err_r.get());
     if (!why.empty()) return make_error("%s", why.c_str());
     return e;

@@ -22,7 +22,7 @@
 namespace cr {
 
 inline constexpr uint32_t kRestorerArgsMagic = 0x52737431;  // "Rst1"
-inline constexpr uint32_t kRestorerAbiVersion = 3;  // 3: RestoreVma shmid, shmflg
+inline constexpr uint32_t kRestorerAbiVersion = 4;  // 3: RestoreVma shmid, shmflg; 4: RestoreTaskArgs fault_off, fault_target
 // Size of the restorer's own stack in its bss (restorer_stack_top is its end).
 #define CR_RESTORER_STACK_SIZE 32768
 inline constexpr uint32_t kRestorerStackSize = CR_RESTORER_STACK_SIZE;

@@ -34,11 +34,57 @@ long fail(RestoreTaskArgs* a, cr::BlobResult* r, const char* what, uint64_t arg,
   return blob::fail_arg(r, a->log_fd, kName, what, arg, err);
 }
 
+// Fault injection (common/fault.h; off unless a->fault_off): a fault point
+// before a fallible system call, on the count the command's processes
+// share. The point numbered fault_target fails as the kernel would (EIO),
+// with the line cr-restore reports: "restorer: injected fault at point N
+// (restorer WHAT): errno 5". Returns 0 or -EIO.
+long fault_step(RestoreTaskArgs* a, cr::BlobResult* r, const char* what) {
+  if (!a->fault_off) return 0;
+  auto* page = at<cr::RestoreFaultPage>(a, a->fault_off);
+  uint64_t n = __atomic_add_fetch(&page->reached, 1, __ATOMIC_SEQ_CST);
+  if (n != a->fault_target) return 0;
+  // The line, in one write so that it is whole in the pipe.
+  char line[160];
+  size_t len = 0;
+  auto put = [&](const char* s) {
+    for (; *s && len < sizeof line - 1; s++) line[len++] = *s;
+  };
+  char num[24];
+  int i = sizeof num;
+  num[--i] = 0;
+  uint64_t v = n;
+  do {
+    num[--i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v && i > 0);
+  put("restorer: injected fault at point ");
+  put(num + i);
+  put(" (");
+  size_t name = len;
+  put("restorer ");
+  put(what);
+  line[len] = 0;
+  blob::str_copy(page->what, sizeof page->what, line + name);
+  __atomic_store_n(&page->failed, n, __ATOMIC_RELEASE);
+  put("): errno 5\n");
+  if (a->log_fd >= 0) blob::sys_write(a->log_fd, line, len);
+  return blob::fail(r, -1, kName, what, -EIO);
+}
+
+// A loop's fault point: before its first call only (*done: passed).
+long fault_step_once(RestoreTaskArgs* a, cr::BlobResult* r, bool* done, const char* what) {
+  if (*done) return 0;
+  *done = true;
+  return fault_step(a, r, what);
+}
+
 // 1. Unmap the restore-time address space: every gap between the keep
 // ranges (sorted by the host).
 long unmap_old(RestoreTaskArgs* a, cr::BlobResult* r) {
   auto* keep = at<cr::RestoreRange>(a, a->keep_off);
   uint64_t from = 0;
+  if (long ret = fault_step(a, r, "munmap old mapping")) return ret;
   for (uint32_t i = 0; i <= a->nr_keep; i++) {
     uint64_t to = i < a->nr_keep ? keep[i].start : kUserTop;
     if (to > from) {
@@ -60,12 +106,15 @@ long mremap_fixed(uint64_t from, uint64_t size, uint64_t to) {
 long move_vdso(RestoreTaskArgs* a, cr::BlobResult* r) {
   auto* v = at<cr::RestoreVdsoPart>(a, a->vdso_off);
   uint64_t off = 0;
+  if (!a->nr_vdso) return 0;
+  if (long ret = fault_step(a, r, "mremap vdso to temp")) return ret;
   for (uint32_t i = 0; i < a->nr_vdso; i++) {
     long ret = mremap_fixed(v[i].cur, v[i].size, a->vdso_temp + off);
     if (blob::is_err(ret)) return fail(a, r, "mremap vdso to temp", v[i].cur, ret);
     off += v[i].size;
   }
   off = 0;
+  if (long ret = fault_step(a, r, "mremap vdso to dumped address")) return ret;
   for (uint32_t i = 0; i < a->nr_vdso; i++) {
     long ret = mremap_fixed(a->vdso_temp + off, v[i].size, v[i].target);
     if (blob::is_err(ret)) return fail(a, r, "mremap vdso to dumped address", v[i].target, ret);
@@ -84,9 +133,12 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
                  {cr::kMadvWipeonfork, kMadvWipeonfork}, {cr::kMadvHugepage, kMadvHugepage},
                  {cr::kMadvNohugepage, kMadvNohugepage}, {cr::kMadvMergeable, kMadvMergeable},
                  {cr::kMadvSequential, kMadvSequential}, {cr::kMadvRandom, kMadvRandom}};
+  bool mremapped = false, attached = false, protected_ = false, advised = false;
+  long ret;
   for (uint32_t i = 0; i < a->nr_vmas; i++) {
     if (v[i].shmid >= 0 || v[i].premap == v[i].start) continue;
-    long ret = mremap_fixed(v[i].premap, v[i].end - v[i].start, v[i].start);
+    if ((ret = fault_step_once(a, r, &mremapped, "mremap vma"))) return ret;
+    ret = mremap_fixed(v[i].premap, v[i].end - v[i].start, v[i].start);
     if (blob::is_err(ret)) return fail(a, r, "mremap vma", v[i].start, ret);
   }
   // The SysV attaches once every premapped VMA is in place: their ranges
@@ -94,16 +146,19 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
   // avoid every dumped VMA), so no SHM_REMAP.
   for (uint32_t i = 0; i < a->nr_vmas; i++) {
     if (v[i].shmid < 0) continue;
-    long ret = blob::syscall3(__NR_shmat, v[i].shmid, blob::arg(v[i].start), v[i].shmflg);
+    if ((ret = fault_step_once(a, r, &attached, "shmat SysV segment"))) return ret;
+    ret = blob::syscall3(__NR_shmat, v[i].shmid, blob::arg(v[i].start), v[i].shmflg);
     if (blob::is_err(ret)) return fail(a, r, "shmat SysV segment", uint64_t(v[i].shmid), ret);
     if (uint64_t(ret) != v[i].start) return fail(a, r, "shmat put the segment elsewhere", uint64_t(ret), -EFAULT);
   }
   for (uint32_t i = 0; i < a->nr_vmas; i++) {
     uint64_t size = v[i].end - v[i].start;
-    long ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
+    if ((ret = fault_step_once(a, r, &protected_, "mprotect vma"))) return ret;
+    ret = blob::syscall3(__NR_mprotect, blob::arg(v[i].start), blob::arg(size), v[i].prot);
     if (blob::is_err(ret)) return fail(a, r, "mprotect vma", v[i].start, ret);
     for (const auto& ad : kAdvice) {
       if (!(v[i].madv & ad.bit)) continue;
+      if ((ret = fault_step_once(a, r, &advised, "madvise vma"))) return ret;
       ret = blob::syscall3(__NR_madvise, blob::arg(v[i].start), blob::arg(size), ad.advice);
       if (blob::is_err(ret)) return fail(a, r, "madvise vma", v[i].start, ret);
     }
@@ -112,6 +167,7 @@ long move_vmas(RestoreTaskArgs* a, cr::BlobResult* r) {
 }
 
 long restore_sigactions(RestoreTaskArgs* a, cr::BlobResult* r) {
+  if (long ret = fault_step(a, r, "rt_sigaction")) return ret;
   for (int sig = 1; sig <= cr::kBlobNSig; sig++) {
     if (sig == 9 || sig == 19) continue;  // SIGKILL, SIGSTOP
     long ret = blob::sys_rt_sigaction(sig, &a->sigactions[sig - 1], nullptr);
@@ -128,6 +184,7 @@ long drain_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
   struct {
     long sec, nsec;
   } zero = {0, 0};
+  if (long ret = fault_step(a, r, "rt_sigtimedwait")) return ret;
   for (int i = 0; i < 1 << 20; i++) {
     long ret = blob::syscall4(__NR_rt_sigtimedwait, blob::arg(&all), 0, blob::arg(&zero), 8);
     if (ret == -EAGAIN) return 0;
@@ -138,6 +195,8 @@ long drain_signals(RestoreTaskArgs* a, cr::BlobResult* r) {
 
 long queue_pending(RestoreTaskArgs* a, cr::BlobResult* r, uint64_t off, uint32_t n, long tid) {
   auto* p = at<cr::RestoreSiginfo>(a, off);
+  if (!n) return 0;
+  if (long ret = fault_step(a, r, "queue pending signal")) return ret;
   long pid = blob::sys_getpid();
   for (uint32_t i = 0; i < n; i++) {
     long ret = p[i].shared
@@ -152,6 +211,7 @@ long restore_altstack(RestoreTaskArgs* a, cr::BlobResult* r) {
   if (!(a->altstack.flags & 2 /* SS_DISABLE */) || a->altstack.sp) {
     cr::BlobStack ss = a->altstack;
     ss.flags &= ~1;  // SS_ONSTACK is a state, not a setting
+    if (long ret = fault_step(a, r, "sigaltstack")) return ret;
     long ret = blob::sys_sigaltstack(&ss, nullptr);
     if (blob::is_err(ret)) return fail(a, r, "sigaltstack", ss.sp, ret);
   }
@@ -162,32 +222,40 @@ long restore_altstack(RestoreTaskArgs* a, cr::BlobResult* r) {
 long restore_thread_fields(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobResult* r) {
   long ret;
   if (t->rseq_ptr) {
+    if ((ret = fault_step(a, r, "rseq"))) return ret;
     ret = blob::syscall4(__NR_rseq, blob::arg(t->rseq_ptr), t->rseq_len, 0, t->rseq_sig);
     if (blob::is_err(ret)) return fail(a, r, "rseq", t->rseq_ptr, ret);
   }
+  if ((ret = fault_step(a, r, "set_robust_list"))) return ret;
   ret = blob::syscall2(__NR_set_robust_list, blob::arg(t->robust_list), blob::arg(t->robust_list_len));
   if (blob::is_err(ret)) return fail(a, r, "set_robust_list", t->robust_list, ret);
   blob::syscall1(__NR_set_tid_address, blob::arg(t->clear_child_tid));
+  if ((ret = fault_step(a, r, "PR_SET_NAME"))) return ret;
   ret = blob::sys_prctl(PR_SET_NAME, blob::arg(t->comm));
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_NAME", 0, ret);
   // SCHED_ATTR_SIZE_VER0 (48 bytes): no utilisation clamps.
   cr::KSchedAttr attr = {48, uint32_t(t->sched_policy), t->sched_flags, t->nice, uint32_t(t->sched_priority),
                          0, 0, 0, 0, 0};
+  if ((ret = fault_step(a, r, "sched_setattr"))) return ret;
   ret = blob::syscall3(__NR_sched_setattr, 0, blob::arg(&attr), 0);
   if (blob::is_err(ret)) return fail(a, r, "sched_setattr", uint64_t(t->sched_policy), ret);
   if (t->nr_affinity) {
+    if ((ret = fault_step(a, r, "sched_setaffinity"))) return ret;
     ret = blob::syscall3(__NR_sched_setaffinity, 0, t->nr_affinity * 8, blob::arg(t->affinity));
     if (blob::is_err(ret)) return fail(a, r, "sched_setaffinity", t->affinity[0], ret);
   }
   if ((ret = queue_pending(a, r, t->pending_off, t->nr_pending, blob::sys_gettid()))) return ret;
+  if ((ret = fault_step(a, r, "ARCH_SET_FS"))) return ret;
   ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_FS, blob::arg(t->fs_base));
   if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_FS", t->fs_base, ret);
+  if ((ret = fault_step(a, r, "ARCH_SET_GS"))) return ret;
   ret = blob::syscall2(__NR_arch_prctl, ARCH_SET_GS, blob::arg(t->gs_base));
   if (blob::is_err(ret)) return fail(a, r, "ARCH_SET_GS", t->gs_base, ret);
   return 0;
 }
 
 long restore_rlimits(RestoreTaskArgs* a, cr::BlobResult* r) {
+  if (long ret = fault_step(a, r, "prlimit64")) return ret;
   for (uint32_t i = 0; i < a->nr_rlimits && i < 16; i++) {
     long ret = blob::syscall4(__NR_prlimit64, 0, i, blob::arg(&a->rlimits[i]), 0);
     if (blob::is_err(ret)) return fail(a, r, "prlimit64", i, ret);
@@ -200,11 +268,15 @@ long restore_rlimits(RestoreTaskArgs* a, cr::BlobResult* r) {
 // still does; they do from the moment it detaches.
 long restore_seccomp(RestoreTaskArgs* a, cr::RestoreThread* t, cr::BlobResult* r) {
   if (t->seccomp_mode == 1) {
+    if (long ret = fault_step(a, r, "PR_SET_SECCOMP strict")) return ret;
     long ret = blob::sys_prctl(PR_SET_SECCOMP, 1 /* SECCOMP_MODE_STRICT */);
     if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECCOMP strict", 1, ret);
     return 0;
   }
   auto* f = at<cr::RestoreSeccompFilter>(a, t->filters_off);
+  if (t->nr_filters) {
+    if (long ret = fault_step(a, r, "seccomp filter")) return ret;
+  }
   for (uint32_t i = 0; i < t->nr_filters; i++) {
     struct {
       uint16_t len;
@@ -246,20 +318,26 @@ constexpr uint32_t kSecbitKeepCaps = 1u << 4, kSecbitLockedMask = 0x2au;  // *_L
 long restore_creds(RestoreTaskArgs* a, const cr::RestoreCreds* c, cr::BlobResult* r) {
   if (!c->restore) return 0;
   long ret;
+  bool dropped = false, raised = false;
   for (int cap = 0; cap < 64; cap++) {
     if (c->cap_bnd & (1ull << cap)) continue;
+    if ((ret = fault_step_once(a, r, &dropped, "PR_CAPBSET_DROP"))) return ret;
     ret = blob::sys_prctl(PR_CAPBSET_DROP, cap);
     if (ret == -EINVAL) break;  // past the kernel's last capability
     if (blob::is_err(ret)) return fail(a, r, "PR_CAPBSET_DROP", cap, ret);
   }
   uint32_t bits = c->securebits & ~(kSecbitLockedMask | 0x80u);
+  if ((ret = fault_step(a, r, "PR_SET_SECUREBITS"))) return ret;
   ret = blob::sys_prctl(PR_SET_SECUREBITS, bits | kSecbitKeepCaps);
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS", bits, ret);
+  if ((ret = fault_step(a, r, "setgroups"))) return ret;
   ret = blob::syscall2(__NR_setgroups, c->nr_groups, blob::arg(at<uint32_t>(a, c->groups_off)));
   if (blob::is_err(ret)) return fail(a, r, "setgroups", c->nr_groups, ret);
+  if ((ret = fault_step(a, r, "setresgid"))) return ret;
   ret = blob::syscall3(__NR_setresgid, c->gids[0], c->gids[1], c->gids[2]);
   if (blob::is_err(ret)) return fail(a, r, "setresgid", c->gids[1], ret);
   blob::syscall1(__NR_setfsgid, c->gids[3]);
+  if ((ret = fault_step(a, r, "setresuid"))) return ret;
   ret = blob::syscall3(__NR_setresuid, c->uids[0], c->uids[1], c->uids[2]);
   if (blob::is_err(ret)) return fail(a, r, "setresuid", c->uids[1], ret);
   blob::syscall1(__NR_setfsuid, c->uids[3]);
@@ -271,22 +349,28 @@ long restore_creds(RestoreTaskArgs* a, const cr::RestoreCreds* c, cr::BlobResult
     uint32_t effective, permitted, inheritable;
   } data[2] = {{uint32_t(c->cap_eff), uint32_t(c->cap_prm), uint32_t(c->cap_inh)},
                {uint32_t(c->cap_eff >> 32), uint32_t(c->cap_prm >> 32), uint32_t(c->cap_inh >> 32)}};
+  if ((ret = fault_step(a, r, "capset"))) return ret;
   ret = blob::syscall2(__NR_capset, blob::arg(&hdr), blob::arg(data));
   if (blob::is_err(ret)) return fail(a, r, "capset", c->cap_eff, ret);
+  if ((ret = fault_step(a, r, "PR_SET_KEEPCAPS"))) return ret;
   ret = blob::sys_prctl(PR_SET_KEEPCAPS, (c->securebits & kSecbitKeepCaps) ? 1 : 0);
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_KEEPCAPS", 0, ret);
+  if ((ret = fault_step(a, r, "PR_CAP_AMBIENT_CLEAR_ALL"))) return ret;
   ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
   if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_CLEAR_ALL", 0, ret);
   for (int cap = 0; cap < 64; cap++) {
     if (!(c->cap_amb & (1ull << cap))) continue;
+    if ((ret = fault_step_once(a, r, &raised, "PR_CAP_AMBIENT_RAISE"))) return ret;
     ret = blob::sys_prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
     if (blob::is_err(ret)) return fail(a, r, "PR_CAP_AMBIENT_RAISE", cap, ret);
   }
   if (c->securebits & (kSecbitLockedMask | 0x80u)) {
+    if ((ret = fault_step(a, r, "PR_SET_SECUREBITS (locked bits)"))) return ret;
     ret = blob::sys_prctl(PR_SET_SECUREBITS, c->securebits);
     if (blob::is_err(ret)) return fail(a, r, "PR_SET_SECUREBITS (locked bits)", c->securebits, ret);
   }
   if (c->no_new_privs) {
+    if ((ret = fault_step(a, r, "PR_SET_NO_NEW_PRIVS"))) return ret;
     ret = blob::sys_prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     if (blob::is_err(ret)) return fail(a, r, "PR_SET_NO_NEW_PRIVS", 1, ret);
   }
@@ -298,8 +382,11 @@ long restore_creds(RestoreTaskArgs* a, const cr::RestoreCreds* c, cr::BlobResult
 long restore_posix_timers(RestoreTaskArgs* a, cr::BlobResult* r) {
   if (!a->nr_timers) return 0;
   auto* t = at<cr::RestoreTimer>(a, a->timers_off);
-  long ret = blob::sys_prctl(77 /* PR_TIMER_CREATE_RESTORE_IDS */, 1);
+  long ret = fault_step(a, r, "PR_TIMER_CREATE_RESTORE_IDS");
+  if (ret) return ret;
+  ret = blob::sys_prctl(77 /* PR_TIMER_CREATE_RESTORE_IDS */, 1);
   if (blob::is_err(ret)) return fail(a, r, "PR_TIMER_CREATE_RESTORE_IDS", 1, ret);
+  if ((ret = fault_step(a, r, "timer_create"))) return ret;
   for (uint32_t i = 0; i < a->nr_timers; i++) {
     struct {
       uint64_t value;
@@ -313,6 +400,7 @@ long restore_posix_timers(RestoreTaskArgs* a, cr::BlobResult* r) {
     if (id != t[i].id) return fail(a, r, "timer_create gave another id", uint64_t(id), -EEXIST);
   }
   blob::sys_prctl(77, 0);
+  if ((ret = fault_step(a, r, "timer_settime"))) return ret;
   for (uint32_t i = 0; i < a->nr_timers; i++) {
     int64_t spec[4] = {t[i].interval_sec, t[i].interval_nsec, t[i].value_sec, t[i].value_nsec};
     ret = blob::syscall4(__NR_timer_settime, t[i].id, 0, blob::arg(spec), 0);
@@ -387,6 +475,7 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   if ((ret = unmap_old(a, r))) return ret;
   if ((ret = move_vdso(a, r))) return ret;
   if ((ret = move_vmas(a, r))) return ret;
+  if ((ret = fault_step(a, r, "PR_SET_MM_MAP"))) return ret;
   ret = blob::sys_prctl(PR_SET_MM, PR_SET_MM_MAP, blob::arg(&a->mm), sizeof(a->mm));
   if (blob::is_err(ret)) return fail(a, r, "PR_SET_MM_MAP", a->mm.start_brk, ret);
   if (a->mm.exe_fd != ~0u) blob::syscall1(__NR_close, a->mm.exe_fd);
@@ -396,6 +485,7 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   if ((ret = restore_altstack(a, r))) return ret;
   // Threads before any credentials change: clone3 with set_tid needs
   // CAP_CHECKPOINT_RESTORE, which the dumped credentials may lack.
+  if (a->nr_threads > 1 && (ret = fault_step(a, r, "clone3 thread"))) return ret;
   for (uint32_t i = 1; i < a->nr_threads; i++) {
     ret = clone_thread(a, &threads[i]);
     if (blob::is_err(ret)) return fail(a, r, "clone3 thread", uint64_t(threads[i].tid), ret);
@@ -411,10 +501,12 @@ extern "C" long restorer_restore_task(RestoreTaskArgs* a, cr::BlobResult* r) {
   // After the credentials: changing uids resets the dumpable flag. The
   // kernel takes only 0 and 1 here; 2 (suid_dumpable) is what it set itself.
   if (a->dumpable == 0 || a->dumpable == 1) {
+    if ((ret = fault_step(a, r, "PR_SET_DUMPABLE"))) return ret;
     ret = blob::sys_prctl(PR_SET_DUMPABLE, a->dumpable);
     if (blob::is_err(ret)) return fail(a, r, "PR_SET_DUMPABLE", a->dumpable, ret);
   }
   // Interval timers last: ITIMER_REAL starts counting now.
+  if ((ret = fault_step(a, r, "setitimer"))) return ret;
   for (int w = 0; w < 3; w++) {
     ret = blob::syscall3(__NR_setitimer, w, blob::arg(&a->itimers[w]), 0);
     if (blob::is_err(ret)) return fail(a, r, "setitimer", w, ret);

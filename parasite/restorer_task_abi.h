@@ -6,7 +6,9 @@
 //     "premap" slot inside the restore hole [hole_start, hole_end), which also
 //     holds the blob, this struct with its arrays, and a reserved slot for
 //     moving the vDSO;
-//   - all signals are blocked; the restored fds are in place.
+//   - all signals are blocked; the restored fds are in place;
+//   - with fault injection on, the page of the command's count of fault
+//     points is mapped in the args area too (fault_off).
 // Restorer side, in order:
 //   1. munmap everything in user space except the keep ranges: the hole, the
 //      current vDSO parts, and the VMAs the host mapped in place (the rest
@@ -32,6 +34,13 @@
 //      each through rt_sigreturn and unmaps the hole once all are through),
 //      then rt_sigreturn on its prebuilt frame: the dumped registers, xsave
 //      state, blocked mask and sigaltstack.
+// Fault injection (common/fault.h), when fault_off is set: before each
+// fallible system call of steps 1-8 (the first of a loop; a thread's own
+// in step 7 and its credentials too) the restorer counts a fault point on
+// the command's shared count (RestoreFaultPage, which the host mapped in
+// the args area) and fails the one numbered fault_target with EIO: it
+// records the point in the page and writes "restorer: injected fault at
+// point N (restorer what): errno 5" to log_fd. The page goes with the hole.
 // All addresses are uint64_t; arrays are at offsets from the struct's start.
 #pragma once
 
@@ -187,6 +196,17 @@ struct RestoreMmMap {
 };
 static_assert(sizeof(RestoreMmMap) == 104);
 
+// Fault injection: the page of the command's count of fault points
+// (common/fault.cc, struct Shared), which cr-restore and the tasks it
+// forks share; cr-restore maps its pages again into the args area (so the
+// hole's unmap takes them away with the rest).
+struct RestoreFaultPage {
+  uint64_t reached;  // points reached so far by every process of the command (atomic)
+  uint64_t failed;   // restorer: the point it failed, for cr-restore to log,
+  char what[48];     // and what it guarded ("restorer ...", NUL-terminated)
+};
+static_assert(sizeof(RestoreFaultPage) == 64);
+
 struct RestoreTaskArgs {
   uint32_t magic;  // kRestoreTaskMagic
   uint32_t size;   // bytes of this struct plus its arrays
@@ -216,12 +236,20 @@ struct RestoreTaskArgs {
 
   int32_t log_fd;        // closed before the final step
   int32_t dumpable;      // PR_SET_DUMPABLE after the credentials (0 or 1; 2 is kept)
+
+  // Fault injection (CRTOOLS_FAULT_INJECT or CRTOOLS_FAULT_REPORT set):
+  // a RestoreFaultPage at this offset, page-aligned; 0: off.
+  uint64_t fault_off;
+  uint64_t fault_target;  // the point to fail with EIO; 0: only count
 };
 static_assert(offsetof(RestoreTaskArgs, hole_start) == 8);
 static_assert(offsetof(RestoreTaskArgs, nr_vdso) == 56);
 static_assert(offsetof(RestoreTaskArgs, mm) == 88);
 static_assert(offsetof(RestoreTaskArgs, sigactions) == 192);
 static_assert(offsetof(RestoreTaskArgs, itimers) == 192 + 64 * 32);
+static_assert(offsetof(RestoreTaskArgs, fault_off) == 2760);
+static_assert(offsetof(RestoreTaskArgs, fault_target) == 2768);
+static_assert(sizeof(RestoreTaskArgs) == 2776);
 static_assert(sizeof(RestoreTaskArgs) % 8 == 0);
 CR_BLOB_ABI_TYPE(RestoreTaskArgs);
 
