@@ -13,8 +13,8 @@
 // test command), restorer_entry calls exit_group(-ret), so the task exits
 // with the errno as status and args->result says what failed.
 //
-// Skeleton: only kPing works; kRestore returns -ENOSYS until the restore
-// logic (issue 5) lands.
+// kRestore's work, step by step: parasite/restorer_task_abi.h and
+// restorer_task.cc.
 #pragma once
 
 #include "parasite/blob_abi.h"
