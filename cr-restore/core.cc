@@ -265,15 +265,6 @@ Status check_creds_allowed(const SetImages& imgs) {
 
 namespace {
 
-uint64_t read_proc_u64(const char* path, uint64_t dflt) {
-  FILE* f = fopen(path, "re");
-  if (!f) return dflt;
-  unsigned long long v = dflt;
-  if (fscanf(f, "%llu", &v) != 1) v = dflt;
-  fclose(f);
-  return v;
-}
-
 // The online CPUs (/sys/devices/system/cpu/online: "0-3,6"), 64 to a word.
 std::vector<uint64_t> online_cpus() {
   std::vector<uint64_t> m;
@@ -300,9 +291,9 @@ std::vector<uint64_t> online_cpus() {
 
 Status check_core_here(const SetImages& imgs) {
   constexpr int kCapSysResource = 24;
-  const uint64_t last_cap = read_proc_u64("/proc/sys/kernel/cap_last_cap", 40);
+  const uint64_t last_cap = read_sys_u64("/proc/sys/kernel/cap_last_cap", 40);
   const uint64_t known_caps = last_cap >= 63 ? ~0ull : (2ull << last_cap) - 1;
-  const uint64_t nr_open = read_proc_u64("/proc/sys/fs/nr_open", 1048576);
+  const uint64_t nr_open = read_sys_u64("/proc/sys/fs/nr_open", 1048576);
   const CapSets mine = TRY(own_caps());
   const std::vector<uint64_t> online = online_cpus();
   // The XSAVE features a task may use here (as take_xcomp_perm will ask).

@@ -139,6 +139,10 @@ Result<std::vector<RestoreVdsoPart>> match_vdso(const TaskImages& t, const std::
   return out;
 }
 
+
+}  // namespace
+
+// A number in a /proc/sys file (`dflt` if it cannot be read).
 uint64_t read_sys_u64(const char* path, uint64_t dflt) {
   FILE* f = fopen(path, "re");
   if (!f) return dflt;
@@ -147,8 +151,6 @@ uint64_t read_sys_u64(const char* path, uint64_t dflt) {
   fclose(f);
   return v;
 }
-
-}  // namespace
 
 Status check_memory_here(const SetImages& imgs) {
   auto cur = TRY(proc::read_maps(getpid()));

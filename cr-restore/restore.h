@@ -239,6 +239,8 @@ Result<MemoryPlan> premap_memory(const ImageSet& set, const TaskImages& t, const
 // needs of this machine: its vDSO layout, and mm fields that
 // PR_SET_MM_MAP takes here (vm.mmap_min_addr, RLIMIT_DATA).
 Status check_memory_here(const SetImages& imgs);
+// A number in a /proc/sys file (`dflt` if it cannot be read).
+uint64_t read_sys_u64(const char* path, uint64_t dflt);
 // Make the shared memory objects task `index` creates for the tree (filled
 // from their page images, at their transit fd numbers).
 Status create_transit_shmem(const ImageSet& set, const Files& files, const TreePlan& tree, int index);
